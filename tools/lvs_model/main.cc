@@ -1,0 +1,43 @@
+// lvs-model: offline tools around the model code.
+//
+//   lvs-model conform --golden DIR --out OUT [--only a,b] [--check]
+//
+// Thread-safety: a single-threaded command-line program.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
+#include "tools/lvs_model/conform.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lvs-model: offline Lumina-Video generation and conformance"};
+  app.require_subcommand(1);
+
+  lvs::conform::ConformOptions conform;
+  std::string only;
+  CLI::App* cmd = app.add_subcommand(
+      "conform", "Reproduce golden vector files from their inputs");
+  cmd->add_option("--golden", conform.golden_dir,
+                  "Golden directory (dit/, text_encoder/, vae/, vectors/)")
+      ->required();
+  cmd->add_option("--out", conform.out_dir, "Output directory")->required();
+  cmd->add_option("--only", only, "Comma-separated vector file stems");
+  cmd->add_flag("--check", conform.check,
+                "Compare with the golden tolerances; exit 1 on a failure");
+  cmd->callback([&] {
+    if (!only.empty()) {
+      conform.only = absl::StrSplit(only, ',', absl::SkipEmpty());
+    }
+    absl::Status s = lvs::conform::RunConform(conform);
+    if (!s.ok()) {
+      std::fprintf(stderr, "lvs-model conform: %s\n",
+                   std::string(s.message()).c_str());
+      throw CLI::RuntimeError(1);
+    }
+  });
+
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
