@@ -119,6 +119,7 @@ absl::Status RunConform(const ConformOptions& options) {
     c.golden_dir = options.golden_dir;
     c.name = name;
     c.bf16 = absl::EndsWith(name, "_bf16");
+    c.device = options.device;
     LVS_ASSIGN_OR_RETURN(c.sidecar, ReadJson(vec_dir + "/" + name + ".json"));
     LVS_ASSIGN_OR_RETURN(c.golden,
                          io::LoadSafetensors(vec_dir + "/" + name + ".safetensors"));

@@ -31,6 +31,9 @@ struct ConformCase {
   nlohmann::json sidecar;   // Parsed `<name>.json`.
   io::TensorMap golden;     // Every tensor of `<name>.safetensors`.
   bool bf16 = false;        // True for `*_bf16` files.
+  // Where the models run (`--device cpu|cuda[:N]`); runners move inputs here
+  // and results back to the CPU.
+  torch::Device device = torch::kCPU;
 
   // Returns golden tensor `key` or a NotFound error naming the file.
   absl::StatusOr<torch::Tensor> Input(const std::string& key) const;
@@ -59,6 +62,7 @@ struct ConformOptions {
   std::string out_dir;
   std::vector<std::string> only;  // Empty: every registered file present.
   bool check = false;             // Compare with the golden tolerances.
+  torch::Device device = torch::kCPU;
 };
 
 // Runs every selected vector file; prints one line per file. Returns an

@@ -26,9 +26,17 @@ int main(int argc, char** argv) {
   cmd->add_option("--only", only, "Comma-separated vector file stems");
   cmd->add_flag("--check", conform.check,
                 "Compare with the golden tolerances; exit 1 on a failure");
+  std::string device = "cpu";
+  cmd->add_option("--device", device, "cpu or cuda[:N]");
   cmd->callback([&] {
     if (!only.empty()) {
       conform.only = absl::StrSplit(only, ',', absl::SkipEmpty());
+    }
+    try {
+      conform.device = torch::Device(device);
+    } catch (const c10::Error& e) {
+      std::fprintf(stderr, "lvs-model conform: --device: %s\n", e.what_without_backtrace());
+      throw CLI::RuntimeError(2);
     }
     absl::Status s = lvs::conform::RunConform(conform);
     if (!s.ok()) {
