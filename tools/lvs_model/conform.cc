@@ -36,7 +36,14 @@ torch::ScalarType OutputType(torch::ScalarType golden) {
 
 // Runs one file; returns the outputs converted to the golden dtypes.
 absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c, const ConformFn& fn) {
-  LVS_ASSIGN_OR_RETURN(io::TensorMap got, fn(c));
+  absl::StatusOr<io::TensorMap> result;
+  try {
+    result = fn(c);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat(c.name, ": ", e.what_without_backtrace()));
+  }
+  LVS_ASSIGN_OR_RETURN(io::TensorMap got, std::move(result));
   io::TensorMap out;
   std::vector<std::string> missing;
   for (const auto& [name, ref] : c.golden) {
