@@ -1,0 +1,64 @@
+// A deterministic stand-in for the video model, used by the serving tests and
+// benchmarks: it sleeps a configurable time per "denoising step", can fail at
+// a chosen step, and produces synthetic frames that depend only on the seed,
+// the frame index and the geometry (moving colour gradients that encode
+// well).
+//
+// Thread-safety: like every `VideoModel`, used by one thread at a time.
+#ifndef LVS_WORKER_FAKE_MODEL_H_
+#define LVS_WORKER_FAKE_MODEL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "worker/video_model.h"
+
+namespace lvs::worker {
+
+// Knobs of the fake model.
+struct FakeVideoModelOptions {
+  // Time each denoising step takes.
+  absl::Duration step_time = absl::Milliseconds(20);
+  // 1-based step at which Generate() fails with INTERNAL; 0 never fails.
+  int fail_at_step = 0;
+  // Defaults for request fields left at 0.
+  int default_steps = 8;
+  int default_frames = 16;
+  int default_width = 256;
+  int default_height = 160;
+  double default_fps = 16;
+  // Frames handed out per decoded chunk.
+  int chunk_frames = 8;
+  // Limits advertised and enforced.
+  int max_width = 1920;
+  int max_height = 1088;
+  int max_frames = 256;
+};
+
+// The fake `VideoModel`; see the file comment.
+class FakeVideoModel : public VideoModel {
+ public:
+  // Creates a fake model with `options`.
+  explicit FakeVideoModel(FakeVideoModelOptions options);
+
+  ModelInfo Info() const override;
+  uint64_t DeviceMemoryInUse() const override { return 0; }
+  absl::Status Generate(const GenerateRequest& request, ProgressSink& sink,
+                        const CancelToken& cancel) override;
+
+  // Writes frame `index` of a `width` x `height` video for `seed` into `rgb`
+  // (HWC, 3 bytes per pixel). Tests use it to predict the decoded output.
+  static void RenderFrame(uint64_t seed, int index, int width, int height,
+                          uint8_t* rgb);
+
+ private:
+  // Fills in defaults and checks the geometry against the limits.
+  absl::Status MakePlan(const GenerateRequest& request, VideoPlan* plan) const;
+
+  FakeVideoModelOptions options_;
+};
+
+}  // namespace lvs::worker
+
+#endif  // LVS_WORKER_FAKE_MODEL_H_

@@ -1,0 +1,145 @@
+// The torch-free seam between the worker process and a video generator.
+//
+// The worker's model-owner thread calls `VideoModel::Generate()` for one job
+// at a time; the model reports progress and hands out RGB frames through a
+// `ProgressSink` and polls a `CancelToken` at least once per denoising step.
+// `FakeVideoModel` (worker/fake_model.h) implements it with synthetic frames
+// for the serving tests; the real Lumina-Video pipeline adapter implements it
+// in worker/lumina_model.h and is the only part of the worker that links
+// LibTorch.
+//
+// Thread-safety: a `VideoModel` is used by one thread at a time (the worker's
+// model-owner thread). `CancelToken` may be set from any thread.
+#ifndef LVS_WORKER_VIDEO_MODEL_H_
+#define LVS_WORKER_VIDEO_MODEL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+
+namespace lvs::worker {
+
+// One generation job as the worker received it from the server. Field
+// validation against the server's admission limits happened before leasing;
+// the model still rejects what it cannot honour with INVALID_ARGUMENT naming
+// the field.
+struct GenerateRequest {
+  std::string job_id;
+  std::string prompt;
+  std::string negative_prompt;
+  int width = 0;
+  int height = 0;
+  int frames = 0;
+  double fps = 0;
+  std::string sample_config;  // Named sampling configuration; may be empty.
+  int steps = 0;
+  uint64_t seed = 0;
+  std::string precision;  // "bf16", "fp32" or empty for the model default.
+};
+
+// What the model will actually produce for a request: the frame count can
+// differ from the requested one (latent frames = frames / 4).
+struct VideoPlan {
+  int width = 0;
+  int height = 0;
+  int frames = 0;
+  double fps = 0;
+  int steps = 0;
+  uint64_t seed = 0;
+};
+
+// One finished denoising step.
+struct StepEvent {
+  int index = 0;        // 1-based index of the finished step.
+  int total = 0;        // Number of steps of the job.
+  double t = 0;         // Flow time of the step.
+  int patch = 0;        // Patch size the step ran at (multi-scale sampling).
+  bool guided = false;  // Whether classifier-free guidance ran.
+  double seconds = 0;   // Wall time of this step.
+};
+
+// A run of consecutive RGB frames, 8-bit, interleaved, rows top to bottom:
+// `rgb.size() == count * height * width * 3`.
+struct FrameBatch {
+  int first_frame = 0;
+  int count = 0;
+  int width = 0;
+  int height = 0;
+  absl::Span<const uint8_t> rgb;
+};
+
+// Receives the progress of one `Generate()` call, in this order: `OnPlan`
+// once, `OnTextEncoded` once, `OnStep` per step, then `OnFrames` and
+// `OnDecoded` per decoded chunk.
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+
+  // Announces the output geometry before any work starts.
+  virtual void OnPlan(const VideoPlan& plan) = 0;
+
+  // Reports that the prompts are encoded, after `seconds` of work.
+  virtual void OnTextEncoded(double seconds) = 0;
+
+  // Reports one finished denoising step.
+  virtual void OnStep(const StepEvent& step) = 0;
+
+  // Hands out decoded frames in order. A non-OK status (for example an
+  // encoder failure) aborts the generation with that status.
+  virtual absl::Status OnFrames(const FrameBatch& frames) = 0;
+
+  // Reports that `frames_done` of `frames_total` frames are decoded.
+  virtual void OnDecoded(int frames_done, int frames_total) = 0;
+};
+
+// A flag set by the worker when the server cancels the running job. The
+// model polls it at least once per denoising step and returns CANCELLED.
+class CancelToken {
+ public:
+  // Requests cancellation; safe from any thread.
+  void Cancel() { cancelled_.store(true, std::memory_order_release); }
+
+  // Returns whether cancellation was requested.
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// What a worker advertises to the server when it registers.
+struct ModelInfo {
+  std::vector<std::string> model_ids;
+  std::string device_name;  // For example "cpu" or "NVIDIA H100 80GB".
+  uint64_t device_memory_bytes = 0;
+  int max_width = 0;
+  int max_height = 0;
+  int max_frames = 0;
+};
+
+// A resident video generator (weights loaded once, reused across jobs).
+class VideoModel {
+ public:
+  virtual ~VideoModel() = default;
+
+  // Describes the model for registration with the server.
+  virtual ModelInfo Info() const = 0;
+
+  // Returns the bytes of device memory in use now (0 when unknown).
+  virtual uint64_t DeviceMemoryInUse() const = 0;
+
+  // Runs one job to completion, reporting through `sink`. Returns CANCELLED
+  // within one step of `cancel` being set, INVALID_ARGUMENT naming the field
+  // for a request the model cannot run, and other errors as they happen.
+  virtual absl::Status Generate(const GenerateRequest& request,
+                                ProgressSink& sink,
+                                const CancelToken& cancel) = 0;
+};
+
+}  // namespace lvs::worker
+
+#endif  // LVS_WORKER_VIDEO_MODEL_H_
