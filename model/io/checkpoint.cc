@@ -1,0 +1,85 @@
+#include "model/io/checkpoint.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/common/status_macros.h"
+#include "model/io/sharded_checkpoint.h"
+
+namespace lvs::io {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Returns the names in `dir` that end with `suffix`.
+std::vector<std::string> ListWithSuffix(const std::string& dir,
+                                        absl::string_view suffix) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (absl::EndsWith(e->d_name, suffix)) out.push_back(e->d_name);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+absl::StatusOr<TensorMap> LoadDirectory(const std::string& dir) {
+  if (!ListWithSuffix(dir, ".safetensors.index.json").empty()) {
+    return LoadShardedSafetensors(dir);
+  }
+  std::vector<std::string> files = ListWithSuffix(dir, ".safetensors");
+  if (files.size() == 1)
+    return LoadSafetensors(absl::StrCat(dir, "/", files[0]));
+  return absl::NotFoundError(absl::StrCat(
+      dir,
+      ": expected a *.safetensors.index.json or exactly one "
+      "*.safetensors file, found ",
+      files.size(), " safetensors files",
+      files.empty() ? ""
+                    : absl::StrCat(" (", absl::StrJoin(files, ", "), ")")));
+}
+
+}  // namespace
+
+absl::StatusOr<TensorMap> LoadShardedSafetensors(
+    const std::string& dir_or_index_path) {
+  LVS_ASSIGN_OR_RETURN(std::string index_path,
+                       FindShardIndex(dir_or_index_path));
+  LVS_ASSIGN_OR_RETURN(ShardIndex index, ParseShardIndex(index_path));
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<std::shared_ptr<const SafetensorsFile>> files,
+      OpenShards(index));
+  TensorMap out;
+  for (const auto& file : files) {
+    for (const TensorRecord& rec : file->tensors()) {
+      out.emplace(rec.name, RecordToTensor(rec, file->source()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<TensorMap> LoadCheckpoint(const std::string& path) {
+  if (IsDirectory(path)) return LoadDirectory(path);
+  if (absl::EndsWith(path, ".safetensors")) return LoadSafetensors(path);
+  if (absl::EndsWith(path, ".json")) return LoadShardedSafetensors(path);
+  if (absl::EndsWith(path, ".pth") || absl::EndsWith(path, ".pt") ||
+      absl::EndsWith(path, ".bin")) {
+    return absl::UnimplementedError(
+        absl::StrCat(path, ": torch.save archives are not readable yet"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path,
+      ": unknown checkpoint form (expected .safetensors, .pth, .pt, "
+      ".bin, a shard index .json or a directory)"));
+}
+
+}  // namespace lvs::io
