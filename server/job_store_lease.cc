@@ -1,0 +1,391 @@
+// JobStore: the lease lifecycle (lease, renew, events, complete, release,
+// expiry, cancel) and garbage collection. Open, admission and queries are in
+// job_store.cc.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model/common/status_macros.h"
+#include "server/job_events.h"
+#include "server/job_store.h"
+
+namespace lvs::server {
+namespace {
+
+int64_t Micros(absl::Time t) {
+  return t == absl::InfinitePast() ? 0 : absl::ToUnixMicros(t);
+}
+
+std::string StartedBody(const JobRecord& job, absl::Time now) {
+  if (job.kind == JobKind::kVideo) {
+    return EventBody<v1::GenerateVideoEvent>(
+        now, [&](v1::GenerateVideoEvent& e) {
+          e.mutable_started()->set_worker(job.worker);
+          e.mutable_started()->set_attempt(job.attempts);
+        });
+  }
+  v1::TrainingCheckpoint checkpoint;
+  checkpoint.ParseFromString(job.checkpoint);
+  return EventBody<v1::TrainingEvent>(now, [&](v1::TrainingEvent& e) {
+    e.mutable_started()->set_trainer(job.worker);
+    e.mutable_started()->set_attempt(job.attempts);
+    e.mutable_started()->set_resumed_from_step(checkpoint.step());
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
+    JobKind kind, const std::string& worker,
+    const std::function<bool(const JobRecord&)>& accept) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> queued,
+      Query("WHERE kind = ? AND state = 1 ORDER BY priority DESC, seq "
+            "LIMIT 256",
+            [&](SqliteStmt& st) { st.Bind(1, static_cast<int64_t>(kind)); }));
+  for (JobRecord& job : queued) {
+    if (!accept(job)) continue;
+    const absl::Time now = clock_->Now();
+    job.state = v1::RUNNING;
+    job.attempts += 1;
+    job.worker = worker;
+    job.lease_id = NewId();
+    job.lease_expire = now + options_.lease_duration;
+    job.start_time = now;
+    if (kind == JobKind::kVideo) job.progress.clear();
+    LVS_ASSIGN_OR_RETURN(
+        SqliteStmt st,
+        db_->Prepare("UPDATE jobs SET state = 2, attempts = ?, worker = ?, "
+                     "lease_id = ?, lease_expire_us = ?, start_us = ?, "
+                     "progress = ? WHERE id = ?"));
+    st.Bind(1, job.attempts)
+        .Bind(2, worker)
+        .Bind(3, job.lease_id)
+        .Bind(4, Micros(job.lease_expire))
+        .Bind(5, Micros(now))
+        .BindBlob(6, job.progress)
+        .Bind(7, job.id);
+    LVS_RETURN_IF_ERROR(st.Run());
+    LVS_ASSIGN_OR_RETURN(job.last_event,
+                         Insert(job.id, StartedBody(job, now), -1, 0));
+    LVS_RETURN_IF_ERROR(tx.Commit());
+    return std::optional<JobRecord>(std::move(job));
+  }
+  return std::optional<JobRecord>();
+}
+
+absl::Status JobStore::Renew(const std::string& id,
+                             const std::string& lease_id) {
+  absl::MutexLock lock(&mu_);
+  LVS_RETURN_IF_ERROR(LoadLeased(id, lease_id).status());
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("UPDATE jobs SET lease_expire_us = ? WHERE id = ? AND "
+                   "lease_id = ? AND state = 2"));
+  st.Bind(1, Micros(clock_->Now() + options_.lease_duration))
+      .Bind(2, id)
+      .Bind(3, lease_id);
+  return st.Run();
+}
+
+absl::StatusOr<int64_t> JobStore::AppendEvent(const std::string& id,
+                                              const std::string& lease_id,
+                                              const std::string& body,
+                                              const std::string* progress,
+                                              const std::string* checkpoint) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_RETURN_IF_ERROR(LoadLeased(id, lease_id).status());
+  LVS_ASSIGN_OR_RETURN(int64_t seq, Insert(id, body, -1, 0));
+  for (auto [column, value] :
+       {std::pair<const char*, const std::string*>{"progress", progress},
+        {"checkpoint", checkpoint}}) {
+    if (value == nullptr) continue;
+    LVS_ASSIGN_OR_RETURN(SqliteStmt st,
+                         db_->Prepare(absl::StrCat("UPDATE jobs SET ", column,
+                                                   " = ? WHERE id = ?")));
+    st.BindBlob(1, *value).Bind(2, id);
+    LVS_RETURN_IF_ERROR(st.Run());
+  }
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  return seq;
+}
+
+absl::StatusOr<int64_t> JobStore::AppendChunk(const std::string& id,
+                                              const std::string& lease_id,
+                                              int64_t offset,
+                                              const std::string& data,
+                                              const std::string& body) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  if (job.kind != JobKind::kVideo) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", id, " is not a video job"));
+  }
+  LVS_RETURN_IF_ERROR(results_.Append(id, offset, data));
+  LVS_ASSIGN_OR_RETURN(
+      int64_t seq, Insert(id, body, offset, static_cast<int64_t>(data.size())));
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  return seq;
+}
+
+absl::Status JobStore::Finish(const JobRecord& job, v1::JobState state,
+                              const std::string& error,
+                              const std::string& result) {
+  const absl::Time now = clock_->Now();
+  const int64_t expire =
+      job.kind == JobKind::kVideo ? Micros(now + options_.result_ttl) : 0;
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("UPDATE jobs SET state = ?, end_us = ?, expire_us = ?, "
+                   "lease_id = '', lease_expire_us = 0, error = ?, "
+                   "result = ? WHERE id = ?"));
+  st.Bind(1, static_cast<int64_t>(state))
+      .Bind(2, Micros(now))
+      .Bind(3, expire)
+      .BindBlob(4, error)
+      .BindBlob(5, result)
+      .Bind(6, job.id);
+  return st.Run();
+}
+
+absl::StatusOr<JobRecord> JobStore::Complete(const std::string& id,
+                                             const std::string& lease_id,
+                                             const std::string& result,
+                                             const std::string& body) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  LVS_RETURN_IF_ERROR(Insert(id, body, -1, 0).status());
+  LVS_RETURN_IF_ERROR(Finish(job, v1::SUCCEEDED, "", result));
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  return *std::move(done);
+}
+
+absl::Status JobStore::Requeue(const JobRecord& job, const std::string& reason,
+                               bool uses_attempt) {
+  const absl::Time now = clock_->Now();
+  if (job.kind == JobKind::kVideo) {
+    // The lost attempt's progress and bytes are void: the next attempt
+    // streams the video again from offset 0.
+    LVS_ASSIGN_OR_RETURN(SqliteStmt del,
+                         db_->Prepare("DELETE FROM events WHERE job = ?"));
+    del.Bind(1, job.id);
+    LVS_RETURN_IF_ERROR(del.Run());
+    results_.Remove(job.id);
+  }
+  const int attempts = uses_attempt ? job.attempts : job.attempts - 1;
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("UPDATE jobs SET state = 1, lease_id = '', "
+                   "lease_expire_us = 0, attempts = ? WHERE id = ?"));
+  st.Bind(1, attempts).Bind(2, job.id);
+  LVS_RETURN_IF_ERROR(st.Run());
+  LVS_RETURN_IF_ERROR(
+      Insert(job.id,
+             KindEventBody(job.kind == JobKind::kVideo, now,
+                           [&](auto& e) {
+                             e.mutable_requeued()->set_attempt(job.attempts);
+                             e.mutable_requeued()->set_reason(reason);
+                           }),
+             -1, 0)
+          .status());
+  JobRecord queued = job;
+  queued.state = v1::QUEUED;
+  LVS_ASSIGN_OR_RETURN(int64_t position, Position(queued));
+  return Insert(job.id,
+                QueuedEventBody(job.kind == JobKind::kVideo, now, position), -1,
+                0)
+      .status();
+}
+
+absl::StatusOr<JobRecord> JobStore::Release(const std::string& id,
+                                            const std::string& lease_id,
+                                            const google::rpc::Status& error,
+                                            bool permanent) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  if (permanent || job.attempts >= options_.max_attempts) {
+    LVS_RETURN_IF_ERROR(Finish(job, v1::FAILED, error.SerializeAsString(), ""));
+  } else {
+    LVS_RETURN_IF_ERROR(Requeue(job, error.message(), true));
+  }
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  return *std::move(done);
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::ExpireLeases() {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  const absl::Time now = clock_->Now();
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> expired,
+                       Query("WHERE state = 2 AND lease_expire_us < ?",
+                             [&](SqliteStmt& st) { st.Bind(1, Micros(now)); }));
+  std::vector<JobRecord> out;
+  for (const JobRecord& job : expired) {
+    const std::string reason =
+        absl::StrCat("the lease of worker ", job.worker,
+                     " expired during attempt ", job.attempts);
+    if (job.attempts >= options_.max_attempts) {
+      google::rpc::Status error;
+      error.set_code(static_cast<int>(absl::StatusCode::kAborted));
+      error.set_message(absl::StrCat(reason, "; no attempts left (",
+                                     options_.max_attempts, ")"));
+      LVS_RETURN_IF_ERROR(
+          Finish(job, v1::FAILED, error.SerializeAsString(), ""));
+    } else {
+      LVS_RETURN_IF_ERROR(Requeue(job, reason, true));
+    }
+  }
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  for (const JobRecord& job : expired) {
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> now_job, Load(job.id));
+    if (now_job) out.push_back(*std::move(now_job));
+  }
+  return out;
+}
+
+absl::StatusOr<CancelResult> JobStore::Cancel(JobKind kind,
+                                              const std::string& id,
+                                              const std::string& owner,
+                                              const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+    return absl::NotFoundError(
+        absl::StrCat(JobName(kind, id), " does not exist"));
+  }
+  if (job->finished()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(JobName(kind, id), " has already finished (",
+                     v1::JobState_Name(job->state), ")"));
+  }
+  CancelResult out;
+  out.revoked_lease = job->lease_id;
+  out.worker = job->state == v1::RUNNING ? job->worker : "";
+  google::rpc::Status error;
+  error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
+  error.set_message(reason);
+  LVS_RETURN_IF_ERROR(
+      Finish(*job, v1::CANCELLED, error.SerializeAsString(), ""));
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  out.job = *std::move(done);
+  return out;
+}
+
+absl::Status JobStore::DeleteRow(const std::string& id) {
+  for (const char* sql :
+       {"DELETE FROM events WHERE job = ?", "DELETE FROM jobs WHERE id = ?"}) {
+    LVS_ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare(sql));
+    st.Bind(1, id);
+    LVS_RETURN_IF_ERROR(st.Run());
+  }
+  results_.Remove(id);
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::Delete(JobKind kind, const std::string& id,
+                              const std::string& owner) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+    return absl::NotFoundError(
+        absl::StrCat(JobName(kind, id), " does not exist"));
+  }
+  if (!job->finished()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
+                     "; cancel it before deleting it"));
+  }
+  LVS_RETURN_IF_ERROR(DeleteRow(id));
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<StoredEvent>> JobStore::ReadEvents(
+    const std::string& id, int64_t after_seq, int limit) {
+  absl::MutexLock lock(&mu_);
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("SELECT seq, body, chunk_offset, chunk_length FROM events "
+                   "WHERE job = ? AND seq > ? ORDER BY seq LIMIT ?"));
+  st.Bind(1, id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
+  std::vector<StoredEvent> out;
+  while (true) {
+    LVS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back({st.Int(0), st.Text(1), st.Int(2), st.Int(3)});
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> JobStore::ReadResult(const std::string& id,
+                                                 int64_t offset,
+                                                 int64_t length) {
+  absl::MutexLock lock(&mu_);
+  return results_.Read(id, offset, length);
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::CollectGarbage() {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  std::vector<std::string> deleted;
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> expired,
+      Query("WHERE kind = 1 AND expire_us > 0 AND expire_us < ?",
+            [&](SqliteStmt& st) { st.Bind(1, Micros(clock_->Now())); }));
+  for (const JobRecord& job : expired) {
+    LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+    deleted.push_back(job.id);
+  }
+  if (options_.results_quota_bytes > 0) {
+    int64_t total = results_.TotalBytes();
+    if (total > options_.results_quota_bytes) {
+      LVS_ASSIGN_OR_RETURN(
+          std::vector<JobRecord> finished,
+          Query("WHERE kind = 1 AND state IN (3, 4, 5) ORDER BY end_us",
+                [](SqliteStmt&) {}));
+      for (const JobRecord& job : finished) {
+        if (total <= options_.results_quota_bytes) break;
+        total -= job.result_bytes;
+        LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+        deleted.push_back(job.id);
+      }
+    }
+  }
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  return deleted;
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueRunning(
+    const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> running,
+                       Query("WHERE state = 2", [](SqliteStmt&) {}));
+  for (const JobRecord& job : running) {
+    LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
+  }
+  LVS_RETURN_IF_ERROR(tx.Commit());
+  return running;
+}
+
+}  // namespace lvs::server

@@ -1,0 +1,54 @@
+// The results directory: one fragmented MP4 per video job
+// (`<dir>/<job id>.mp4`), appended chunk by chunk as a worker streams it and
+// read back by byte range for WatchVideoJob. Each append is written and
+// fdatasync'ed before it returns, so an acknowledged chunk survives a crash.
+//
+// Thread-safety: not thread-safe; JobStore calls it under its mutex.
+#ifndef LVS_SERVER_RESULT_FILES_H_
+#define LVS_SERVER_RESULT_FILES_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace lvs::server {
+
+// Files of the results directory.
+class ResultFiles {
+ public:
+  // Uses `dir`, creating it if needed (see `Init`).
+  explicit ResultFiles(std::string dir) : dir_(std::move(dir)) {}
+
+  // Creates the directory.
+  absl::Status Init();
+
+  // The file of job `id`.
+  std::string Path(const std::string& id) const;
+
+  // Current size of job `id`'s file (0 when absent).
+  int64_t Size(const std::string& id) const;
+
+  // Appends `data` at `offset`, which must equal the current size
+  // (FAILED_PRECONDITION otherwise: chunks are contiguous).
+  absl::Status Append(const std::string& id, int64_t offset,
+                      const std::string& data);
+
+  // Reads up to `length` bytes at `offset`; fewer at the end of the file.
+  absl::StatusOr<std::string> Read(const std::string& id, int64_t offset,
+                                   int64_t length) const;
+
+  // Deletes job `id`'s file if present.
+  void Remove(const std::string& id);
+
+  // Sum of the sizes of every result file.
+  int64_t TotalBytes() const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace lvs::server
+
+#endif  // LVS_SERVER_RESULT_FILES_H_
