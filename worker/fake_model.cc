@@ -1,5 +1,7 @@
 #include "worker/fake_model.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -9,6 +11,13 @@
 
 namespace lvs::worker {
 namespace {
+
+// A triangle wave 0..255..0 of period 510: continuous, so the moving
+// gradients have no hard edges (they encode well).
+uint8_t Triangle(int v) {
+  const int m = v % 510;
+  return static_cast<uint8_t>(m < 256 ? m : 509 - m);
+}
 
 // Sleeps `total` in slices so a cancellation is seen within a few ms.
 void SleepUnlessCancelled(absl::Duration total, const CancelToken& cancel) {
@@ -35,6 +44,17 @@ ModelInfo FakeVideoModel::Info() const {
   return info;
 }
 
+absl::StatusOr<std::string> FakeVideoModel::Reload(
+    const std::string& checkpoint, bool use_ema) {
+  struct stat st {};
+  if (stat(checkpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(
+        absl::StrCat("checkpoint: '", checkpoint, "' is not a directory"));
+  }
+  version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "");
+  return version_;
+}
+
 void FakeVideoModel::RenderFrame(uint64_t seed, int index, int width,
                                  int height, uint8_t* rgb) {
   const int r0 = static_cast<int>(seed % 251);
@@ -42,11 +62,9 @@ void FakeVideoModel::RenderFrame(uint64_t seed, int index, int width,
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       uint8_t* p = rgb + (static_cast<size_t>(y) * width + x) * 3;
-      p[0] = static_cast<uint8_t>(
-          (x * 255 / std::max(width - 1, 1) + r0 + index * 6) & 0xff);
-      p[1] = static_cast<uint8_t>(
-          (y * 255 / std::max(height - 1, 1) + g0 + index * 3) & 0xff);
-      p[2] = static_cast<uint8_t>(((x + y) / 4 + index * 9) & 0xff);
+      p[0] = Triangle(x * 255 / std::max(width - 1, 1) + r0 + index * 6);
+      p[1] = Triangle(y * 255 / std::max(height - 1, 1) + g0 + index * 3);
+      p[2] = Triangle((x + y) / 2 + index * 9);
     }
   }
 }
@@ -82,7 +100,7 @@ absl::Status FakeVideoModel::Generate(const GenerateRequest& request,
   VideoPlan plan;
   LVS_RETURN_IF_ERROR(MakePlan(request, &plan));
   sink.OnPlan(plan);
-  sink.OnTextEncoded(0.0);
+  sink.OnTextEncoded(static_cast<int>(request.prompt.size() / 4 + 1), 0.0);
   for (int i = 1; i <= plan.steps; ++i) {
     if (cancel.cancelled()) return absl::CancelledError("job cancelled");
     const absl::Time start = absl::Now();
@@ -96,7 +114,7 @@ absl::Status FakeVideoModel::Generate(const GenerateRequest& request,
     step.index = i;
     step.total = plan.steps;
     step.t = static_cast<double>(i) / plan.steps;
-    step.patch = 2;
+    step.patch = "1x2";
     step.guided = true;
     step.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     sink.OnStep(step);

@@ -9,6 +9,7 @@
 #define LVS_WORKER_FAKE_MODEL_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -27,7 +28,7 @@ struct FakeVideoModelOptions {
   int default_frames = 16;
   int default_width = 256;
   int default_height = 160;
-  double default_fps = 16;
+  int default_fps = 16;
   // Frames handed out per decoded chunk.
   int chunk_frames = 8;
   // Limits advertised and enforced.
@@ -44,6 +45,11 @@ class FakeVideoModel : public VideoModel {
 
   ModelInfo Info() const override;
   uint64_t DeviceMemoryInUse() const override { return 0; }
+  // Checks that `checkpoint` is a readable directory and records it as the
+  // version (the fake model has no weights to load).
+  absl::StatusOr<std::string> Reload(const std::string& checkpoint,
+                                     bool use_ema) override;
+  std::string Version() const override { return version_; }
   absl::Status Generate(const GenerateRequest& request, ProgressSink& sink,
                         const CancelToken& cancel) override;
 
@@ -57,6 +63,7 @@ class FakeVideoModel : public VideoModel {
   absl::Status MakePlan(const GenerateRequest& request, VideoPlan* plan) const;
 
   FakeVideoModelOptions options_;
+  std::string version_ = "fake";
 };
 
 }  // namespace lvs::worker

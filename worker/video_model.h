@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
 namespace lvs::worker {
@@ -35,7 +36,7 @@ struct GenerateRequest {
   int width = 0;
   int height = 0;
   int frames = 0;
-  double fps = 0;
+  int fps = 0;
   std::string sample_config;  // Named sampling configuration; may be empty.
   int steps = 0;
   uint64_t seed = 0;
@@ -48,7 +49,7 @@ struct VideoPlan {
   int width = 0;
   int height = 0;
   int frames = 0;
-  double fps = 0;
+  int fps = 0;
   int steps = 0;
   uint64_t seed = 0;
 };
@@ -58,7 +59,7 @@ struct StepEvent {
   int index = 0;        // 1-based index of the finished step.
   int total = 0;        // Number of steps of the job.
   double t = 0;         // Flow time of the step.
-  int patch = 0;        // Patch size the step ran at (multi-scale sampling).
+  std::string patch;    // Patch size of the step, "FxP" (e.g. "1x2").
   bool guided = false;  // Whether classifier-free guidance ran.
   double seconds = 0;   // Wall time of this step.
 };
@@ -83,8 +84,9 @@ class ProgressSink {
   // Announces the output geometry before any work starts.
   virtual void OnPlan(const VideoPlan& plan) = 0;
 
-  // Reports that the prompts are encoded, after `seconds` of work.
-  virtual void OnTextEncoded(double seconds) = 0;
+  // Reports that the prompts (`tokens` tokens in all) are encoded, after
+  // `seconds` of work.
+  virtual void OnTextEncoded(int tokens, double seconds) = 0;
 
   // Reports one finished denoising step.
   virtual void OnStep(const StepEvent& step) = 0;
@@ -131,6 +133,15 @@ class VideoModel {
 
   // Returns the bytes of device memory in use now (0 when unknown).
   virtual uint64_t DeviceMemoryInUse() const = 0;
+
+  // Loads the weights of `checkpoint` (a directory in the trainer's layout;
+  // the EMA variant when `use_ema`) in place of the current ones and returns
+  // the new model version. On error the current weights stay in use.
+  virtual absl::StatusOr<std::string> Reload(const std::string& checkpoint,
+                                             bool use_ema) = 0;
+
+  // Returns the version of the weights in use (a checkpoint path or "").
+  virtual std::string Version() const = 0;
 
   // Runs one job to completion, reporting through `sink`. Returns CANCELLED
   // within one step of `cancel` being set, INVALID_ARGUMENT naming the field

@@ -15,7 +15,7 @@ namespace {
 class RecordingSink : public ProgressSink {
  public:
   void OnPlan(const VideoPlan& plan) override { plan_ = plan; }
-  void OnTextEncoded(double) override { ++text_encoded_; }
+  void OnTextEncoded(int, double) override { ++text_encoded_; }
   void OnStep(const StepEvent& step) override { steps_.push_back(step); }
   absl::Status OnFrames(const FrameBatch& frames) override {
     EXPECT_EQ(frames.first_frame, frames_seen_);
@@ -129,6 +129,15 @@ TEST(FakeVideoModelTest, CancelStopsWithinOneStep) {
   // Cancelled during the third step: at most that step's predecessors ran.
   EXPECT_LE(sink.steps_.size(), 3u);
   EXPECT_EQ(sink.frames_seen_, 0);
+}
+
+TEST(FakeVideoModelTest, ReloadRecordsTheVersion) {
+  FakeVideoModel model(FastOptions());
+  EXPECT_EQ(model.Reload("/nonexistent/ckpt", false).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(model.Version(), "fake");
+  ASSERT_TRUE(model.Reload(LVS_SOURCE_DIR, true).ok());
+  EXPECT_EQ(model.Version(), std::string(LVS_SOURCE_DIR) + " (ema)");
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// The worker's HTTP endpoint (`--metrics-listen`): `/metrics` in Prometheus
+// text format 0.0.4 and `/healthz` (200 while connected to the server, 503
+// otherwise), served by cpp-httplib on its own threads.
+//
+// Thread-safety: Start/Stop from one thread; the handlers only read
+// `Worker::Snapshot()`, which is thread-safe.
+#ifndef LVS_WORKER_METRICS_HTTP_H_
+#define LVS_WORKER_METRICS_HTTP_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "worker/worker.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace lvs::worker {
+
+// Returns the exposition text of `counters` for the worker `name`.
+std::string RenderWorkerMetrics(const std::string& name,
+                                const WorkerCounters& counters);
+
+// Serves the endpoint for one worker.
+class MetricsHttpServer {
+ public:
+  // Serves `worker` (not owned; outlives the server).
+  MetricsHttpServer(const std::string& name, const Worker* worker);
+  ~MetricsHttpServer();
+
+  // Listens on `listen` ("host:port"); INVALID_ARGUMENT naming
+  // --metrics-listen when it is malformed, UNAVAILABLE when bind fails.
+  absl::Status Start(const std::string& listen);
+
+  // Stops listening and joins the server thread.
+  void Stop();
+
+ private:
+  const std::string name_;
+  const Worker* worker_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+};
+
+}  // namespace lvs::worker
+
+#endif  // LVS_WORKER_METRICS_HTTP_H_

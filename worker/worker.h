@@ -1,0 +1,124 @@
+// The lvs-worker runtime: dials in to the front server's WorkerService with
+// one bidirectional stream, registers the model's capabilities, asks for a
+// lease whenever idle, heartbeats, runs each leased job on the single
+// model-owner thread (fed by a bounded task queue; the gRPC reader never
+// runs the model), forwards cancellations within one step, answers reloads,
+// and reconnects with exponential backoff when the server goes away. A
+// drain (SIGTERM or the server's DrainCommand) finishes the running job,
+// takes no more and returns from Run().
+//
+// Thread-safety: Run() is called once, from one thread. Drain() and
+// Snapshot() are safe from any thread.
+#ifndef LVS_WORKER_WORKER_H_
+#define LVS_WORKER_WORKER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/channel.h"
+#include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "worker/job_runner.h"
+#include "worker/video_model.h"
+
+namespace lvs::worker {
+
+// Settings of a worker process.
+struct WorkerOptions {
+  // Unique worker name sent at registration.
+  std::string name;
+  // The server's worker port and TLS files.
+  client::ChannelOptions channel;
+  // Shared worker token sent as `x-lvs-worker-token` (may be empty).
+  std::string token;
+  // Device the model runs on ("cpu", "cuda:0").
+  std::string device = "cpu";
+  EncoderSettings encoder;
+  // Reconnect backoff: doubles from `backoff_initial` up to `backoff_max`.
+  absl::Duration backoff_initial = absl::Milliseconds(100);
+  absl::Duration backoff_max = absl::Seconds(5);
+};
+
+// Counters exposed on the worker's /metrics endpoint.
+struct WorkerCounters {
+  bool connected = false;
+  bool busy = false;
+  int64_t jobs_succeeded = 0;
+  int64_t jobs_failed = 0;
+  int64_t jobs_cancelled = 0;
+  int64_t connects = 0;
+  uint64_t device_memory_bytes = 0;
+};
+
+class Session;
+
+// One worker process's connection and model owner; see the file comment.
+class Worker {
+ public:
+  // Serves `model` (owned) with `options`.
+  Worker(WorkerOptions options, std::unique_ptr<VideoModel> model);
+  ~Worker();
+
+  // Connects and serves until drained. Returns OK after a drain.
+  absl::Status Run();
+
+  // Finishes the running job, takes no more, and makes Run() return.
+  void Drain();
+
+  // Returns the current counters.
+  WorkerCounters Snapshot() const;
+
+ private:
+  // One unit of work for the model-owner thread.
+  struct Task {
+    std::shared_ptr<Session> session;
+    lumina::video::v1::JobAssignment assignment;   // Set for jobs.
+    lumina::video::v1::ReloadModelCommand reload;  // Set for reloads.
+    bool is_reload = false;
+  };
+
+  // Runs one connection until the stream ends; returns its final status
+  // and whether registration succeeded.
+  absl::Status ServeSession(bool* registered);
+  // Handles one message from the server (reader thread).
+  void Dispatch(const std::shared_ptr<Session>& session,
+                const lumina::video::v1::ServerMessage& message);
+  // Body of the model-owner thread.
+  void ModelLoop();
+  // Runs one job (model-owner thread).
+  void RunJob(const Task& task);
+  // Runs one reload (model-owner thread).
+  void RunReload(const Task& task);
+  // After a task: asks for the next lease, or closes the stream if draining.
+  void AfterTask(const std::shared_ptr<Session>& session);
+  // Sends a heartbeat every interval until the session closes.
+  void HeartbeatLoop(std::shared_ptr<Session> session, absl::Duration every);
+
+  const WorkerOptions options_;
+  std::unique_ptr<VideoModel> model_;  // Used by the model-owner thread only.
+  JobRunner runner_;
+  std::unique_ptr<lumina::video::v1::WorkerService::Stub> stub_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  // Lease of the running job ("" when idle) and its cancel token.
+  std::string current_lease_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<CancelToken> current_cancel_ ABSL_GUARDED_BY(mu_);
+  // The open session, if any.
+  std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  WorkerCounters counters_ ABSL_GUARDED_BY(mu_);
+
+  std::thread model_thread_;
+};
+
+}  // namespace lvs::worker
+
+#endif  // LVS_WORKER_WORKER_H_
