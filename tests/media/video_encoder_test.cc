@@ -3,13 +3,17 @@
 // layouts, odd sizes and option validation.
 #include "model/media/video_encoder.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/media/video_decoder.h"
@@ -27,7 +31,7 @@ using ::testing::HasSubstr;
 
 // Quality bound at CRF 18: RGB PSNR of every decoded frame against its
 // input. The synthetic scene's sharp saturated edges cap 4:2:0 at about
-// 35 dB even losslessly (CRF 0); CRF 18 measures 33-34 dB.
+// 35 dB even losslessly (CRF 0); CRF 18 measures 33-40 dB.
 constexpr double kMinPsnrCrf18 = 30.0;
 
 VideoEncoderOptions SmallOptions(int width = 96, int height = 64) {
@@ -432,6 +436,68 @@ TEST(VideoEncoderTest, UnwritablePathNamesTheFile) {
   EXPECT_THAT(encoder.status().message(),
               HasSubstr("/nonexistent-dir/out.mp4"));
   EXPECT_THAT(encoder.status().message(), HasSubstr("avio_open"));
+}
+
+// The path of `program` on PATH, or "" when it is not installed.
+std::string FindOnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return "";
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    const std::string candidate = std::string(dir) + "/" + program;
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Runs `command` and returns what it printed (empty on failure).
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+TEST(VideoEncoderTest, FfprobeReadsStreamedAndPlainFiles) {
+  const std::string ffprobe = FindOnPath("ffprobe");
+  if (ffprobe.empty()) GTEST_SKIP() << "ffprobe is not installed";
+  VideoEncoderOptions options = SmallOptions();
+  options.gop_size = 6;
+  Recorded rec;
+  ASSERT_NE(EncodeStream(options, 14, &rec), nullptr);
+  const std::string streamed = TempPath("ffprobe_streamed.mp4");
+  {
+    std::ofstream out(streamed, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(rec.bytes.data()),
+              rec.bytes.size());
+  }
+  const std::string plain = TempPath("ffprobe_plain.mp4");
+  {
+    auto encoder = VideoEncoder::CreateFile(options, plain);
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    for (int t = 0; t < 14; ++t) {
+      ASSERT_TRUE((*encoder)->AddFrame(SyntheticFrame(96, 64, t)).ok());
+    }
+    ASSERT_TRUE((*encoder)->Finish().ok());
+  }
+  for (const std::string& path : {streamed, plain}) {
+    const std::string out = RunCommand(
+        ffprobe +
+        " -v error -count_frames -select_streams v:0 -show_entries "
+        "stream=codec_name,profile,pix_fmt,width,height,r_frame_rate,"
+        "nb_read_frames,color_space -of default=noprint_wrappers=1 " +
+        path);
+    EXPECT_THAT(out, HasSubstr("codec_name=h264\n")) << path;
+    EXPECT_THAT(out, HasSubstr("pix_fmt=yuv420p\n")) << path;
+    EXPECT_THAT(out, HasSubstr("width=96\nheight=64\n")) << path;
+    EXPECT_THAT(out, HasSubstr("r_frame_rate=24/1\n")) << path;
+    EXPECT_THAT(out, HasSubstr("nb_read_frames=14\n")) << path;
+    EXPECT_THAT(out, HasSubstr("color_space=bt709\n")) << path;
+    std::remove(path.c_str());
+  }
 }
 
 }  // namespace
