@@ -1,6 +1,7 @@
 #include "model/sampler/flow_sampler.h"
 
 #include <chrono>
+#include <exception>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -11,8 +12,9 @@
 namespace lvs::sampler {
 namespace {
 
-absl::Status TorchError(const c10::Error& e, int step) {
-  const std::string what = e.what_without_backtrace();
+// Turns an exception from torch (c10::Error, or std::exception: some LibTorch
+// builds throw std::runtime_error from shape checks) into a Status.
+absl::Status TorchError(const std::string& what, int step) {
   const std::string message = absl::StrCat("sampler step ", step, ": ", what);
   if (absl::StrContains(what, "out of memory")) {
     return absl::ResourceExhaustedError(message);
@@ -98,7 +100,9 @@ absl::StatusOr<SampleResult> SampleFlow(const VelocityFn& model,
     }
     result.latent = x;
   } catch (const c10::Error& e) {
-    return TorchError(e, step);
+    return TorchError(e.what_without_backtrace(), step);
+  } catch (const std::exception& e) {
+    return TorchError(e.what(), step);
   }
   return result;
 }
