@@ -1,0 +1,72 @@
+#include "model/dit/attention.h"
+
+#include <cmath>
+
+namespace lvs::dit {
+namespace {
+
+constexpr double kQkNormEps = 1e-5;
+
+torch::nn::Linear NoBias(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+
+torch::nn::LayerNorm QkNorm(int64_t dim) {
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({dim}).eps(kQkNormEps));
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(const AttentionModuleOptions& options)
+    : options_(options) {
+  const int64_t head_dim = options.dim() / options.n_heads();
+  const int64_t kv_dim = options.n_kv_heads() * head_dim;
+  wq = register_module("wq", NoBias(options.dim(), options.dim()));
+  wk = register_module("wk", NoBias(options.dim(), kv_dim));
+  wv = register_module("wv", NoBias(options.dim(), kv_dim));
+  wk_y = register_module("wk_y", NoBias(options.y_dim(), kv_dim));
+  wv_y = register_module("wv_y", NoBias(options.y_dim(), kv_dim));
+  gate = register_parameter("gate", torch::zeros({options.n_heads()}));
+  wo = register_module("wo", NoBias(options.dim(), options.dim()));
+  if (options.qk_norm()) {
+    q_norm = register_module("q_norm", QkNorm(options.dim()));
+    k_norm = register_module("k_norm", QkNorm(kv_dim));
+    ky_norm = register_module("ky_norm", QkNorm(kv_dim));
+  }
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
+                                     const torch::Tensor& y,
+                                     const AttentionInputs& in) {
+  const int64_t l = x.size(0), ly = y.size(0);
+  const int64_t h = options_.n_heads(), hkv = options_.n_kv_heads();
+  const int64_t d = options_.dim() / h;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor q = wq(x), k = wk(x);
+  if (options_.qk_norm()) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  // [L, H*D] -> [L, H, D]; [L, Hkv*D] -> [L, Hkv, D]
+  q = ApplyRope(q.view({l, h, d}), *in.rope);
+  k = ApplyRope(k.view({l, hkv, d}), *in.rope);
+  torch::Tensor v = wv(x).view({l, hkv, d});
+  torch::Tensor out =
+      VarlenAttention(q, k, v, *in.cu_x, *in.cu_x, scale, options_.kernel());
+  k = torch::Tensor();
+  v = torch::Tensor();
+  torch::Tensor yk = wk_y(y);
+  if (options_.qk_norm()) yk = ky_norm(yk);
+  // [Ly, Hkv*D] -> [Ly, Hkv, D]
+  yk = yk.view({ly, hkv, d});
+  torch::Tensor yv = wv_y(y).view({ly, hkv, d});
+  torch::Tensor cross =
+      VarlenAttention(q, yk, yv, *in.cu_x, *in.cu_y, scale, options_.kernel());
+  // [H] -> [1, H, 1]
+  out.add_(gate.tanh().view({1, h, 1}) * cross);
+  // [L, H, D] -> [L, H*D]
+  return wo(out.view({l, h * d}));
+}
+
+}  // namespace lvs::dit
