@@ -1,22 +1,86 @@
 // H.264 (libx264) video encoder writing MP4 with FFmpeg's libraries
-// (libavcodec, libavformat, libswscale; torch-free).
+// (libavcodec, libavformat, libswscale; torch-free). This header is the
+// documentation of lvs_media's encoder; video_decoder.h reads the output back.
 //
-// Frames go in one at a time as RGB24 (HWC uint8, the pipeline's frames),
-// are converted to yuv420p and encoded with libx264 at a constant rate
-// factor. Two outputs:
+// Outputs
 //  * Streaming (CreateStreaming): fragmented MP4 with movflags
-//    frag_keyframe+empty_moov+default_base_moof written through a custom
-//    AVIOContext, so bytes leave through a ChunkSink while the video is still
-//    being encoded: first the init segment (ftyp+moov, delivered before
-//    Create returns), then one moof+mdat fragment per keyframe as soon as the
-//    next keyframe closes it, then the trailer (mfra) from Finish(). This is
-//    the layout Media Source Extensions and pipe readers expect.
-//  * File (CreateFile): a plain MP4 (optionally with the moov moved to the
-//    front, "faststart") or the same fragmented layout, for the offline CLI.
+//    frag_keyframe+empty_moov+default_base_moof, written through a custom
+//    AVIOContext (an av_malloc'ed kMaxChunkBytes buffer, freed through
+//    ctx->buffer), so bytes leave through a ChunkSink while the video is
+//    still being encoded:
+//      ftyp moov | moof mdat | moof mdat | ... | mfra
+//      init        fragment 1  fragment 2        trailer (Finish)
+//    The init segment is delivered before CreateStreaming returns; each
+//    fragment holds one GOP and is delivered as soon as the next keyframe
+//    closes it (or Finish for the last). The concatenated chunks are the
+//    file byte for byte, playable by ffplay/VLC from a pipe; the init
+//    segment and fragments can be appended to a Media Source Extensions
+//    SourceBuffer as they arrive (the mfra trailer is a seek index for file
+//    players; an MSE client may skip kTrailer chunks). No faststart here:
+//    it needs to seek.
+//  * File (CreateFile): a plain MP4 for the offline CLI (ftyp mdat moov, or
+//    with Mp4FileLayout::kPlainFaststart ftyp moov mdat so players can start
+//    before the end has downloaded), or the fragmented layout above.
+//
+// Chunks: offsets are contiguous from 0, each chunk is at most
+// `max_chunk_bytes` (<= 1 MiB, the gRPC-friendly bound; larger AVIO writes
+// are split), and carries its SegmentKind plus a segment_start flag that
+// marks where the init segment, each fragment (a moof box) and the trailer
+// begin, so a server can cut or resume the stream at fragment boundaries.
+// A sink that returns an error aborts the encode with that error.
+//
+// Picture
+//  * RGB24 input, converted with BT.709 coefficients to limited-range
+//    yuv420p and tagged BT.709 (primaries, transfer, matrix), which
+//    browsers and QuickTime decode. The decoder inverts exactly that.
+//  * Odd widths/heights: 4:2:0 needs even sizes. EvenDimensions::kPad (the
+//    default) repeats the last column/row (output one pixel larger);
+//    kCrop drops it (one pixel smaller). output_width()/output_height() say
+//    which size was encoded.
+//  * CRF [0, 51] (23 default, 18 about visually lossless), x264 preset
+//    (medium default) and optional tune; keyframes every gop_size frames
+//    exactly (scene-cut keyframes off), so fragments are regular: 1 s each
+//    by default.
+//  * Timestamps: frame i has pts i * fps_den / fps_num in a 1/fps time base.
+//    Fragmented MP4 has no edit list, so with B-frames (every preset but
+//    ultrafast and tune zerolatency) the muxer shifts the stream to start at
+//    dts 0 and the first frame is presented at the reorder delay (2 frames
+//    with medium); spacing stays exactly 1/fps.
+//
+// Latency: a fragment leaves when the next keyframe has been encoded, i.e.
+// after gop_size frames plus x264's lookahead (rc-lookahead, capped at the
+// GOP: 24 frames for medium at GOP 24) plus a few frames of B-frame and
+// frame-thread delay. Measured on 2 cores: the first fragment came out after
+// 56 frames in (medium, GOP 24), 24 (medium, GOP 8), 25 (tune zerolatency,
+// which drops lookahead and B-frames, GOP 24). bench/media/latency_bench.cc
+// measures it in time; more x264 threads (more cores) add delay frames.
+//
+// Determinism: x264 0.164's AVX-512 kernels read uninitialised memory
+// (the bit stream changes with heap contents), so they are off unless
+// VideoEncoderOptions::x264_avx512; equal frames and options then give
+// byte-identical output on a machine, and retried jobs reproduce it.
+//
+// Errors: options are checked up front (ValidateEncoderOptions:
+// INVALID_ARGUMENT naming the field and the rule); every libav failure
+// becomes a Status naming the step and libav's message (av_err2str), e.g.
+// "avio_open(/x/out.mp4): No such file or directory (libav error -2)"; a
+// sink error is returned as the sink gave it; out of memory is
+// RESOURCE_EXHAUSTED.
+//
+// Usage:
+//   VideoEncoderOptions options;
+//   options.width = 1248; options.height = 704; options.fps_num = 24;
+//   LVS_ASSIGN_OR_RETURN(auto encoder, VideoEncoder::CreateStreaming(
+//       options, [&](const Chunk& c) { return Send(c.offset, c.bytes); }));
+//   for (const auto& frame : frames) {
+//     LVS_RETURN_IF_ERROR(encoder->AddFrame(frame));  // H x W x 3 bytes.
+//   }
+//   LVS_RETURN_IF_ERROR(encoder->Finish());
 //
 // Thread-safety: a VideoEncoder is not thread-safe; use one encoder per job
 // from one thread at a time. The sink runs on the thread that calls Create,
-// AddFrame or Finish. Separate encoders are independent.
+// AddFrame or Finish. Separate encoders are independent (x264 itself runs
+// `threads` worker threads inside each).
 #ifndef LVS_MODEL_MEDIA_VIDEO_ENCODER_H_
 #define LVS_MODEL_MEDIA_VIDEO_ENCODER_H_
 
