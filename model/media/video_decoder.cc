@@ -271,8 +271,9 @@ class VideoDecoder::Impl {
             ? 0
             : f->best_effort_timestamp * av_q2d(input_->stream->time_base);
     out->rgb.resize(static_cast<size_t>(f->width) * f->height * 3);
-    uint8_t* const dst[1] = {out->rgb.data()};
-    const int dst_stride[1] = {f->width * 3};
+    // swscale reads four plane pointers and strides even for packed RGB.
+    uint8_t* const dst[4] = {out->rgb.data(), nullptr, nullptr, nullptr};
+    const int dst_stride[4] = {f->width * 3, 0, 0, 0};
     const int rows = sws_scale(sws_.get(), f->data, f->linesize, 0, f->height,
                                dst, dst_stride);
     av_frame_unref(frame_.get());

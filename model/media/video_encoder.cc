@@ -395,8 +395,10 @@ absl::Status VideoEncoder::Impl::EncodeFrame(const uint8_t* rgb) {
   if (!av_frame_is_writable(frame_.get())) LVS_RETURN_IF_ERROR(AllocFrame());
   StageRgb(rgb, options_.width, options_.height, out_width_, out_height_,
            staged_.data());
-  const uint8_t* const src_planes[1] = {staged_.data()};
-  const int src_strides[1] = {out_width_ * 3};
+  // swscale reads four plane pointers and strides even for packed RGB.
+  const uint8_t* const src_planes[4] = {staged_.data(), nullptr, nullptr,
+                                        nullptr};
+  const int src_strides[4] = {out_width_ * 3, 0, 0, 0};
   const int ret = sws_scale(sws_.get(), src_planes, src_strides, 0, out_height_,
                             frame_->data, frame_->linesize);
   if (ret != out_height_) {
