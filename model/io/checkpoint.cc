@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
 #include "model/io/sharded_checkpoint.h"
+#include "model/io/torch_pickle.h"
 
 namespace lvs::io {
 namespace {
@@ -48,7 +50,40 @@ absl::StatusOr<TensorMap> LoadDirectory(const std::string& dir) {
                     : absl::StrCat(" (", absl::StrJoin(files, ", "), ")")));
 }
 
+// Returns the storage as a 1-D tensor of its dtype.
+torch::Tensor StorageTensor(const TorchArchive& archive,
+                            const StorageSpec& spec) {
+  auto options = torch::TensorOptions().dtype(ToScalarType(spec.dtype));
+  if (spec.numel == 0) return torch::empty({0}, options);
+  const uint8_t* bytes = archive.zip->data(*spec.entry);
+  if (reinterpret_cast<uintptr_t>(bytes) % DTypeSize(spec.dtype) != 0) {
+    torch::Tensor copy = torch::empty({spec.numel}, options);
+    std::memcpy(copy.data_ptr(), bytes, spec.entry->size);
+    return copy;
+  }
+  // The mapping is private (copy-on-write), so writes never reach the file.
+  auto holder = std::make_shared<std::shared_ptr<const ByteSource>>(
+      archive.zip->source());
+  return torch::from_blob(
+      const_cast<uint8_t*>(bytes), {spec.numel},
+      [holder](void*) mutable { holder.reset(); }, options);
+}
+
 }  // namespace
+
+absl::StatusOr<TensorMap> LoadTorchCheckpoint(const std::string& path) {
+  LVS_ASSIGN_OR_RETURN(TorchArchive archive, OpenTorchArchive(path));
+  std::map<std::string, torch::Tensor> storages;
+  for (const auto& [key, spec] : archive.storages) {
+    storages.emplace(key, StorageTensor(archive, spec));
+  }
+  TensorMap out;
+  for (const TensorSpec& t : archive.tensors) {
+    out.emplace(t.name, storages.at(t.storage_key)
+                            .as_strided(t.sizes, t.strides, t.storage_offset));
+  }
+  return out;
+}
 
 absl::StatusOr<TensorMap> LoadShardedSafetensors(
     const std::string& dir_or_index_path) {
@@ -73,8 +108,7 @@ absl::StatusOr<TensorMap> LoadCheckpoint(const std::string& path) {
   if (absl::EndsWith(path, ".json")) return LoadShardedSafetensors(path);
   if (absl::EndsWith(path, ".pth") || absl::EndsWith(path, ".pt") ||
       absl::EndsWith(path, ".bin")) {
-    return absl::UnimplementedError(
-        absl::StrCat(path, ": torch.save archives are not readable yet"));
+    return LoadTorchCheckpoint(path);
   }
   return absl::InvalidArgumentError(absl::StrCat(
       path,

@@ -21,6 +21,13 @@ namespace lvs::io {
 absl::StatusOr<TensorMap> LoadShardedSafetensors(
     const std::string& dir_or_index_path);
 
+// Loads every tensor of a torch.save zip archive (`.pth`, `.pt`, `.bin`)
+// through the whitelisting unpickler (torch_pickle.h). Each tensor is a view
+// (size, stride, storage offset as saved) of its storage; tensors that share
+// a storage share memory. Storages are zero-copy views of the mapped file
+// when their bytes are aligned to the element size, else aligned copies.
+absl::StatusOr<TensorMap> LoadTorchCheckpoint(const std::string& path);
+
 // Loads every tensor of the checkpoint at `path`, dispatching on its form:
 // `*.safetensors`; `*.pth`, `*.pt`, `*.bin` (torch.save zip archive);
 // `*.json` (a shard index); a directory holding a shard index or exactly one

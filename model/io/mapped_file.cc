@@ -66,7 +66,8 @@ absl::StatusOr<std::shared_ptr<const ByteSource>> MapFile(
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file"));
   }
   size_t size = static_cast<size_t>(st.st_size);
   void* addr = nullptr;

@@ -116,7 +116,8 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Parse(
                                   size, "-byte file (truncated?)"));
   }
   const char* hbegin = reinterpret_cast<const char*>(source->data() + 8);
-  json header = json::parse(hbegin, hbegin + n, nullptr, /*allow_exceptions=*/false);
+  json header =
+      json::parse(hbegin, hbegin + n, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) return Bad(path, "header is not valid JSON");
   if (!header.is_object()) return Bad(path, "header is not a JSON object");
 
@@ -153,11 +154,11 @@ absl::StatusOr<std::shared_ptr<const SafetensorsFile>> SafetensorsFile::Parse(
   for (const auto& [begin, idx] : order) {
     TensorRecord& rec = file->tensors_[idx];
     if (begin != expected) {
-      return Bad(path, absl::StrCat("tensor \"", rec.name, "\" starts at ",
-                                    begin, begin < expected
-                                               ? " and overlaps the previous one"
-                                               : " leaving a hole at ",
-                                    begin < expected ? "" : absl::StrCat(expected)));
+      return Bad(
+          path, absl::StrCat("tensor \"", rec.name, "\" starts at ", begin,
+                             begin < expected ? " and overlaps the previous one"
+                                              : " leaving a hole at ",
+                             begin < expected ? "" : absl::StrCat(expected)));
     }
     expected = begin + rec.nbytes;
     sorted.push_back(std::move(rec));
@@ -223,9 +224,9 @@ absl::StatusOr<std::vector<uint8_t>> SerializeSafetensors(
   return out;
 }
 
-absl::Status WriteSafetensors(const std::string& path,
-                              const std::vector<TensorToWrite>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+absl::Status WriteSafetensors(
+    const std::string& path, const std::vector<TensorToWrite>& tensors,
+    const std::map<std::string, std::string>& metadata) {
   LVS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
                        SerializeSafetensors(tensors, metadata));
   return WriteFileAtomically(path, bytes.data(), bytes.size());
@@ -261,8 +262,8 @@ absl::Status WriteFileAtomically(const std::string& path, const void* bytes,
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": rename failed: ",
-                                            std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat(path, ": rename failed: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -14,8 +14,8 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -96,8 +96,8 @@ absl::Status WriteSafetensors(
     const std::map<std::string, std::string>& metadata = {});
 
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const void* bytes, size_t size);
+absl::Status WriteFileAtomically(const std::string& path, const void* bytes,
+                                 size_t size);
 
 }  // namespace lvs::io
 

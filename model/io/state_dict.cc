@@ -34,8 +34,9 @@ absl::StatusOr<TensorMap> CanonicalizeKeys(const TensorMap& tensors,
   for (const auto& [key, tensor] : tensors) {
     std::string canon = CanonicalKey(key);
     if (!out.emplace(canon, tensor).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": two tensors map to \"", canon, "\" (one is \"", key, "\")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": two tensors map to \"", canon,
+                       "\" (one is \"", key, "\")"));
     }
   }
   return out;
@@ -88,12 +89,16 @@ absl::Status LoadStateDict(torch::nn::Module& module, const TensorMap& tensors,
     if (!matched.count(key)) missing.push_back(options.strip_prefix + key);
   }
   if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
-    std::string msg = absl::StrCat(source, ": checkpoint does not match the model: ",
-                                   missing.size(), " missing, ", unexpected.size(),
-                                   " unexpected, ", misshaped.size(), " mis-shaped");
-    if (!missing.empty()) absl::StrAppend(&msg, "; missing: ", absl::StrJoin(missing, ", "));
-    if (!unexpected.empty()) absl::StrAppend(&msg, "; unexpected: ", absl::StrJoin(unexpected, ", "));
-    if (!misshaped.empty()) absl::StrAppend(&msg, "; mis-shaped: ", absl::StrJoin(misshaped, "; "));
+    std::string msg = absl::StrCat(
+        source, ": checkpoint does not match the model: ", missing.size(),
+        " missing, ", unexpected.size(), " unexpected, ", misshaped.size(),
+        " mis-shaped");
+    if (!missing.empty())
+      absl::StrAppend(&msg, "; missing: ", absl::StrJoin(missing, ", "));
+    if (!unexpected.empty())
+      absl::StrAppend(&msg, "; unexpected: ", absl::StrJoin(unexpected, ", "));
+    if (!misshaped.empty())
+      absl::StrAppend(&msg, "; mis-shaped: ", absl::StrJoin(misshaped, "; "));
     return absl::InvalidArgumentError(msg);
   }
 

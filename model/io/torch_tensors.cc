@@ -9,35 +9,55 @@ namespace lvs::io {
 
 torch::ScalarType ToScalarType(DType dtype) {
   switch (dtype) {
-    case DType::kF64: return torch::kFloat64;
-    case DType::kF32: return torch::kFloat32;
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    case DType::kI64: return torch::kInt64;
-    case DType::kI32: return torch::kInt32;
-    case DType::kI16: return torch::kInt16;
-    case DType::kI8: return torch::kInt8;
-    case DType::kU8: return torch::kUInt8;
-    case DType::kBool: return torch::kBool;
+    case DType::kF64:
+      return torch::kFloat64;
+    case DType::kF32:
+      return torch::kFloat32;
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    case DType::kI64:
+      return torch::kInt64;
+    case DType::kI32:
+      return torch::kInt32;
+    case DType::kI16:
+      return torch::kInt16;
+    case DType::kI8:
+      return torch::kInt8;
+    case DType::kU8:
+      return torch::kUInt8;
+    case DType::kBool:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
 
 absl::StatusOr<DType> FromScalarType(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat64: return DType::kF64;
-    case torch::kFloat32: return DType::kF32;
-    case torch::kFloat16: return DType::kF16;
-    case torch::kBFloat16: return DType::kBF16;
-    case torch::kInt64: return DType::kI64;
-    case torch::kInt32: return DType::kI32;
-    case torch::kInt16: return DType::kI16;
-    case torch::kInt8: return DType::kI8;
-    case torch::kUInt8: return DType::kU8;
-    case torch::kBool: return DType::kBool;
+    case torch::kFloat64:
+      return DType::kF64;
+    case torch::kFloat32:
+      return DType::kF32;
+    case torch::kFloat16:
+      return DType::kF16;
+    case torch::kBFloat16:
+      return DType::kBF16;
+    case torch::kInt64:
+      return DType::kI64;
+    case torch::kInt32:
+      return DType::kI32;
+    case torch::kInt16:
+      return DType::kI16;
+    case torch::kInt8:
+      return DType::kI8;
+    case torch::kUInt8:
+      return DType::kU8;
+    case torch::kBool:
+      return DType::kBool;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("dtype ", c10::toString(type), " has no safetensors name"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dtype ", c10::toString(type), " has no safetensors name"));
   }
 }
 
@@ -63,8 +83,9 @@ absl::StatusOr<TensorMap> LoadSafetensors(const std::string& path) {
   return out;
 }
 
-absl::Status SaveSafetensors(const std::string& path, const TensorMap& tensors,
-                             const std::map<std::string, std::string>& metadata) {
+absl::Status SaveSafetensors(
+    const std::string& path, const TensorMap& tensors,
+    const std::map<std::string, std::string>& metadata) {
   std::vector<torch::Tensor> keep;
   std::vector<TensorToWrite> records;
   keep.reserve(tensors.size());
