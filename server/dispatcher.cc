@@ -1,0 +1,492 @@
+#include "server/dispatcher.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/job_log.h"
+#include "server/proto_time.h"
+
+namespace lvs::server {
+namespace {
+
+google::rpc::Status RpcStatus(absl::StatusCode code, const std::string& msg) {
+  google::rpc::Status s;
+  s.set_code(static_cast<int>(code));
+  s.set_message(msg);
+  return s;
+}
+
+v1::ServerMessage CancelMessage(const std::string& lease_id,
+                                const std::string& reason) {
+  v1::ServerMessage m;
+  m.mutable_cancel()->set_lease_id(lease_id);
+  m.mutable_cancel()->set_reason(reason);
+  return m;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
+                       ServerMetrics* metrics, DispatcherOptions options)
+    : store_(store),
+      clock_(clock),
+      hub_(hub),
+      metrics_(metrics),
+      options_(options) {
+  metrics_->registry->AddCollector([this] {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, int> by_state = {
+        {"idle", 0}, {"busy", 0}, {"draining", 0}};
+    metrics_->worker_gpu_memory_bytes->Clear();
+    for (const auto& [name, w] : workers_) {
+      by_state[w.draining ? "draining" : w.lease ? "busy" : "idle"] += 1;
+      metrics_->worker_gpu_memory_bytes->Set({name}, w.gpu_memory_used);
+    }
+    for (const auto& [state, n] : by_state) {
+      metrics_->workers->Set({state}, n);
+    }
+  });
+}
+
+void Dispatcher::Notify(const Touched& touched) {
+  for (const std::string& id : touched) hub_->Notify(id);
+}
+
+void Dispatcher::CountState(const JobRecord& job) {
+  (job.kind == JobKind::kVideo ? metrics_->jobs_total
+                               : metrics_->training_jobs_total)
+      ->Add({v1::JobState_Name(job.state)}, 1);
+  LogJobState(job);
+}
+
+absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
+                                  WorkerConnection* connection) {
+  const std::string& name = registration.name();
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError("register.name: must be 1 to 128 bytes");
+  }
+  if (registration.kind() != v1::WORKER_KIND_GENERATOR &&
+      registration.kind() != v1::WORKER_KIND_TRAINER) {
+    return absl::InvalidArgumentError(
+        "register.kind: must be WORKER_KIND_GENERATOR or WORKER_KIND_TRAINER");
+  }
+  absl::MutexLock lock(&mu_);
+  if (workers_.count(name) > 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a worker named ", name, " is already connected"));
+  }
+  Worker& w = workers_[name];
+  w.registration = registration;
+  w.connection = connection;
+  w.connect_time = w.last_heartbeat = clock_->Now();
+  v1::ServerMessage reply;
+  reply.mutable_registered()->set_name(name);
+  ToProto(store_->options().lease_duration,
+          reply.mutable_registered()->mutable_lease_duration());
+  ToProto(options_.heartbeat_interval,
+          reply.mutable_registered()->mutable_heartbeat_interval());
+  connection->Send(reply);
+  LogEvent("worker_connected",
+           {{"worker", name},
+            {"kind", v1::WorkerKind_Name(registration.kind())},
+            {"device", registration.capabilities().device()},
+            {"model_version", registration.capabilities().model_version()}});
+  return absl::OkStatus();
+}
+
+void Dispatcher::Unregister(const std::string& name) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workers_.find(name);
+    if (it == workers_.end()) return;
+    if (it->second.lease) {
+      ReleaseLease(it->second,
+                   RpcStatus(absl::StatusCode::kUnavailable,
+                             absl::StrCat("worker ", name, " disconnected")),
+                   false, &touched);
+    }
+    workers_.erase(it);
+    LogEvent("worker_disconnected", {{"worker", name}});
+    FinishReloads(false);
+    DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+bool Dispatcher::Fits(const Worker& w, const JobRecord& job) const {
+  if (job.kind == JobKind::kTraining) return true;
+  v1::GenerateVideoRequest req;
+  if (!req.ParseFromString(job.spec)) return false;
+  const v1::WorkerCapabilities& caps = w.registration.capabilities();
+  if (!req.model().empty()) {
+    bool found = false;
+    for (const std::string& m : caps.models())
+      found = found || m == req.model();
+    if (!found) return false;
+  }
+  return (caps.max_width() == 0 || req.width() <= caps.max_width()) &&
+         (caps.max_height() == 0 || req.height() <= caps.max_height()) &&
+         (caps.max_frames() == 0 || req.frames() <= caps.max_frames());
+}
+
+void Dispatcher::Assign(Worker& w, const JobRecord& job) {
+  const absl::Time now = clock_->Now();
+  Lease lease;
+  lease.job = job.id;
+  lease.lease_id = job.lease_id;
+  lease.kind = job.kind;
+  lease.start = lease.last_step = now;
+  w.lease = lease;
+  w.wants_lease = false;
+  v1::ServerMessage m;
+  if (job.kind == JobKind::kVideo) {
+    v1::JobAssignment* a = m.mutable_assignment();
+    a->set_lease_id(job.lease_id);
+    a->set_job(JobName(job.kind, job.id));
+    a->mutable_request()->ParseFromString(job.spec);
+    a->set_attempt(job.attempts);
+    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+    metrics_->queue_wait_seconds->Observe(
+        {}, absl::ToDoubleSeconds(now - job.create_time));
+  } else {
+    v1::TrainingAssignment* a = m.mutable_training_assignment();
+    a->set_lease_id(job.lease_id);
+    a->set_job(JobName(job.kind, job.id));
+    a->mutable_spec()->ParseFromString(job.spec);
+    a->set_attempt(job.attempts);
+    if (!job.checkpoint.empty()) {
+      a->mutable_resume_from()->ParseFromString(job.checkpoint);
+    }
+    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+  }
+  w.connection->Send(m);
+  CountState(job);
+}
+
+void Dispatcher::DispatchLocked(Touched* touched) {
+  if (!leasing_) return;
+  for (auto& [name, w] : workers_) {
+    if (!w.wants_lease || w.draining || w.lease) continue;
+    const JobKind kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
+                             ? JobKind::kTraining
+                             : JobKind::kVideo;
+    absl::StatusOr<std::optional<JobRecord>> leased = store_->LeaseNext(
+        kind, name, [&](const JobRecord& job) { return Fits(w, job); });
+    if (!leased.ok()) {
+      LogEvent("lease_error",
+               {{"worker", name}, {"error", leased.status().ToString()}});
+      continue;
+    }
+    if (!leased->has_value()) continue;
+    Assign(w, **leased);
+    touched->push_back((*leased)->id);
+  }
+}
+
+void Dispatcher::Dispatch() {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+void Dispatcher::SetLeasing(bool enabled) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    leasing_ = enabled;
+    DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+int Dispatcher::BusyWorkers() {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const auto& [name, w] : workers_) n += w.lease ? 1 : 0;
+  return n;
+}
+
+Dispatcher::Lease* Dispatcher::CurrentLease(Worker& w,
+                                            const std::string& lease_id) {
+  if (w.lease && w.lease->lease_id == lease_id) return &*w.lease;
+  w.connection->Send(
+      CancelMessage(lease_id,
+                    "the server no longer honours this lease (expired, "
+                    "cancelled or re-leased)"));
+  return nullptr;
+}
+
+void Dispatcher::Finished(Worker& w) {
+  w.lease.reset();
+  w.jobs_done += 1;
+}
+
+void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
+                              bool permanent, Touched* touched) {
+  const Lease lease = *w.lease;
+  w.lease.reset();
+  absl::StatusOr<JobRecord> job =
+      store_->Release(lease.job, lease.lease_id, error, permanent);
+  touched->push_back(lease.job);
+  if (job.ok()) {
+    CountState(*job);
+  } else if (!absl::IsFailedPrecondition(job.status())) {
+    LogEvent("release_error",
+             {{"job", lease.job}, {"error", job.status().ToString()}});
+  }
+}
+
+void Dispatcher::OnLeaseError(Worker& w, const absl::Status& error,
+                              Touched* touched) {
+  if (absl::IsFailedPrecondition(error) || absl::IsNotFound(error)) {
+    // Fenced: the job moved on without this lease.
+    const std::string lease_id = w.lease ? w.lease->lease_id : "";
+    w.lease.reset();
+    w.connection->Send(CancelMessage(lease_id, std::string(error.message())));
+    return;
+  }
+  const std::string lease_id = w.lease->lease_id;
+  ReleaseLease(w,
+               RpcStatus(error.code(), absl::StrCat("the server could not "
+                                                    "record the job: ",
+                                                    error.message())),
+               false, touched);
+  w.connection->Send(CancelMessage(lease_id, std::string(error.message())));
+}
+
+void Dispatcher::OnMessage(const std::string& name,
+                           const v1::WorkerMessage& message) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workers_.find(name);
+    if (it == workers_.end()) return;
+    Worker& w = it->second;
+    w.last_heartbeat = clock_->Now();
+    switch (message.message_case()) {
+      case v1::WorkerMessage::kHeartbeat: {
+        w.gpu_memory_used = message.heartbeat().gpu_memory_used_bytes();
+        const std::string& lease_id = message.heartbeat().lease_id();
+        if (lease_id.empty()) break;
+        if (Lease* lease = CurrentLease(w, lease_id)) {
+          absl::Status renewed = store_->Renew(lease->job, lease_id);
+          if (!renewed.ok()) OnLeaseError(w, renewed, &touched);
+        }
+        break;
+      }
+      case v1::WorkerMessage::kLeaseRequest:
+        w.wants_lease = true;
+        break;
+      case v1::WorkerMessage::kJobEvent:
+        OnJobEvent(w, message.job_event(), &touched);
+        break;
+      case v1::WorkerMessage::kJobResult:
+        OnJobResult(w, message.job_result(), &touched);
+        break;
+      case v1::WorkerMessage::kCancelAck:
+        if (w.lease && w.lease->lease_id == message.cancel_ack().lease_id()) {
+          w.lease.reset();
+        }
+        break;
+      case v1::WorkerMessage::kTrainingReport:
+        OnTrainingReport(w, message.training_report(), &touched);
+        break;
+      case v1::WorkerMessage::kTrainingResult:
+        OnTrainingResult(w, message.training_result(), &touched);
+        break;
+      case v1::WorkerMessage::kReloadResult:
+        OnReloadResult(name, message.reload_result());
+        break;
+      default:
+        break;
+    }
+    DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
+                            Touched* touched) {
+  Lease* lease = CurrentLease(w, event.lease_id());
+  if (lease == nullptr) return;
+  const absl::Time now = clock_->Now();
+  v1::GenerateVideoEvent body = event.event();
+  body.clear_job();
+  body.clear_sequence();
+  ToProto(now, body.mutable_time());
+  absl::Status status;
+  if (body.has_chunk()) {
+    std::string data = std::move(*body.mutable_chunk()->mutable_data());
+    body.mutable_chunk()->clear_data();
+    if (data.size() > (1u << 20)) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("chunk of ", data.size(), " bytes exceeds 1 MiB"));
+    } else {
+      status =
+          store_
+              ->AppendChunk(lease->job, lease->lease_id, body.chunk().offset(),
+                            data, body.SerializeAsString())
+              .status();
+    }
+    if (status.ok()) {
+      lease->progress.set_bytes(body.chunk().offset() + data.size());
+      if (!lease->first_chunk) {
+        lease->first_chunk = true;
+        metrics_->time_to_first_chunk_seconds->Observe(
+            {}, absl::ToDoubleSeconds(now - lease->start));
+      }
+    }
+  } else {
+    if (body.has_step()) {
+      lease->progress.set_step(body.step().index() + 1);
+      lease->progress.set_total_steps(body.step().total());
+      metrics_->denoise_step_seconds->Observe(
+          {}, absl::ToDoubleSeconds(now - lease->last_step));
+      lease->last_step = now;
+    } else if (body.has_decoded()) {
+      lease->progress.set_frames_done(body.decoded().frames_done());
+      lease->progress.set_frames_total(body.decoded().frames_total());
+    } else if (body.has_text_encoded()) {
+      lease->last_step = now;
+    } else {
+      return;  // Workers report only progress kinds here.
+    }
+    const std::string progress = lease->progress.SerializeAsString();
+    status = store_
+                 ->AppendEvent(lease->job, lease->lease_id,
+                               body.SerializeAsString(), &progress, nullptr)
+                 .status();
+  }
+  touched->push_back(lease->job);
+  if (!status.ok()) OnLeaseError(w, status, touched);
+}
+
+void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
+                             Touched* touched) {
+  Lease* lease = CurrentLease(w, result.lease_id());
+  if (lease == nullptr) return;
+  if (!result.has_completed()) {
+    google::rpc::Status error = result.error();
+    if (error.code() == 0)
+      error.set_code(static_cast<int>(absl::StatusCode::kUnknown));
+    ReleaseLease(w, error, result.permanent(), touched);
+    return;
+  }
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<JobRecord> job = store_->Get(JobKind::kVideo, lease->job);
+  v1::Completed completed = result.completed();
+  completed.set_video_uri(JobName(JobKind::kVideo, lease->job) + "/video.mp4");
+  completed.set_size_bytes(lease->progress.bytes());
+  if (job.ok()) {
+    ToProto(job->start_time - job->create_time,
+            completed.mutable_timings()->mutable_queue());
+  }
+  v1::GenerateVideoEvent body;
+  ToProto(now, body.mutable_time());
+  *body.mutable_completed() = completed;
+  const std::string id = lease->job;
+  const absl::Time start = lease->start;
+  absl::StatusOr<JobRecord> done =
+      store_->Complete(id, lease->lease_id, completed.SerializeAsString(),
+                       body.SerializeAsString());
+  touched->push_back(id);
+  if (!done.ok()) {
+    OnLeaseError(w, done.status(), touched);
+    return;
+  }
+  Finished(w);
+  metrics_->job_duration_seconds->Observe({},
+                                          absl::ToDoubleSeconds(now - start));
+  CountState(*done);
+}
+
+void Dispatcher::OnCancelled(const CancelResult& cancelled) {
+  {
+    absl::MutexLock lock(&mu_);
+    CountState(cancelled.job);
+    auto it = workers_.find(cancelled.worker);
+    if (it != workers_.end() && !cancelled.revoked_lease.empty()) {
+      it->second.connection->Send(
+          CancelMessage(cancelled.revoked_lease, "the job was cancelled"));
+    }
+  }
+  hub_->Notify(cancelled.job.id);
+}
+
+void Dispatcher::Tick() {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<std::vector<JobRecord>> expired = store_->ExpireLeases();
+    if (expired.ok()) {
+      for (const JobRecord& job : *expired) {
+        touched.push_back(job.id);
+        CountState(job);
+        for (auto& [name, w] : workers_) {
+          if (w.lease && w.lease->job == job.id) {
+            w.connection->Send(
+                CancelMessage(w.lease->lease_id, "the lease expired"));
+            w.lease.reset();
+          }
+        }
+      }
+    } else {
+      LogEvent("expire_error", {{"error", expired.status().ToString()}});
+    }
+    absl::StatusOr<std::vector<std::string>> deleted = store_->CollectGarbage();
+    if (deleted.ok()) {
+      for (const std::string& id : *deleted) {
+        touched.push_back(id);
+        LogEvent("job_deleted", {{"job", JobName(JobKind::kVideo, id)},
+                                 {"reason", "result expired or over quota"}});
+      }
+    }
+    FinishReloads(false);
+    DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+v1::Worker Dispatcher::Describe(const Worker& w) const {
+  v1::Worker out;
+  out.set_name(w.registration.name());
+  out.set_kind(w.registration.kind());
+  out.set_state(w.draining ? v1::WORKER_STATE_DRAINING
+                : w.lease  ? v1::WORKER_STATE_BUSY
+                           : v1::WORKER_STATE_IDLE);
+  *out.mutable_capabilities() = w.registration.capabilities();
+  if (w.lease) out.set_current_job(JobName(w.lease->kind, w.lease->job));
+  ToProto(w.connect_time, out.mutable_connect_time());
+  ToProto(w.last_heartbeat, out.mutable_last_heartbeat_time());
+  out.set_gpu_memory_used_bytes(w.gpu_memory_used);
+  out.set_jobs_done(w.jobs_done);
+  return out;
+}
+
+std::vector<v1::Worker> Dispatcher::ListWorkers() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Worker> out;
+  for (const auto& [name, w] : workers_) out.push_back(Describe(w));
+  return out;
+}
+
+absl::StatusOr<v1::Worker> Dispatcher::DrainWorker(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(name);
+  if (it == workers_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no worker named ", name, " is connected"));
+  }
+  it->second.draining = true;
+  v1::ServerMessage m;
+  m.mutable_drain();
+  it->second.connection->Send(m);
+  LogEvent("worker_draining", {{"worker", name}});
+  return Describe(it->second);
+}
+
+}  // namespace lvs::server

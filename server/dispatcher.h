@@ -1,0 +1,178 @@
+// The scheduler between the job store and the connected workers/trainers:
+// keeps the registry of worker streams, hands QUEUED jobs to idle workers that
+// asked for one (highest priority first, FIFO within a priority, only to a
+// worker whose capabilities fit), renews leases on heartbeats, records the
+// events and chunks workers report, completes or re-queues jobs, expires lost
+// leases on Tick(), routes cancellations and model reloads.
+//
+// It never waits for a worker: every method records what happened and sends
+// messages through WorkerConnection::Send(), which only queues them. Time comes
+// from the store's Clock, so tests drive lease expiry with a FakeClock.
+//
+// Thread-safety: thread-safe; one mutex. Lock order: Dispatcher -> JobStore;
+// EventHub notifications run after the mutex is released.
+#ifndef LVS_SERVER_DISPATCHER_H_
+#define LVS_SERVER_DISPATCHER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "lumina/video/v1/admin_service.pb.h"
+#include "lumina/video/v1/worker_service.pb.h"
+#include "server/clock.h"
+#include "server/event_hub.h"
+#include "server/job_store.h"
+#include "server/server_metrics.h"
+
+namespace lvs::server {
+
+// The sending half of one worker stream.
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // Queues `message` for the worker; never blocks.
+  virtual void Send(const v1::ServerMessage& message) = 0;
+};
+
+// Timing of the worker protocol.
+struct DispatcherOptions {
+  // Workers heartbeat this often while holding a lease.
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // A ReloadModel call gives up on workers that did not answer by then.
+  absl::Duration reload_timeout = absl::Minutes(10);
+};
+
+// See the file comment.
+class Dispatcher {
+ public:
+  // Answers a ReloadModel call once every addressed worker replied.
+  using ReloadDone = std::function<void(const v1::ReloadModelResponse&)>;
+
+  Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
+             ServerMetrics* metrics, DispatcherOptions options);
+
+  // Registers a worker stream (ALREADY_EXISTS for a connected name,
+  // INVALID_ARGUMENT for a bad registration) and answers Registered.
+  absl::Status Register(const v1::RegisterWorker& registration,
+                        WorkerConnection* connection);
+
+  // Forgets a worker whose stream ended; its lease is released (the job is
+  // re-queued or fails when out of attempts).
+  void Unregister(const std::string& worker);
+
+  // Handles one message of a registered worker.
+  void OnMessage(const std::string& worker, const v1::WorkerMessage& message);
+
+  // Leases queued jobs to waiting workers (after an admission).
+  void Dispatch();
+
+  // Tells the worker that holds the revoked lease of a cancelled job.
+  void OnCancelled(const CancelResult& cancelled);
+
+  // Expires lost leases and collects expired results; call periodically.
+  void Tick();
+
+  // Stops or resumes leasing jobs (server drain).
+  void SetLeasing(bool enabled);
+
+  // Number of workers holding a lease.
+  int BusyWorkers();
+
+  // Snapshot of the connected workers.
+  std::vector<v1::Worker> ListWorkers();
+
+  // Stops leasing to `worker` and tells it to finish and leave.
+  absl::StatusOr<v1::Worker> DrainWorker(const std::string& worker);
+
+  // Sends a reload to `workers` (all generators when empty); `done` runs
+  // once each answered, disconnected or timed out.
+  absl::Status Reload(const std::vector<std::string>& workers,
+                      const std::string& checkpoint, bool use_ema,
+                      ReloadDone done);
+
+ private:
+  struct Lease {
+    std::string job;
+    std::string lease_id;
+    JobKind kind = JobKind::kVideo;
+    absl::Time start = absl::InfinitePast();
+    absl::Time last_step = absl::InfinitePast();
+    bool first_chunk = false;
+    v1::VideoJobProgress progress;
+  };
+  struct Worker {
+    v1::RegisterWorker registration;
+    WorkerConnection* connection = nullptr;
+    absl::Time connect_time;
+    absl::Time last_heartbeat;
+    int64_t gpu_memory_used = 0;
+    int64_t jobs_done = 0;
+    bool wants_lease = false;
+    bool draining = false;
+    std::optional<Lease> lease;
+  };
+  struct PendingReload {
+    std::map<std::string, v1::WorkerReload> results;  // By worker.
+    int waiting = 0;
+    absl::Time deadline;
+    ReloadDone done;
+  };
+
+  // Every handler returns the ids of jobs whose followers need a wake-up.
+  using Touched = std::vector<std::string>;
+
+  void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Fits(const Worker& w, const JobRecord& job) const;
+  void Assign(Worker& w, const JobRecord& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnJobEvent(Worker& w, const v1::JobEvent& event, Touched* touched)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnJobResult(Worker& w, const v1::JobResult& result, Touched* touched)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnTrainingReport(Worker& w, const v1::TrainingReport& report,
+                        Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnTrainingResult(Worker& w, const v1::TrainingResult& result,
+                        Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnReloadResult(const std::string& name, const v1::ReloadResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker's current lease if it is `lease_id`; otherwise tells the
+  // worker to drop that lease and returns null.
+  Lease* CurrentLease(Worker& w, const std::string& lease_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Handles a store error about a leased job: a fenced lease is dropped and
+  // the worker told; other errors release the attempt.
+  void OnLeaseError(Worker& w, const absl::Status& error, Touched* touched)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Releases the worker's lease with `error` and logs the result.
+  void ReleaseLease(Worker& w, const google::rpc::Status& error, bool permanent,
+                    Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Finished(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CountState(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishReloads(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Worker Describe(const Worker& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Notify(const Touched& touched);
+
+  JobStore* const store_;
+  Clock* const clock_;
+  EventHub* const hub_;
+  ServerMetrics* const metrics_;
+  const DispatcherOptions options_;
+
+  absl::Mutex mu_;
+  std::map<std::string, Worker> workers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, PendingReload> reloads_ ABSL_GUARDED_BY(mu_);
+  int64_t next_reload_ ABSL_GUARDED_BY(mu_) = 1;
+  bool leasing_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+}  // namespace lvs::server
+
+#endif  // LVS_SERVER_DISPATCHER_H_

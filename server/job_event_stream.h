@@ -1,0 +1,218 @@
+// The server-streaming reactor behind GenerateVideo, WatchVideoJob and
+// WatchTrainingJob: replays a job's stored events in order, then follows the
+// job live until it finishes, and ends with the job's final status (OK after
+// Completed, the job's error after a failure, CANCELLED after cancellation,
+// NOT_FOUND once the job is deleted). Video chunks are read back from the
+// result file; with a `from_offset` the chunks before it are skipped and the
+// first one is cut to start at it.
+//
+// One write is in flight at a time and the next events are read from the
+// store only when it is done, so a slow client never makes the server buffer
+// a whole video. The reactor wakes through EventHub when the job changes.
+//
+// Thread-safety: reactor callbacks and wake-ups may run on any thread; the
+// state is guarded by `mu_`; StartWrite/Finish are called outside it.
+#ifndef LVS_SERVER_JOB_EVENT_STREAM_H_
+#define LVS_SERVER_JOB_EVENT_STREAM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/event_hub.h"
+#include "server/job_store.h"
+#include "server/rich_status.h"
+
+namespace lvs::server {
+
+// A write reactor that only finishes with a status (a refused call).
+template <typename Event>
+class RejectedStream : public grpc::ServerWriteReactor<Event> {
+ public:
+  // Finishes at once with `status`.
+  explicit RejectedStream(const grpc::Status& status) { this->Finish(status); }
+  // Deletes the reactor.
+  void OnDone() override { delete this; }
+};
+
+// See the file comment. `Event` is GenerateVideoEvent or TrainingEvent.
+template <typename Event>
+class JobEventStream : public grpc::ServerWriteReactor<Event> {
+ public:
+  // Streams job `id` of `kind`. `on_client_cancel`, when set, runs once if the
+  // client cancels the call or its deadline passes.
+  JobEventStream(JobStore* store, EventHub* hub, JobKind kind, std::string id,
+                 int64_t from_offset, std::function<void()> on_client_cancel)
+      : store_(store),
+        hub_(hub),
+        kind_(kind),
+        id_(std::move(id)),
+        from_offset_(from_offset),
+        on_client_cancel_(std::move(on_client_cancel)),
+        waker_(std::make_shared<Waker>(this)) {
+    hub_->Subscribe(id_, waker_);
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) cancelled_ = true;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    if (on_client_cancel_) on_client_cancel_();
+    Pump();
+  }
+
+  void OnDone() override {
+    hub_->Unsubscribe(id_, waker_.get());
+    waker_->Detach();
+    delete this;
+  }
+
+ private:
+  // The hub's handle; outlives the reactor while a wake-up is running.
+  class Waker : public JobSubscriber {
+   public:
+    explicit Waker(JobEventStream* stream) : stream_(stream) {}
+    void Wake() override {
+      absl::MutexLock lock(&mu_);
+      if (stream_ != nullptr) stream_->Pump();
+    }
+    void Detach() {
+      absl::MutexLock lock(&mu_);
+      stream_ = nullptr;
+    }
+
+   private:
+    absl::Mutex mu_;
+    JobEventStream* stream_ ABSL_GUARDED_BY(mu_);
+  };
+
+  // What Pump decided to do once the lock is released.
+  enum class Action { kNone, kWrite, kFinish };
+
+  void Pump() {
+    Action action = Action::kNone;
+    grpc::Status final_status;
+    {
+      absl::MutexLock lock(&mu_);
+      action = Next(&final_status);
+    }
+    if (action == Action::kWrite) {
+      this->StartWrite(&current_);
+    } else if (action == Action::kFinish) {
+      this->Finish(final_status);
+    }
+  }
+
+  Action Next(grpc::Status* final_status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return Action::kNone;
+    if (cancelled_) {
+      finished_ = true;
+      *final_status =
+          grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
+      return Action::kFinish;
+    }
+    for (int round = 0; pending_.empty() && round < 4; ++round) {
+      absl::StatusOr<std::vector<StoredEvent>> events =
+          store_->ReadEvents(id_, last_seq_, 16);
+      if (!events.ok()) return Fail(ToGrpc(events.status()), final_status);
+      for (StoredEvent& e : *events) {
+        last_seq_ = e.seq;
+        Event event;
+        if (Convert(e, &event)) pending_.push_back(std::move(event));
+      }
+      if (!pending_.empty()) break;
+      absl::StatusOr<JobRecord> job = store_->Get(kind_, id_);
+      if (!job.ok()) return Fail(ToGrpc(job.status()), final_status);
+      if (job->last_event > last_seq_) continue;   // Raced with an append.
+      if (!job->finished()) return Action::kNone;  // Wait for a wake-up.
+      return Fail(FinalStatus(*job), final_status);
+    }
+    if (pending_.empty()) return Action::kNone;
+    current_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    return Action::kWrite;
+  }
+
+  Action Fail(const grpc::Status& status, grpc::Status* final_status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finished_ = true;
+    *final_status = status;
+    return Action::kFinish;
+  }
+
+  grpc::Status FinalStatus(const JobRecord& job) const {
+    if (job.state == v1::SUCCEEDED) return grpc::Status::OK;
+    google::rpc::Status error;
+    error.ParseFromString(job.error);
+    if (error.code() == 0) {
+      error.set_code(job.state == v1::CANCELLED ? grpc::StatusCode::CANCELLED
+                                                : grpc::StatusCode::UNKNOWN);
+      error.set_message(JobName(kind_, job.id) + " did not succeed");
+    }
+    return ToGrpc(error);
+  }
+
+  // Decodes a stored event; false when it is skipped (a chunk before
+  // `from_offset_`, or bytes of a discarded attempt).
+  bool Convert(const StoredEvent& stored, Event* event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!event->ParseFromString(stored.body)) return false;
+    event->set_job(JobName(kind_, id_));
+    event->set_sequence(stored.seq);
+    if constexpr (std::is_same_v<Event, v1::GenerateVideoEvent>) {
+      if (stored.chunk_offset >= 0) {
+        const int64_t end = stored.chunk_offset + stored.chunk_length;
+        const int64_t start = std::max(stored.chunk_offset, from_offset_);
+        if (end <= start) return false;
+        absl::StatusOr<std::string> data =
+            store_->ReadResult(id_, start, end - start);
+        if (!data.ok() || static_cast<int64_t>(data->size()) != end - start) {
+          return false;
+        }
+        event->mutable_chunk()->set_offset(start);
+        event->mutable_chunk()->set_data(*std::move(data));
+      }
+    }
+    return true;
+  }
+
+  JobStore* const store_;
+  EventHub* const hub_;
+  const JobKind kind_;
+  const std::string id_;
+  const int64_t from_offset_;
+  const std::function<void()> on_client_cancel_;
+  const std::shared_ptr<Waker> waker_;
+
+  absl::Mutex mu_;
+  int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Event> pending_ ABSL_GUARDED_BY(mu_);
+  Event current_;  // Owned by the write in flight.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace lvs::server
+
+#endif  // LVS_SERVER_JOB_EVENT_STREAM_H_

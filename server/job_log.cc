@@ -1,0 +1,52 @@
+#include "server/job_log.h"
+
+#include <cstdio>
+
+#include "absl/synchronization/mutex.h"
+#include "google/rpc/status.pb.h"
+
+namespace lvs::server {
+namespace {
+
+ABSL_CONST_INIT absl::Mutex log_mu(absl::kConstInit);
+
+double Seconds(absl::Time from, absl::Time to) {
+  return absl::ToDoubleSeconds(to - from);
+}
+
+}  // namespace
+
+void LogEvent(const std::string& event, nlohmann::json fields) {
+  fields["ts"] =
+      absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
+  fields["event"] = event;
+  const std::string line = fields.dump() + "\n";
+  absl::MutexLock lock(&log_mu);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+void LogJobState(const JobRecord& job, const std::string& note) {
+  nlohmann::json f;
+  f["job"] = JobName(job.kind, job.id);
+  f["state"] = v1::JobState_Name(job.state);
+  f["attempt"] = job.attempts;
+  if (!job.worker.empty()) f["worker"] = job.worker;
+  if (job.state == v1::RUNNING) {
+    f["queue_wait_s"] = Seconds(job.create_time, job.start_time);
+  }
+  if (job.finished()) {
+    f["total_s"] = Seconds(job.create_time, job.end_time);
+    if (job.start_time != absl::InfinitePast()) {
+      f["run_s"] = Seconds(job.start_time, job.end_time);
+    }
+  }
+  if (!job.error.empty()) {
+    google::rpc::Status error;
+    if (error.ParseFromString(job.error)) f["error"] = error.message();
+  }
+  if (!note.empty()) f["note"] = note;
+  LogEvent("job_state", std::move(f));
+}
+
+}  // namespace lvs::server

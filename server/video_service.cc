@@ -1,0 +1,318 @@
+#include "server/video_service.h"
+
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/job_convert.h"
+#include "server/job_event_stream.h"
+#include "server/job_log.h"
+#include "server/rich_status.h"
+
+namespace lvs::server {
+std::string EncodePageToken(int64_t before_seq, int filter) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("v1:", before_seq, ":", filter));
+}
+
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token, int filter,
+                                        const std::string& field) {
+  std::string raw;
+  std::vector<std::string> parts;
+  int64_t seq = 0;
+  int token_filter = 0;
+  if (absl::WebSafeBase64Unescape(token, &raw)) {
+    parts = absl::StrSplit(raw, ':');
+  }
+  if (parts.size() != 3 || parts[0] != "v1" ||
+      !absl::SimpleAtoi(parts[1], &seq) ||
+      !absl::SimpleAtoi(parts[2], &token_filter) || seq <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": not a token from a previous response"));
+  }
+  if (token_filter != filter) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": the token belongs to a different filter"));
+  }
+  return seq;
+}
+
+int EffectivePageSize(int page_size) {
+  if (page_size == 0) return 50;
+  return std::min(page_size, 1000);
+}
+
+VideoServiceImpl::VideoServiceImpl(ServiceContext* shared,
+                                   VideoServiceOptions options)
+    : shared_(shared), options_(std::move(options)) {}
+
+grpc::Status VideoServiceImpl::Gate(grpc::CallbackServerContext* ctx,
+                                    ClientIdentity* identity) const {
+  if (!shared_->ready) {
+    return RichError(grpc::StatusCode::UNAVAILABLE,
+                     "the server is starting: the job store is not open yet",
+                     "NOT_READY")
+        .RetryAfter(absl::Seconds(1))
+        .Build();
+  }
+  absl::StatusOr<ClientIdentity> who =
+      shared_->credentials->AuthenticateClient(MetadataOf(ctx));
+  if (!who.ok()) return ToGrpc(who.status());
+  *identity = *std::move(who);
+  return grpc::Status::OK;
+}
+
+grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
+                                     const v1::GenerateVideoRequest& request,
+                                     const std::string& request_id,
+                                     const std::string& prefix,
+                                     JobRecord* job) {
+  if (shared_->draining) {
+    shared_->metrics->admission_rejections_total->Add({"draining"}, 1);
+    return RichError(grpc::StatusCode::UNAVAILABLE,
+                     "the server is draining and admits no new jobs",
+                     "DRAINING")
+        .RetryAfter(options_.retry_delay)
+        .Build();
+  }
+  google::rpc::BadRequest bad =
+      ValidateGenerateRequest(request, options_.caps, prefix);
+  ValidateRequestId(request_id, "request_id", &bad);
+  if (bad.field_violations_size() > 0) {
+    shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
+    return InvalidRequest(bad);
+  }
+  NewJob new_job;
+  new_job.owner = identity.owner;
+  new_job.request_id = request_id;
+  new_job.priority = request.priority() == v1::PRIORITY_UNSPECIFIED
+                         ? v1::PRIORITY_NORMAL
+                         : request.priority();
+  new_job.spec = request.SerializeAsString();
+  AdmitLimits limits;
+  limits.max_queue = options_.max_queue;
+  limits.owner_max_active = identity.max_concurrent > 0
+                                ? identity.max_concurrent
+                                : options_.max_per_client;
+  limits.owner_max_queued = identity.max_queued;
+  absl::StatusOr<AdmitResult> admitted = shared_->store->Admit(new_job, limits);
+  if (!admitted.ok()) return ToGrpc(admitted.status());
+  switch (admitted->outcome) {
+    case AdmitOutcome::kCreated:
+      *job = admitted->job;
+      shared_->metrics->jobs_total->Add({"QUEUED"}, 1);
+      LogJobState(*job);
+      shared_->dispatcher->Dispatch();
+      return grpc::Status::OK;
+    case AdmitOutcome::kExisting:
+      *job = admitted->job;
+      return grpc::Status::OK;
+    case AdmitOutcome::kQueueFull:
+      shared_->metrics->admission_rejections_total->Add({"queue_full"}, 1);
+      return RichError(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("the queue is full (", admitted->limit,
+                                    " jobs); retry later"),
+                       "QUEUE_FULL")
+          .Quota("queue",
+                 absl::StrCat("at most ", admitted->limit, " queued jobs"))
+          .RetryAfter(options_.retry_delay)
+          .Build();
+    case AdmitOutcome::kOwnerActiveFull:
+    case AdmitOutcome::kOwnerQueuedFull: {
+      const bool active = admitted->outcome == AdmitOutcome::kOwnerActiveFull;
+      shared_->metrics->admission_rejections_total->Add({"client_quota"}, 1);
+      const std::string what = absl::StrCat(
+          "at most ", admitted->limit,
+          active ? " queued or running" : " queued", " jobs per API key");
+      return RichError(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("client quota exceeded: ", what),
+                       "CLIENT_QUOTA_EXCEEDED")
+          .Quota(absl::StrCat("api_key:", identity.owner), what)
+          .RetryAfter(options_.retry_delay)
+          .Build();
+    }
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "unknown admission outcome");
+}
+
+grpc::Status VideoServiceImpl::Load(const ClientIdentity& identity,
+                                    const std::string& name, JobRecord* job) {
+  absl::StatusOr<std::string> id = ParseJobName(JobKind::kVideo, name, "name");
+  if (!id.ok()) {
+    return RichError(grpc::StatusCode::INVALID_ARGUMENT,
+                     std::string(id.status().message()), "INVALID_REQUEST")
+        .FieldViolation("name", std::string(id.status().message()))
+        .Build();
+  }
+  absl::StatusOr<JobRecord> found = shared_->store->Get(JobKind::kVideo, *id);
+  if (found.ok() && found->owner != identity.owner) {
+    found = absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  }
+  if (!found.ok()) return ToGrpc(found.status());
+  *job = *std::move(found);
+  return grpc::Status::OK;
+}
+
+v1::VideoJob VideoServiceImpl::Describe(const JobRecord& job) {
+  absl::StatusOr<int64_t> position = shared_->store->QueuePosition(job);
+  return ToVideoJob(job, position.ok() ? *position : 0);
+}
+
+absl::StatusOr<JobRecord> VideoServiceImpl::CancelJob(
+    const std::string& id, const std::string& owner,
+    const std::string& reason) {
+  absl::StatusOr<CancelResult> cancelled =
+      shared_->store->Cancel(JobKind::kVideo, id, owner, reason);
+  if (!cancelled.ok()) return cancelled.status();
+  shared_->dispatcher->OnCancelled(*cancelled);
+  return cancelled->job;
+}
+
+grpc::ServerWriteReactor<v1::GenerateVideoEvent>*
+VideoServiceImpl::GenerateVideo(grpc::CallbackServerContext* ctx,
+                                const v1::GenerateVideoRequest* request) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) status = Admit(identity, *request, "", "", &job);
+  if (!status.ok()) {
+    return new RejectedStream<v1::GenerateVideoEvent>(status);
+  }
+  const std::string id = job.id;
+  const std::string owner = identity.owner;
+  return new JobEventStream<v1::GenerateVideoEvent>(
+      shared_->store, shared_->hub, JobKind::kVideo, id, 0, [this, id, owner] {
+        if (shared_->stopping) return;
+        absl::StatusOr<JobRecord> cancelled =
+            CancelJob(id, owner, "the GenerateVideo call ended");
+        (void)cancelled;  // Already finished jobs stay as they are.
+      });
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::CreateVideoJob(
+    grpc::CallbackServerContext* ctx, const v1::CreateVideoJobRequest* request,
+    v1::VideoJob* response) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) {
+    status = Admit(identity, request->video(), request->request_id(), "video.",
+                   &job);
+  }
+  if (status.ok()) *response = Describe(job);
+  return Done(ctx, status);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::GetVideoJob(
+    grpc::CallbackServerContext* ctx, const v1::GetVideoJobRequest* request,
+    v1::VideoJob* response) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) status = Load(identity, request->name(), &job);
+  if (status.ok()) *response = Describe(job);
+  return Done(ctx, status);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::ListVideoJobs(
+    grpc::CallbackServerContext* ctx, const v1::ListVideoJobsRequest* request,
+    v1::ListVideoJobsResponse* response) {
+  ClientIdentity identity;
+  grpc::Status status = Gate(ctx, &identity);
+  if (!status.ok()) return Done(ctx, status);
+  google::rpc::BadRequest bad;
+  ValidatePageSize(request->page_size(), "page_size", &bad);
+  if (!v1::JobState_IsValid(request->state())) {
+    auto* v = bad.add_field_violations();
+    v->set_field("state");
+    v->set_description("unknown job state");
+  }
+  ListQuery query;
+  query.kind = JobKind::kVideo;
+  query.owner = identity.owner;
+  query.state = request->state();
+  if (!request->page_token().empty()) {
+    absl::StatusOr<int64_t> before =
+        DecodePageToken(request->page_token(), request->state(), "page_token");
+    if (before.ok()) {
+      query.before_seq = *before;
+    } else {
+      auto* v = bad.add_field_violations();
+      v->set_field("page_token");
+      v->set_description(std::string(before.status().message()));
+    }
+  }
+  if (bad.field_violations_size() > 0) {
+    return Done(ctx, InvalidRequest(bad));
+  }
+  const int page_size = EffectivePageSize(request->page_size());
+  query.limit = page_size + 1;
+  absl::StatusOr<std::vector<JobRecord>> jobs = shared_->store->List(query);
+  if (!jobs.ok()) return Done(ctx, ToGrpc(jobs.status()));
+  const bool more = static_cast<int>(jobs->size()) > page_size;
+  if (more) jobs->resize(page_size);
+  for (const JobRecord& job : *jobs) *response->add_jobs() = Describe(job);
+  if (more) {
+    response->set_next_page_token(
+        EncodePageToken(jobs->back().seq, request->state()));
+  }
+  return Done(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::CancelVideoJob(
+    grpc::CallbackServerContext* ctx, const v1::CancelVideoJobRequest* request,
+    v1::VideoJob* response) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) status = Load(identity, request->name(), &job);
+  if (status.ok()) {
+    absl::StatusOr<JobRecord> cancelled =
+        CancelJob(job.id, identity.owner, "cancelled by the client");
+    status = cancelled.ok() ? grpc::Status::OK : ToGrpc(cancelled.status());
+    if (cancelled.ok()) *response = Describe(*cancelled);
+  }
+  return Done(ctx, status);
+}
+
+grpc::ServerWriteReactor<v1::GenerateVideoEvent>*
+VideoServiceImpl::WatchVideoJob(grpc::CallbackServerContext* ctx,
+                                const v1::WatchVideoJobRequest* request) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok() && request->from_offset() < 0) {
+    status = RichError(grpc::StatusCode::INVALID_ARGUMENT,
+                       "from_offset must not be negative", "INVALID_REQUEST")
+                 .FieldViolation("from_offset", "must not be negative")
+                 .Build();
+  }
+  if (status.ok()) status = Load(identity, request->name(), &job);
+  if (!status.ok()) return new RejectedStream<v1::GenerateVideoEvent>(status);
+  return new JobEventStream<v1::GenerateVideoEvent>(
+      shared_->store, shared_->hub, JobKind::kVideo, job.id,
+      request->from_offset(), nullptr);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::DeleteVideoJob(
+    grpc::CallbackServerContext* ctx, const v1::DeleteVideoJobRequest* request,
+    google::protobuf::Empty* response) {
+  ClientIdentity identity;
+  JobRecord job;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) status = Load(identity, request->name(), &job);
+  if (status.ok()) {
+    status =
+        ToGrpc(shared_->store->Delete(JobKind::kVideo, job.id, identity.owner));
+  }
+  if (status.ok()) {
+    LogEvent("job_deleted",
+             {{"job", request->name()}, {"reason", "deleted by the client"}});
+    shared_->hub->Notify(job.id);
+  }
+  return Done(ctx, status);
+}
+
+}  // namespace lvs::server

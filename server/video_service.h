@@ -1,0 +1,102 @@
+// VideoService: admission (validation, API keys, limits, durable enqueue),
+// the AIP-151 job methods and the GenerateVideo/WatchVideoJob streams.
+// Handlers use the callback API and never wait for a worker: they touch the
+// store and the dispatcher only.
+//
+// Thread-safety: thread-safe; the members it points to are.
+#ifndef LVS_SERVER_VIDEO_SERVICE_H_
+#define LVS_SERVER_VIDEO_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lumina/video/v1/video_service.grpc.pb.h"
+#include "server/auth.h"
+#include "server/dispatcher.h"
+#include "server/event_hub.h"
+#include "server/job_store.h"
+#include "server/server_metrics.h"
+#include "server/service_state.h"
+#include "server/validation.h"
+
+namespace lvs::server {
+
+// Admission settings of VideoService.
+struct VideoServiceOptions {
+  AdmissionCaps caps;
+  // QUEUED video jobs at most (0: unlimited).
+  int64_t max_queue = 1000;
+  // QUEUED + RUNNING jobs per client when its key sets no limit (0: none).
+  int64_t max_per_client = 0;
+  // RetryInfo delay sent with RESOURCE_EXHAUSTED and UNAVAILABLE.
+  absl::Duration retry_delay = absl::Seconds(5);
+};
+
+// See the file comment.
+class VideoServiceImpl final : public v1::VideoService::CallbackService {
+ public:
+  // `shared` is not owned and outlives the service.
+  VideoServiceImpl(ServiceContext* shared, VideoServiceOptions options);
+
+  grpc::ServerWriteReactor<v1::GenerateVideoEvent>* GenerateVideo(
+      grpc::CallbackServerContext* ctx,
+      const v1::GenerateVideoRequest* request) override;
+  grpc::ServerUnaryReactor* CreateVideoJob(
+      grpc::CallbackServerContext* ctx,
+      const v1::CreateVideoJobRequest* request,
+      v1::VideoJob* response) override;
+  grpc::ServerUnaryReactor* GetVideoJob(grpc::CallbackServerContext* ctx,
+                                        const v1::GetVideoJobRequest* request,
+                                        v1::VideoJob* response) override;
+  grpc::ServerUnaryReactor* ListVideoJobs(
+      grpc::CallbackServerContext* ctx, const v1::ListVideoJobsRequest* request,
+      v1::ListVideoJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelVideoJob(
+      grpc::CallbackServerContext* ctx,
+      const v1::CancelVideoJobRequest* request,
+      v1::VideoJob* response) override;
+  grpc::ServerWriteReactor<v1::GenerateVideoEvent>* WatchVideoJob(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchVideoJobRequest* request) override;
+  grpc::ServerUnaryReactor* DeleteVideoJob(
+      grpc::CallbackServerContext* ctx,
+      const v1::DeleteVideoJobRequest* request,
+      google::protobuf::Empty* response) override;
+
+ private:
+  // Checks readiness and the API key.
+  grpc::Status Gate(grpc::CallbackServerContext* ctx,
+                    ClientIdentity* identity) const;
+  // Validates and stores a new job; `job` is set on success.
+  grpc::Status Admit(const ClientIdentity& identity,
+                     const v1::GenerateVideoRequest& request,
+                     const std::string& request_id, const std::string& prefix,
+                     JobRecord* job);
+  // Loads the caller's job named `name` (NOT_FOUND for another owner's).
+  grpc::Status Load(const ClientIdentity& identity, const std::string& name,
+                    JobRecord* job);
+  // Cancels job `id` for `owner` and tells its worker.
+  absl::StatusOr<JobRecord> CancelJob(const std::string& id,
+                                      const std::string& owner,
+                                      const std::string& reason);
+  v1::VideoJob Describe(const JobRecord& job);
+
+  ServiceContext* const shared_;
+  const VideoServiceOptions options_;
+};
+
+// Encodes a page token: the position after which the next page starts and a
+// fingerprint of the filter (a token used with another filter is rejected).
+std::string EncodePageToken(int64_t before_seq, int filter);
+
+// Decodes a page token for `filter` (INVALID_ARGUMENT naming `field`).
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token, int filter,
+                                        const std::string& field);
+
+// Applies AIP-158 page size rules: 0 -> 50, above 1000 -> 1000.
+int EffectivePageSize(int page_size);
+
+}  // namespace lvs::server
+
+#endif  // LVS_SERVER_VIDEO_SERVICE_H_
