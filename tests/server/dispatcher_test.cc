@@ -1,0 +1,319 @@
+// Dispatcher without gRPC: fake worker connections record what the server
+// sends; a FakeClock drives lease expiry.
+#include "server/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "tests/server/test_util.h"
+
+namespace lvs::server {
+namespace {
+
+using testing::TempDir;
+
+class FakeConnection : public WorkerConnection {
+ public:
+  void Send(const v1::ServerMessage& m) override { sent.push_back(m); }
+
+  // Pops the oldest message of `kind`, failing the test when absent.
+  v1::ServerMessage Take(v1::ServerMessage::MessageCase kind) {
+    for (auto it = sent.begin(); it != sent.end(); ++it) {
+      if (it->message_case() == kind) {
+        v1::ServerMessage m = *it;
+        sent.erase(it);
+        return m;
+      }
+    }
+    ADD_FAILURE() << "no message of kind " << kind;
+    return {};
+  }
+  bool Has(v1::ServerMessage::MessageCase kind) const {
+    for (const auto& m : sent) {
+      if (m.message_case() == kind) return true;
+    }
+    return false;
+  }
+
+  std::deque<v1::ServerMessage> sent;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    JobStoreOptions o;
+    o.data_dir = dir_.path();
+    o.max_attempts = 2;
+    o.lease_duration = absl::Seconds(30);
+    store_ = *JobStore::Open(o, &clock_);
+    dispatcher_ = std::make_unique<Dispatcher>(store_.get(), &clock_, &hub_,
+                                               &metrics_, DispatcherOptions{});
+  }
+
+  void Connect(const std::string& name, FakeConnection* conn,
+               v1::WorkerKind kind = v1::WORKER_KIND_GENERATOR,
+               int max_width = 0) {
+    v1::RegisterWorker r;
+    r.set_name(name);
+    r.set_kind(kind);
+    r.mutable_capabilities()->set_max_width(max_width);
+    ASSERT_TRUE(dispatcher_->Register(r, conn).ok());
+    conn->Take(v1::ServerMessage::kRegistered);
+    v1::WorkerMessage m;
+    m.mutable_lease_request();
+    dispatcher_->OnMessage(name, m);
+  }
+
+  std::string Submit(int width = 64, int priority = v1::PRIORITY_NORMAL) {
+    v1::GenerateVideoRequest req;
+    req.set_prompt("p");
+    req.set_width(width);
+    NewJob job{JobKind::kVideo, "o", "", priority, req.SerializeAsString()};
+    std::string id = store_->Admit(job, {})->job.id;
+    dispatcher_->Dispatch();
+    return id;
+  }
+
+  void Chunk(const std::string& worker, const std::string& lease,
+             int64_t offset, const std::string& data) {
+    v1::WorkerMessage m;
+    m.mutable_job_event()->set_lease_id(lease);
+    m.mutable_job_event()->mutable_event()->mutable_chunk()->set_offset(offset);
+    m.mutable_job_event()->mutable_event()->mutable_chunk()->set_data(data);
+    dispatcher_->OnMessage(worker, m);
+  }
+
+  void Complete(const std::string& worker, const std::string& lease) {
+    v1::WorkerMessage m;
+    m.mutable_job_result()->set_lease_id(lease);
+    m.mutable_job_result()->mutable_completed()->set_frames(5);
+    dispatcher_->OnMessage(worker, m);
+  }
+
+  JobRecord Job(const std::string& id) {
+    return *store_->Get(JobKind::kVideo, id);
+  }
+
+  TempDir dir_;
+  FakeClock clock_{absl::FromUnixSeconds(1700000000)};
+  MetricsRegistry registry_;
+  ServerMetrics metrics_{&registry_};
+  EventHub hub_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+TEST_F(DispatcherTest, RejectsDuplicateNamesAndBadKinds) {
+  FakeConnection a, b;
+  Connect("w1", &a);
+  v1::RegisterWorker r;
+  r.set_name("w1");
+  r.set_kind(v1::WORKER_KIND_GENERATOR);
+  EXPECT_EQ(dispatcher_->Register(r, &b).code(),
+            absl::StatusCode::kAlreadyExists);
+  r.set_name("w2");
+  r.set_kind(v1::WORKER_KIND_UNSPECIFIED);
+  EXPECT_EQ(dispatcher_->Register(r, &b).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  v1::ServerMessage a = w.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + id);
+  EXPECT_EQ(a.assignment().attempt(), 1);
+  EXPECT_EQ(a.assignment().request().prompt(), "p");
+  const std::string lease = a.assignment().lease_id();
+  Chunk("w1", lease, 0, "abc");
+  Chunk("w1", lease, 3, "de");
+  Complete("w1", lease);
+  JobRecord job = Job(id);
+  EXPECT_EQ(job.state, v1::SUCCEEDED);
+  v1::Completed result;
+  ASSERT_TRUE(result.ParseFromString(job.result));
+  EXPECT_EQ(result.size_bytes(), 5);
+  EXPECT_EQ(result.video_uri(), "jobs/" + id + "/video.mp4");
+  // A repeated result is fenced: the worker is told to drop the lease.
+  Complete("w1", lease);
+  EXPECT_TRUE(w.Has(v1::ServerMessage::kCancel));
+  EXPECT_EQ(Job(id).state, v1::SUCCEEDED);
+  EXPECT_EQ(metrics_.jobs_total->Value({"SUCCEEDED"}), 1);
+}
+
+TEST_F(DispatcherTest, OnlyLeasesJobsThatFitTheWorker) {
+  FakeConnection small;
+  Connect("small", &small, v1::WORKER_KIND_GENERATOR, 128);
+  const std::string big = Submit(256);
+  EXPECT_FALSE(small.Has(v1::ServerMessage::kAssignment));
+  const std::string fits = Submit(128);
+  v1::ServerMessage a = small.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + fits);
+  EXPECT_EQ(Job(big).state, v1::QUEUED);
+}
+
+TEST_F(DispatcherTest, ExpiredLeaseMovesJobToAnotherWorkerAndFencesTheOld) {
+  FakeConnection w1, w2;
+  Connect("w1", &w1);
+  const std::string id = Submit();
+  const std::string old_lease =
+      w1.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  // Heartbeats keep the lease alive.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Seconds(20));
+    v1::WorkerMessage hb;
+    hb.mutable_heartbeat()->set_lease_id(old_lease);
+    dispatcher_->OnMessage("w1", hb);
+    dispatcher_->Tick();
+    EXPECT_EQ(Job(id).state, v1::RUNNING);
+  }
+  // The worker goes silent; a second worker is waiting.
+  Connect("w2", &w2);
+  clock_.Advance(absl::Seconds(31));
+  dispatcher_->Tick();
+  EXPECT_EQ(w1.Take(v1::ServerMessage::kCancel).cancel().lease_id(), old_lease);
+  v1::ServerMessage a = w2.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + id);
+  EXPECT_EQ(a.assignment().attempt(), 2);
+  // The old worker wakes up and reports: nothing it sends counts.
+  Chunk("w1", old_lease, 0, "stale");
+  Complete("w1", old_lease);
+  EXPECT_EQ(Job(id).state, v1::RUNNING);
+  EXPECT_EQ(Job(id).result_bytes, 0);
+  Chunk("w2", a.assignment().lease_id(), 0, "fresh");
+  Complete("w2", a.assignment().lease_id());
+  EXPECT_EQ(Job(id).state, v1::SUCCEEDED);
+  EXPECT_EQ(*store_->ReadResult(id, 0, 100), "fresh");
+}
+
+TEST_F(DispatcherTest, DisconnectRequeuesThenFailsAfterMaxAttempts) {
+  FakeConnection w1, w2;
+  Connect("w1", &w1);
+  const std::string id = Submit();
+  w1.Take(v1::ServerMessage::kAssignment);
+  dispatcher_->Unregister("w1");
+  EXPECT_EQ(Job(id).state, v1::QUEUED);
+  Connect("w2", &w2);
+  w2.Take(v1::ServerMessage::kAssignment);
+  dispatcher_->Unregister("w2");
+  JobRecord job = Job(id);
+  EXPECT_EQ(job.state, v1::FAILED);
+  google::rpc::Status error;
+  ASSERT_TRUE(error.ParseFromString(job.error));
+  EXPECT_EQ(error.code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_NE(error.message().find("w2 disconnected"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, PermanentErrorFailsWithoutRetry) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  const std::string lease =
+      w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  v1::WorkerMessage m;
+  m.mutable_job_result()->set_lease_id(lease);
+  m.mutable_job_result()->mutable_error()->set_code(3);
+  m.mutable_job_result()->mutable_error()->set_message("frames: too many");
+  m.mutable_job_result()->set_permanent(true);
+  dispatcher_->OnMessage("w1", m);
+  EXPECT_EQ(Job(id).state, v1::FAILED);
+  EXPECT_EQ(Job(id).attempts, 1);
+}
+
+TEST_F(DispatcherTest, CancelReachesTheWorkerAndFreesIt) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  const std::string next = Submit();
+  const std::string lease =
+      w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  auto cancelled = store_->Cancel(JobKind::kVideo, id, "", "by user");
+  ASSERT_TRUE(cancelled.ok());
+  dispatcher_->OnCancelled(*cancelled);
+  EXPECT_EQ(w.Take(v1::ServerMessage::kCancel).cancel().lease_id(), lease);
+  v1::WorkerMessage ack;
+  ack.mutable_cancel_ack()->set_lease_id(lease);
+  dispatcher_->OnMessage("w1", ack);
+  v1::WorkerMessage ask;
+  ask.mutable_lease_request();
+  dispatcher_->OnMessage("w1", ask);
+  EXPECT_EQ(w.Take(v1::ServerMessage::kAssignment).assignment().job(),
+            "jobs/" + next);
+  EXPECT_EQ(Job(id).state, v1::CANCELLED);
+}
+
+TEST_F(DispatcherTest, LeasingStopsWhileDraining) {
+  FakeConnection w;
+  Connect("w1", &w);
+  dispatcher_->SetLeasing(false);
+  Submit();
+  EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
+  dispatcher_->SetLeasing(true);
+  EXPECT_TRUE(w.Has(v1::ServerMessage::kAssignment));
+}
+
+TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
+  FakeConnection t1, t2, gen;
+  Connect("gen", &gen);
+  Connect("t1", &t1, v1::WORKER_KIND_TRAINER);
+  v1::TrainingJobSpec spec;
+  spec.set_max_steps(10);
+  NewJob job{JobKind::kTraining, "admin", "", v1::PRIORITY_NORMAL,
+             spec.SerializeAsString()};
+  const std::string id = store_->Admit(job, {})->job.id;
+  dispatcher_->Dispatch();
+  EXPECT_FALSE(gen.Has(v1::ServerMessage::kTrainingAssignment));
+  v1::ServerMessage a = t1.Take(v1::ServerMessage::kTrainingAssignment);
+  EXPECT_FALSE(a.training_assignment().has_resume_from());
+  v1::WorkerMessage report;
+  report.mutable_training_report()->set_lease_id(
+      a.training_assignment().lease_id());
+  auto* ckpt =
+      report.mutable_training_report()->mutable_event()->mutable_checkpoint();
+  ckpt->set_step(4);
+  ckpt->set_path("/ckpt/4");
+  dispatcher_->OnMessage("t1", report);
+  dispatcher_->Unregister("t1");
+  Connect("t2", &t2, v1::WORKER_KIND_TRAINER);
+  v1::ServerMessage b = t2.Take(v1::ServerMessage::kTrainingAssignment);
+  EXPECT_EQ(b.training_assignment().resume_from().step(), 4);
+  EXPECT_EQ(b.training_assignment().resume_from().path(), "/ckpt/4");
+  v1::WorkerMessage done;
+  done.mutable_training_result()->set_lease_id(
+      b.training_assignment().lease_id());
+  done.mutable_training_result()->mutable_completed()->set_steps(10);
+  dispatcher_->OnMessage("t2", done);
+  EXPECT_EQ(store_->Get(JobKind::kTraining, id)->state, v1::SUCCEEDED);
+}
+
+TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
+  FakeConnection a, b;
+  Connect("a", &a);
+  Connect("b", &b);
+  std::optional<v1::ReloadModelResponse> answer;
+  ASSERT_TRUE(
+      dispatcher_
+          ->Reload({}, "/ckpt", true,
+                   [&](const v1::ReloadModelResponse& r) { answer = r; })
+          .ok());
+  const std::string reload_id =
+      a.Take(v1::ServerMessage::kReload).reload().reload_id();
+  EXPECT_EQ(b.Take(v1::ServerMessage::kReload).reload().checkpoint(), "/ckpt");
+  v1::WorkerMessage m;
+  m.mutable_reload_result()->set_reload_id(reload_id);
+  m.mutable_reload_result()->set_model_version("v2");
+  dispatcher_->OnMessage("a", m);
+  EXPECT_FALSE(answer.has_value());
+  dispatcher_->Unregister("b");
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_EQ(answer->results_size(), 2);
+  EXPECT_EQ(answer->results(0).model_version(), "v2");
+  EXPECT_EQ(answer->results(1).status().code(),
+            static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(dispatcher_->ListWorkers()[0].capabilities().model_version(), "v2");
+}
+
+}  // namespace
+}  // namespace lvs::server
