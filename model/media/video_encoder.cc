@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,7 +15,6 @@
 #include "model/media/av_util.h"
 
 extern "C" {
-#include <libavutil/opt.h>
 #include <x264.h>
 }
 
@@ -26,6 +26,7 @@ constexpr int kMaxThreads = 128;
 constexpr const char* kFragmentedMovflags =
     "frag_keyframe+empty_moov+default_base_moof";
 
+// Whether `name` is in the null-terminated `list`.
 bool InNameList(absl::string_view name, const char* const* list) {
   for (; *list != nullptr; ++list) {
     if (name == *list) return true;
@@ -33,10 +34,12 @@ bool InNameList(absl::string_view name, const char* const* list) {
   return false;
 }
 
+// The entries of the null-terminated `list`, comma-separated.
 std::string JoinNames(const char* const* list) {
   std::string out;
-  for (; *list != nullptr; ++list)
+  for (; *list != nullptr; ++list) {
     absl::StrAppend(&out, out.empty() ? "" : ", ", *list);
+  }
   return out;
 }
 
@@ -183,6 +186,7 @@ class VideoEncoder::Impl {
   const EncodeStats& stats() const { return stats_; }
 
  private:
+  // OK while frames may still be added.
   absl::Status Usable() const {
     if (!error_.ok()) return error_;
     if (finished_) {
@@ -208,6 +212,7 @@ class VideoEncoder::Impl {
     return absl::OkStatus();
   }
 
+  // The keyframe interval: gop_size, or one second of frames.
   int GopSize() const {
     if (options_.gop_size > 0) return options_.gop_size;
     const double fps = static_cast<double>(options_.fps_num) / options_.fps_den;
