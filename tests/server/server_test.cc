@@ -1,0 +1,604 @@
+// lvs-server in process on loopback ports with real gRPC clients and a
+// scripted worker on the WorkerService stream: health transitions, auth,
+// validation, queue limits, the AIP-151 job methods, streaming with resume
+// from an offset, cancellation, drain, restart and the metrics exposition.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "lumina/video/v1/admin_service.grpc.pb.h"
+#include "lumina/video/v1/video_service.grpc.pb.h"
+#include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "server/rich_status.h"
+#include "server/server_app.h"
+#include "tests/server/test_util.h"
+
+namespace lvs::server {
+namespace {
+
+namespace v1 = ::lumina::video::v1;
+using std::chrono::system_clock;
+
+constexpr char kClientKey[] = "client-key-1";
+constexpr char kAdminKey[] = "admin-key-1";
+constexpr char kWorkerToken[] = "worker-token-1";
+
+// The grpc.health.v1 status of `service` (1 SERVING, 2 NOT_SERVING), or -1
+// with the call's error code in `code`.
+int HealthStatus(const std::shared_ptr<grpc::Channel>& channel,
+                 const std::string& service, grpc::StatusCode* code = nullptr) {
+  grpc::GenericStub stub(channel);
+  std::string request;
+  if (!service.empty()) {
+    request.push_back(0x0a);  // Field 1, length-delimited.
+    request.push_back(static_cast<char>(service.size()));
+    request += service;
+  }
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in,
+                 &out, [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status status = done.get_future().get();
+  if (code != nullptr) *code = status.error_code();
+  if (!status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  out.Dump(&slices);
+  std::string bytes;
+  for (const auto& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  // HealthCheckResponse{status = 1 (varint)}; absent means UNKNOWN (0).
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+}
+
+// A worker process reduced to its stream: register, read, report.
+class ScriptedWorker {
+ public:
+  ScriptedWorker(int port, const std::string& name,
+                 const std::string& token = kWorkerToken) {
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::WorkerService::NewStub(channel_);
+    ctx_.set_deadline(system_clock::now() + std::chrono::seconds(30));
+    if (!token.empty()) ctx_.AddMetadata("x-lvs-worker-token", token);
+    stream_ = stub_->Connect(&ctx_);
+    v1::WorkerMessage reg;
+    reg.mutable_register_()->set_name(name);
+    reg.mutable_register_()->set_kind(v1::WORKER_KIND_GENERATOR);
+    stream_->Write(reg);
+  }
+
+  // Reads the next server message (false when the stream ended).
+  bool Read(v1::ServerMessage* m) { return stream_->Read(m); }
+
+  // Asks for a job and returns the assignment.
+  v1::JobAssignment Lease() {
+    v1::WorkerMessage m;
+    m.mutable_lease_request();
+    stream_->Write(m);
+    v1::ServerMessage in;
+    while (Read(&in)) {
+      if (in.has_assignment()) return in.assignment();
+    }
+    ADD_FAILURE() << "stream ended before an assignment";
+    return {};
+  }
+
+  void Event(const std::string& lease, const v1::GenerateVideoEvent& e) {
+    v1::WorkerMessage m;
+    m.mutable_job_event()->set_lease_id(lease);
+    *m.mutable_job_event()->mutable_event() = e;
+    stream_->Write(m);
+  }
+
+  void Step(const std::string& lease, int index, int total) {
+    v1::GenerateVideoEvent e;
+    e.mutable_step()->set_index(index);
+    e.mutable_step()->set_total(total);
+    e.mutable_step()->set_patch("1x2");
+    Event(lease, e);
+  }
+
+  void Chunk(const std::string& lease, int64_t offset, const std::string& d) {
+    v1::GenerateVideoEvent e;
+    e.mutable_chunk()->set_offset(offset);
+    e.mutable_chunk()->set_data(d);
+    Event(lease, e);
+  }
+
+  void Complete(const std::string& lease) {
+    v1::WorkerMessage m;
+    m.mutable_job_result()->set_lease_id(lease);
+    m.mutable_job_result()->mutable_completed()->set_frames(9);
+    m.mutable_job_result()->mutable_completed()->set_fps(8);
+    stream_->Write(m);
+  }
+
+  void Close() {
+    stream_->WritesDone();
+    v1::ServerMessage m;
+    while (stream_->Read(&m)) {
+    }
+    stream_->Finish();
+  }
+
+  grpc::ClientContext& ctx() { return ctx_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>>
+      stream_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Write("keys", absl::StrCat(kClientKey, "\nlimited:1\n"));
+    Write("admin", kAdminKey);
+    Write("worker", kWorkerToken);
+    options_.listen = "127.0.0.1:0";
+    options_.worker_listen = "127.0.0.1:0";
+    options_.metrics_listen = "127.0.0.1:0";
+    options_.health_listen = "127.0.0.1:0";
+    options_.store.data_dir = dir_.path() + "/data";
+    options_.api_keys_file = dir_.path() + "/keys";
+    options_.admin_key_file = dir_.path() + "/admin";
+    options_.worker_token_file = dir_.path() + "/worker";
+    options_.drain_grace = absl::Seconds(20);
+    options_.tick_interval = absl::Milliseconds(50);
+    options_.video.max_queue = 4;
+  }
+
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_.path() + "/" + name) << text;
+  }
+
+  void StartServer() {
+    auto app = ServerApp::Create(options_);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = *std::move(app);
+    ASSERT_TRUE(app_->Start().ok());
+    Connect();
+  }
+
+  void Connect() {
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->port()),
+                                   grpc::InsecureChannelCredentials());
+    video_ = v1::VideoService::NewStub(channel_);
+    admin_ = v1::AdminService::NewStub(channel_);
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx(
+      const std::string& key = kClientKey) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(system_clock::now() + std::chrono::seconds(20));
+    if (!key.empty()) ctx->AddMetadata("authorization", "Bearer " + key);
+    return ctx;
+  }
+
+  static v1::GenerateVideoRequest Request(const std::string& prompt = "cat") {
+    v1::GenerateVideoRequest r;
+    r.set_prompt(prompt);
+    r.set_width(64);
+    r.set_height(64);
+    r.set_frames(9);
+    return r;
+  }
+
+  grpc::Status Create(v1::VideoJob* job, const std::string& request_id = "",
+                      const std::string& key = kClientKey,
+                      const v1::GenerateVideoRequest& request = Request()) {
+    v1::CreateVideoJobRequest req;
+    *req.mutable_video() = request;
+    req.set_request_id(request_id);
+    return video_->CreateVideoJob(Ctx(key).get(), req, job);
+  }
+
+  v1::VideoJob Get(const std::string& name) {
+    v1::GetVideoJobRequest req;
+    req.set_name(name);
+    v1::VideoJob job;
+    EXPECT_TRUE(video_->GetVideoJob(Ctx().get(), req, &job).ok());
+    return job;
+  }
+
+  // Reads a whole WatchVideoJob stream.
+  grpc::Status Watch(const std::string& name, int64_t from,
+                     std::vector<v1::GenerateVideoEvent>* events) {
+    v1::WatchVideoJobRequest req;
+    req.set_name(name);
+    req.set_from_offset(from);
+    auto ctx = Ctx();
+    auto reader = video_->WatchVideoJob(ctx.get(), req);
+    v1::GenerateVideoEvent e;
+    while (reader->Read(&e)) events->push_back(e);
+    return reader->Finish();
+  }
+
+  static std::string Bytes(const std::vector<v1::GenerateVideoEvent>& events,
+                           int64_t from) {
+    std::string out;
+    int64_t next = from;
+    for (const auto& e : events) {
+      if (!e.has_chunk()) continue;
+      EXPECT_EQ(e.chunk().offset(), next);
+      next += e.chunk().data().size();
+      out += e.chunk().data();
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  ServerOptions options_;
+  std::unique_ptr<ServerApp> app_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::VideoService::Stub> video_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+TEST_F(ServerTest, HealthIsNotServingUntilTheStoreIsOpen) {
+  auto app = ServerApp::Create(options_);
+  ASSERT_TRUE(app.ok());
+  app_ = *std::move(app);
+  ASSERT_TRUE(app_->Listen().ok());
+  Connect();
+  auto health =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->health_port()),
+                          grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthStatus(channel_, ""), 2);
+  EXPECT_EQ(HealthStatus(channel_, "lumina.video.v1.VideoService"), 2);
+  EXPECT_EQ(HealthStatus(health, ""), 2);
+  v1::VideoJob job;
+  EXPECT_EQ(Create(&job).error_code(), grpc::StatusCode::UNAVAILABLE);
+  httplib::Client http("127.0.0.1", app_->metrics_port());
+  EXPECT_EQ(http.Get("/readyz")->status, 503);
+  EXPECT_EQ(http.Get("/healthz")->status, 200);
+
+  ASSERT_TRUE(app_->OpenStore().ok());
+  EXPECT_EQ(HealthStatus(channel_, ""), 1);
+  EXPECT_EQ(HealthStatus(channel_, "lumina.video.v1.VideoService"), 1);
+  EXPECT_EQ(HealthStatus(channel_, "lumina.video.v1.AdminService"), 1);
+  EXPECT_EQ(HealthStatus(health, ""), 1);
+  grpc::StatusCode code;
+  EXPECT_EQ(HealthStatus(channel_, "no.such.Service", &code), -1);
+  EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(http.Get("/readyz")->status, 200);
+  EXPECT_TRUE(Create(&job).ok());
+}
+
+TEST_F(ServerTest, ClientAdminAndWorkerCredentials) {
+  StartServer();
+  v1::VideoJob job;
+  grpc::Status missing = Create(&job, "", "");
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Create(&job, "", "wrong-key").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Create(&job, "", kAdminKey).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Create(&job).ok());
+
+  v1::ListWorkersResponse workers;
+  EXPECT_EQ(
+      admin_->ListWorkers(Ctx(kClientKey).get(), {}, &workers).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_->ListWorkers(Ctx("").get(), {}, &workers).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(admin_->ListWorkers(Ctx(kAdminKey).get(), {}, &workers).ok());
+
+  ScriptedWorker intruder(app_->worker_port(), "intruder", "bad-token");
+  v1::ServerMessage m;
+  EXPECT_FALSE(intruder.Read(&m));
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  ASSERT_TRUE(worker.Read(&m));
+  EXPECT_TRUE(m.has_registered());
+  EXPECT_GT(m.registered().lease_duration().seconds(), 0);
+  // Another key does not see the job.
+  v1::GetVideoJobRequest get;
+  get.set_name(job.name());
+  v1::VideoJob other;
+  EXPECT_EQ(video_->GetVideoJob(Ctx("limited").get(), get, &other).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  worker.Close();
+}
+
+TEST_F(ServerTest, InvalidRequestListsEveryField) {
+  StartServer();
+  v1::GenerateVideoRequest bad;
+  bad.set_width(33);
+  bad.set_height(64);
+  bad.set_frames(100000);
+  bad.set_steps(-1);
+  v1::VideoJob job;
+  grpc::Status s = Create(&job, "not a uuid!", kClientKey, bad);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status details = DetailsOf(s);
+  google::rpc::BadRequest br;
+  bool found = false;
+  for (const auto& any : details.details()) found |= any.UnpackTo(&br);
+  ASSERT_TRUE(found);
+  std::set<std::string> fields;
+  for (const auto& v : br.field_violations()) fields.insert(v.field());
+  EXPECT_EQ(fields, (std::set<std::string>{"video.prompt", "video.width",
+                                           "video.frames", "video.steps",
+                                           "request_id"}));
+}
+
+TEST_F(ServerTest, QueueFullAndPerKeyQuota) {
+  StartServer();
+  v1::VideoJob job;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Create(&job).ok());
+  grpc::Status full = Create(&job);
+  ASSERT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  google::rpc::RetryInfo retry;
+  google::rpc::ErrorInfo info;
+  bool has_retry = false;
+  const google::rpc::Status full_details = DetailsOf(full);
+  for (const auto& any : full_details.details()) {
+    has_retry |= any.UnpackTo(&retry);
+    if (any.Is<google::rpc::ErrorInfo>()) any.UnpackTo(&info);
+  }
+  EXPECT_TRUE(has_retry);
+  EXPECT_EQ(info.reason(), "QUEUE_FULL");
+
+  options_.video.max_queue = 100;
+  app_.reset();
+  StartServer();
+  ASSERT_TRUE(Create(&job, "", "limited").ok());
+  grpc::Status quota = Create(&job, "", "limited");
+  ASSERT_EQ(quota.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  google::rpc::QuotaFailure qf;
+  bool has_quota = false;
+  const google::rpc::Status quota_details = DetailsOf(quota);
+  for (const auto& any : quota_details.details()) {
+    has_quota |= any.UnpackTo(&qf);
+  }
+  ASSERT_TRUE(has_quota);
+  EXPECT_EQ(qf.violations(0).subject().rfind("api_key:", 0), 0u);
+}
+
+TEST_F(ServerTest, JobRunsOnWorkerAndReplaysFromAnOffset) {
+  StartServer();
+  v1::VideoJob job;
+  ASSERT_TRUE(Create(&job, "req-1").ok());
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  EXPECT_EQ(job.queue_position(), 1);
+  v1::VideoJob again;
+  ASSERT_TRUE(Create(&again, "req-1").ok());
+  EXPECT_EQ(again.name(), job.name());
+
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  v1::JobAssignment a = worker.Lease();
+  EXPECT_EQ(a.job(), job.name());
+  EXPECT_EQ(a.request().prompt(), "cat");
+  const std::string video = "ftyp-moov|moof-mdat-1|moof-mdat-2";
+  v1::GenerateVideoEvent text;
+  text.mutable_text_encoded()->set_tokens(7);
+  worker.Event(a.lease_id(), text);
+  worker.Step(a.lease_id(), 0, 2);
+  worker.Step(a.lease_id(), 1, 2);
+  worker.Chunk(a.lease_id(), 0, video.substr(0, 10));
+  worker.Chunk(a.lease_id(), 10, video.substr(10, 11));
+  worker.Chunk(a.lease_id(), 21, video.substr(21));
+  worker.Complete(a.lease_id());
+
+  std::vector<v1::GenerateVideoEvent> events;
+  ASSERT_TRUE(Watch(job.name(), 0, &events).ok());
+  std::vector<std::string> kinds;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.job(), job.name());
+    kinds.push_back(
+        e.GetDescriptor()->FindFieldByNumber(e.event_case())->name());
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{
+                       "queued", "started", "text_encoded", "step", "step",
+                       "chunk", "chunk", "chunk", "completed"}));
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
+  }
+  EXPECT_EQ(Bytes(events, 0), video);
+  EXPECT_EQ(events.back().completed().size_bytes(),
+            static_cast<int64_t>(video.size()));
+  EXPECT_EQ(events.back().completed().video_uri(), job.name() + "/video.mp4");
+
+  std::vector<v1::GenerateVideoEvent> resumed;
+  ASSERT_TRUE(Watch(job.name(), 15, &resumed).ok());
+  EXPECT_EQ(Bytes(resumed, 15), video.substr(15));
+
+  v1::VideoJob done = Get(job.name());
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.worker(), "w1");
+  EXPECT_EQ(done.progress().step(), 2);
+  EXPECT_EQ(done.progress().bytes(), static_cast<int64_t>(video.size()));
+  EXPECT_EQ(done.result().frames(), 9);
+
+  v1::DeleteVideoJobRequest del;
+  del.set_name(job.name());
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(video_->DeleteVideoJob(Ctx().get(), del, &empty).ok());
+  v1::GetVideoJobRequest get;
+  get.set_name(job.name());
+  EXPECT_EQ(video_->GetVideoJob(Ctx().get(), get, &done).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  worker.Close();
+}
+
+TEST_F(ServerTest, ListPagesThroughJobs) {
+  options_.video.max_queue = 100;
+  StartServer();
+  std::vector<std::string> names;
+  for (int i = 0; i < 5; ++i) {
+    v1::VideoJob job;
+    ASSERT_TRUE(Create(&job).ok());
+    names.insert(names.begin(), job.name());
+  }
+  std::vector<std::string> listed;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListVideoJobsRequest req;
+    req.set_page_size(2);
+    req.set_page_token(token);
+    req.set_state(v1::QUEUED);
+    v1::ListVideoJobsResponse resp;
+    ASSERT_TRUE(video_->ListVideoJobs(Ctx().get(), req, &resp).ok());
+    for (const auto& j : resp.jobs()) listed.push_back(j.name());
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(listed, names);
+  EXPECT_EQ(pages, 3);
+  v1::ListVideoJobsRequest req;
+  req.set_page_size(-1);
+  v1::ListVideoJobsResponse resp;
+  EXPECT_EQ(video_->ListVideoJobs(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServerTest, EndingGenerateVideoCancelsTheJobOnItsWorker) {
+  StartServer();
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  auto ctx = Ctx();
+  auto stream = video_->GenerateVideo(ctx.get(), Request());
+  v1::GenerateVideoEvent e;
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_TRUE(e.has_queued());
+  const std::string name = e.job();
+  v1::JobAssignment a = worker.Lease();
+  EXPECT_EQ(a.job(), name);
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.started().worker(), "w1");
+  worker.Step(a.lease_id(), 0, 10);
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.step().total(), 10);
+  ctx->TryCancel();
+  v1::ServerMessage m;
+  bool cancelled = false;
+  while (!cancelled && worker.Read(&m)) {
+    cancelled = m.has_cancel() && m.cancel().lease_id() == a.lease_id();
+  }
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(Get(name).state(), v1::CANCELLED);
+  worker.Close();
+}
+
+TEST_F(ServerTest, CancelVideoJobEndsWatchersWithCancelled) {
+  StartServer();
+  v1::VideoJob job;
+  ASSERT_TRUE(Create(&job).ok());
+  auto watch = std::async(std::launch::async, [&] {
+    std::vector<v1::GenerateVideoEvent> events;
+    return Watch(job.name(), 0, &events).error_code();
+  });
+  v1::CancelVideoJobRequest req;
+  req.set_name(job.name());
+  v1::VideoJob cancelled;
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), req, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  EXPECT_EQ(watch.get(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(video_->CancelVideoJob(Ctx().get(), req, &cancelled).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServerTest, DrainLetsTheRunningJobFinishAndRefusesNewOnes) {
+  StartServer();
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  v1::VideoJob job;
+  ASSERT_TRUE(Create(&job).ok());
+  v1::JobAssignment a = worker.Lease();
+  std::thread drain([&] { app_->Drain(); });
+  // The server stops admitting and reports NOT_SERVING while it waits.
+  v1::VideoJob refused;
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {
+    s = Create(&refused);
+    if (!s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(HealthStatus(channel_, ""), 2);
+  worker.Chunk(a.lease_id(), 0, "video");
+  worker.Complete(a.lease_id());
+  drain.join();
+  RealClock clock;
+  auto store = JobStore::Open(options_.store, &clock);
+  ASSERT_TRUE(store.ok());
+  auto id = ParseJobName(JobKind::kVideo, job.name(), "name");
+  EXPECT_EQ((*store)->Get(JobKind::kVideo, *id)->state, v1::SUCCEEDED);
+}
+
+TEST_F(ServerTest, RunningJobIsRequeuedAcrossRestart) {
+  StartServer();
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  v1::VideoJob job;
+  ASSERT_TRUE(Create(&job).ok());
+  v1::JobAssignment a = worker.Lease();
+  worker.Chunk(a.lease_id(), 0, "partial");
+  app_->Shutdown();
+  app_.reset();
+  StartServer();
+  v1::VideoJob after = Get(job.name());
+  EXPECT_EQ(after.state(), v1::QUEUED);
+  EXPECT_EQ(after.attempts(), 0);
+  EXPECT_EQ(after.progress().bytes(), 0);
+  ScriptedWorker second(app_->worker_port(), "w2");
+  v1::JobAssignment b = second.Lease();
+  EXPECT_EQ(b.job(), job.name());
+  EXPECT_EQ(b.attempt(), 1);
+  second.Close();
+}
+
+TEST_F(ServerTest, MetricsPassPromtool) {
+  StartServer();
+  ScriptedWorker worker(app_->worker_port(), "w\"1");
+  v1::VideoJob job;
+  ASSERT_TRUE(Create(&job).ok());
+  v1::JobAssignment a = worker.Lease();
+  worker.Step(a.lease_id(), 0, 1);
+  worker.Chunk(a.lease_id(), 0, "x");
+  worker.Complete(a.lease_id());
+  std::vector<v1::GenerateVideoEvent> events;
+  ASSERT_TRUE(Watch(job.name(), 0, &events).ok());
+  v1::VideoJob missing;
+  Create(&missing, "", "wrong");
+  std::string text;
+  httplib::Client http("127.0.0.1", app_->metrics_port());
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  text = res->body;
+  EXPECT_NE(text.find("lvs_jobs_total{state=\"SUCCEEDED\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("lvs_grpc_requests_total{method=\"lumina.video.v1."
+                      "VideoService/CreateVideoJob\",code=\"OK\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("code=\"UNAUTHENTICATED\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lvs_worker_gpu_memory_bytes{worker=\"w\\\"1\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("lvs_time_to_first_chunk_seconds_count 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("lvs_workers{state=\"idle\"} 1\n"), std::string::npos);
+  const std::string path = dir_.path() + "/metrics.txt";
+  std::ofstream(path) << text;
+  ASSERT_EQ(std::system("command -v promtool > /dev/null"), 0)
+      << "promtool (Debian package prometheus) is required";
+  EXPECT_EQ(std::system(("promtool check metrics < " + path).c_str()), 0)
+      << text;
+  worker.Close();
+}
+
+}  // namespace
+}  // namespace lvs::server
