@@ -1,0 +1,111 @@
+// Decode of a latent of 4 frames at 32x32 (16 frames of 256x256) with a
+// CogVideoX-2b-shaped VAE (block widths 128/256/256/512, 3 layers per block,
+// 32 groups) with random weights, fp32 on CPU: untiled, with diffusers'
+// default tiles (240x360 px) and with 128x128 px tiles. Reports wall time
+// and the peak resident-memory growth during the decode (Linux VmHWM, reset
+// through /proc/self/clear_refs before each run; allocations >= 1 MiB are
+// mmap-ed so freed activations leave the resident set).
+//
+// Run: OPENBLAS_CORETYPE=SkylakeX build/bench/vae/vae_decode_bench
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "model/vae/vae.h"
+
+namespace lvs::vae {
+namespace {
+
+// Returns a /proc/self/status field in KiB (VmRSS, VmHWM), or -1.
+int64_t ProcStatusKiB(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::strtoll(line.c_str() + field.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current resident set; false where not supported.
+bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  return static_cast<bool>(out.flush());
+}
+
+VaeConfig Cog2bConfig() {
+  VaeConfig c;
+  c.block_out_channels = {128, 256, 256, 512};
+  c.layers_per_block = 3;
+  c.norm_num_groups = 32;
+  return c;
+}
+
+const CogVideoXVae& Model(int64_t tile_px) {
+  static auto* models = new std::map<int64_t, std::unique_ptr<CogVideoXVae>>;
+  auto& slot = (*models)[tile_px];
+  if (!slot) {
+    torch::manual_seed(0);
+    VaeOptions options;
+    options.tiling.enabled = tile_px != 0;
+    if (tile_px > 0) {
+      options.tiling.tile_sample_height = tile_px;
+      options.tiling.tile_sample_width = tile_px;
+    }
+    slot =
+        std::move(CogVideoXVae::CreateRandom(Cog2bConfig(), options)).value();
+  }
+  return *slot;
+}
+
+// Arg: 0 untiled, -1 default tiles (240x360 px), > 0 square tiles of that
+// many pixels.
+void BM_Decode(benchmark::State& state) {
+  const CogVideoXVae& vae = Model(state.range(0));
+  torch::manual_seed(1);
+  const torch::Tensor z = torch::randn({1, 16, 4, 32, 32});
+  double peak_mib = 0;
+  for (auto _ : state) {
+    const bool reset = ResetPeakRss();
+    const int64_t before = ProcStatusKiB("VmRSS");
+    auto out = vae.Decode(z);
+    if (!out.ok()) {
+      state.SkipWithError(std::string(out.status().message()).c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(out->data_ptr());
+    if (reset) peak_mib = (ProcStatusKiB("VmHWM") - before) / 1024.0;
+  }
+  state.counters["peak_rss_growth_MiB"] = peak_mib;
+}
+BENCHMARK(BM_Decode)
+    ->ArgName("tile_px")
+    ->Arg(0)
+    ->Arg(-1)
+    ->Arg(128)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace lvs::vae
+
+int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
+  benchmark::AddCustomContext("torch_threads",
+                              std::to_string(torch::get_num_threads()));
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
