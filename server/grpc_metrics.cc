@@ -13,25 +13,32 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
       : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {}
 
   ~MetricsInterceptor() override {
-    metrics_->grpc_requests_total->Add({method_, StatusCodeName(code_)}, 1);
-    metrics_->grpc_request_duration_seconds->Observe(
-        {method_}, absl::ToDoubleSeconds(absl::Now() - start_));
+    if (!recorded_) Record(grpc::StatusCode::CANCELLED);
   }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
-      code_ = methods->GetSendStatus().error_code();
+      // Counted before the status leaves: a client that saw the status also
+      // sees the call counted.
+      Record(methods->GetSendStatus().error_code());
     }
     methods->Proceed();
   }
 
  private:
+  void Record(grpc::StatusCode code) {
+    recorded_ = true;
+    metrics_->grpc_requests_total->Add({method_, StatusCodeName(code)}, 1);
+    metrics_->grpc_request_duration_seconds->Observe(
+        {method_}, absl::ToDoubleSeconds(absl::Now() - start_));
+  }
+
   ServerMetrics* const metrics_;
   const std::string method_;
   const absl::Time start_;
-  grpc::StatusCode code_ = grpc::StatusCode::CANCELLED;
+  bool recorded_ = false;
 };
 
 }  // namespace
