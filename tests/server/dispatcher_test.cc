@@ -143,6 +143,29 @@ TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {
   EXPECT_EQ(metrics_.jobs_total->Value({"SUCCEEDED"}), 1);
 }
 
+TEST_F(DispatcherTest, StepEventsGetThroughputAndEta) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  const std::string lease =
+      w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  clock_.Advance(absl::Milliseconds(500));
+  v1::WorkerMessage m;
+  m.mutable_job_event()->set_lease_id(lease);
+  m.mutable_job_event()->mutable_event()->mutable_step()->set_index(0);
+  m.mutable_job_event()->mutable_event()->mutable_step()->set_total(11);
+  dispatcher_->OnMessage("w1", m);
+  auto events = store_->ReadEvents(id, 0, 10);
+  v1::GenerateVideoEvent step;
+  ASSERT_TRUE(step.ParseFromString(events->back().body));
+  EXPECT_FLOAT_EQ(step.step().it_per_s(), 2.0f);
+  EXPECT_EQ(step.step().eta().seconds(), 5);
+  v1::VideoJobProgress progress;
+  progress.ParseFromString(Job(id).progress);
+  EXPECT_EQ(progress.step(), 1);
+  EXPECT_EQ(progress.total_steps(), 11);
+}
+
 TEST_F(DispatcherTest, OnlyLeasesJobsThatFitTheWorker) {
   FakeConnection small;
   Connect("small", &small, v1::WORKER_KIND_GENERATOR, 128);
