@@ -2,6 +2,7 @@
 // vectors, list vs batched input, strict loading and input errors.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -80,8 +81,9 @@ TEST_F(DiTGoldenTest, BatchedForwardMatchesGoldenAndList) {
         patch.patch_size, patch.f_patch_size);
     const std::string name =
         absl::StrCat("tensor.", patch.SampleName(), ".out");
-    if (vectors_->count(name))
+    if (vectors_->count(name)) {
       EXPECT_LT(MaxRelError(out, V(name)), 1e-5) << name;
+    }
     // Rows through the list path give the same bits.
     std::vector<torch::Tensor> list = model->forward_list(
         x.unbind(0), V("inputs.tensor.t"), V("inputs.tensor.cap_feats"),
@@ -190,6 +192,53 @@ TEST(DiTLoad, StripsCompileWrapperAndConvertsDtype) {
     EXPECT_FALSE(p.requires_grad());
   }
   EXPECT_EQ((*r)->named_parameters().size(), GoldenWeights().size());
+}
+
+// A checkpoint directory made of symlinks to golden files.
+std::string LinkedCheckpoint(const std::string& name, const std::string& args,
+                             const std::string& weights,
+                             const std::string& weights_as) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(LVS_BINARY_DIR) / "tests" / "dit" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::create_symlink(GoldenDir() + "/" + args, dir / "model_args.pth");
+  fs::create_symlink(GoldenDir() + "/" + weights, dir / weights_as);
+  return dir.string();
+}
+
+TEST(DiTLoad, PthCheckpointsLoadTheSameWeights) {
+  const io::TensorMap ref = GoldenWeights();
+  auto check = [&](const std::string& dir, torch::ScalarType dtype) {
+    DiTLoadOptions options;
+    options.dtype = dtype;
+    absl::StatusOr<MultiScaleNextDiT> model = LoadDiT(dir, options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    for (const auto& item : (*model)->named_parameters()) {
+      EXPECT_TRUE(torch::equal(item.value(), ref.at(item.key()).to(dtype)))
+          << item.key();
+    }
+  };
+  check(GoldenDir() + "/dit", torch::kFloat32);
+  check(LinkedCheckpoint("pth_fp32", "extras/model_args_simplenamespace.pth",
+                         "extras/consolidated.00-of-01.pth",
+                         "consolidated.00-of-01.pth"),
+        torch::kFloat32);
+  check(LinkedCheckpoint("pth_bf16_views", "dit/model_args.pth",
+                         "extras/consolidated_bf16_views.00-of-01.pth",
+                         "consolidated.00-of-01.pth"),
+        torch::kBFloat16);
+}
+
+TEST(DiTLoad, MissingWeightsNameTheDirectory) {
+  const std::string dir = LinkedCheckpoint("no_weights", "dit/model_args.pth",
+                                           "dit/config.json", "config.json");
+  absl::StatusOr<MultiScaleNextDiT> model = LoadDiT(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(
+      absl::StrContains(model.status().message(), "consolidated.00-of-01"))
+      << model.status();
 }
 
 }  // namespace
