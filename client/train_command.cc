@@ -1,0 +1,179 @@
+// `lvs train submit|watch|list|cancel`: training jobs through the
+// AdminService (pass the admin key with --api-key). `submit` reads the job
+// spec as JSON in the proto3 mapping of TrainingJobSpec (e.g.
+// {"initFrom": "...", "maxSteps": 100, "tasks": [{"name": "V", ...}]}).
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/command.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace lvs::client {
+namespace {
+
+namespace pb = ::lumina::video::v1;
+
+std::string TrainingJobName(const std::string& id) {
+  return id.rfind("trainingJobs/", 0) == 0 ? id : "trainingJobs/" + id;
+}
+
+std::string StateName(pb::JobState s) { return pb::JobState_Name(s); }
+
+void PrintStep(const pb::TrainingStep& s) {
+  std::string tasks;
+  for (const auto& [name, loss] : s.task_loss()) {
+    absl::StrAppend(&tasks, " ", name, "=", absl::StrFormat("%.5f", loss));
+  }
+  std::printf("step %lld/%lld loss %.5f%s grad_norm %.4f lr %.3g %.2f samples/s\n",
+              static_cast<long long>(s.step()),
+              static_cast<long long>(s.total_steps()), s.loss(), tasks.c_str(),
+              s.grad_norm(), s.learning_rate(), s.samples_per_second());
+}
+
+int Submit(const GlobalOptions& options, const std::string& spec_file,
+           const std::string& request_id) {
+  std::ifstream in(spec_file);
+  if (!in) {
+    std::fprintf(stderr, "lvs: cannot read %s\n", spec_file.c_str());
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  pb::CreateTrainingJobRequest request;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(
+      text.str(), request.mutable_spec());
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "lvs: %s: %s\n", spec_file.c_str(),
+                 parsed.ToString().c_str());
+    return 2;
+  }
+  request.set_request_id(request_id);
+  auto stub = OpenAdminService(options);
+  if (stub == nullptr) return 2;
+  pb::TrainingJob job;
+  grpc::ClientContext context;
+  PrepareClientContext(&context, options.timeout(), options.api_key);
+  const grpc::Status s = stub->CreateTrainingJob(&context, request, &job);
+  if (!s.ok()) {
+    PrintRpcError("CreateTrainingJob", s);
+    return 1;
+  }
+  std::printf("%s\n", job.name().c_str());
+  return 0;
+}
+
+int Watch(const GlobalOptions& options, const std::string& id) {
+  auto stub = OpenAdminService(options);
+  if (stub == nullptr) return 2;
+  pb::WatchTrainingJobRequest request;
+  request.set_name(TrainingJobName(id));
+  grpc::ClientContext context;
+  PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
+  CancelOnInterrupt cancel(&context);
+  auto reader = stub->WatchTrainingJob(&context, request);
+  pb::TrainingEvent e;
+  int code = 0;
+  while (reader->Read(&e)) {
+    if (e.has_queued()) std::printf("queued\n");
+    if (e.has_started()) {
+      std::printf("started on %s (attempt %d, from step %lld)\n",
+                  e.started().trainer().c_str(), e.started().attempt(),
+                  static_cast<long long>(e.started().resumed_from_step()));
+    }
+    if (e.has_requeued()) std::printf("requeued\n");
+    if (e.has_step()) PrintStep(e.step());
+    if (e.has_checkpoint()) {
+      std::printf("checkpoint step %lld: %s\n",
+                  static_cast<long long>(e.checkpoint().step()),
+                  e.checkpoint().path().c_str());
+    }
+    if (e.has_completed()) {
+      std::printf("completed: %lld steps, checkpoint %s\n",
+                  static_cast<long long>(e.completed().steps()),
+                  e.completed().checkpoint().path().c_str());
+    }
+    std::fflush(stdout);
+  }
+  const grpc::Status s = reader->Finish();
+  if (!s.ok() && !CancelOnInterrupt::interrupted()) {
+    PrintRpcError("WatchTrainingJob", s);
+    code = 1;
+  }
+  return CancelOnInterrupt::interrupted() ? 130 : code;
+}
+
+int List(const GlobalOptions& options) {
+  auto stub = OpenAdminService(options);
+  if (stub == nullptr) return 2;
+  std::printf("%-32s %-10s %-8s %-16s %-10s %s\n", "NAME", "STATE", "ATTEMPT",
+              "TRAINER", "STEP", "LOSS");
+  pb::ListTrainingJobsRequest request;
+  do {
+    pb::ListTrainingJobsResponse response;
+    grpc::ClientContext context;
+    PrepareClientContext(&context, options.timeout(), options.api_key);
+    const grpc::Status s = stub->ListTrainingJobs(&context, request, &response);
+    if (!s.ok()) {
+      PrintRpcError("ListTrainingJobs", s);
+      return 1;
+    }
+    for (const pb::TrainingJob& j : response.jobs()) {
+      std::printf("%-32s %-10s %-8d %-16s %-10s %.5f\n", j.name().c_str(),
+                  StateName(j.state()).c_str(), j.attempts(),
+                  j.trainer().empty() ? "-" : j.trainer().c_str(),
+                  absl::StrCat(j.last_step().step(), "/",
+                               j.spec().max_steps())
+                      .c_str(),
+                  j.last_step().loss());
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return 0;
+}
+
+int Cancel(const GlobalOptions& options, const std::string& id) {
+  auto stub = OpenAdminService(options);
+  if (stub == nullptr) return 2;
+  pb::CancelTrainingJobRequest request;
+  request.set_name(TrainingJobName(id));
+  pb::TrainingJob job;
+  grpc::ClientContext context;
+  PrepareClientContext(&context, options.timeout(), options.api_key);
+  const grpc::Status s = stub->CancelTrainingJob(&context, request, &job);
+  if (!s.ok()) {
+    PrintRpcError("CancelTrainingJob", s);
+    return 1;
+  }
+  std::printf("%s %s\n", job.name().c_str(), StateName(job.state()).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
+                          CommandResult& result) {
+  CLI::App* train =
+      app.add_subcommand("train", "training jobs (admin key)");
+  train->require_subcommand(1);
+  static std::string spec, request_id, id;
+  CLI::App* submit = train->add_subcommand("submit", "submit a job spec");
+  submit->add_option("--spec", spec, "TrainingJobSpec as JSON")->required();
+  submit->add_option("--request-id", request_id, "idempotency key");
+  submit->callback([&options, &result] {
+    result.exit_code = Submit(options, spec, request_id);
+  });
+  CLI::App* watch = train->add_subcommand("watch", "follow a job's events");
+  watch->add_option("job", id, "trainingJobs/{id} or {id}")->required();
+  watch->callback([&options, &result] { result.exit_code = Watch(options, id); });
+  CLI::App* list = train->add_subcommand("list", "list training jobs");
+  list->callback([&options, &result] { result.exit_code = List(options); });
+  CLI::App* cancel = train->add_subcommand("cancel", "cancel a job");
+  cancel->add_option("job", id, "trainingJobs/{id} or {id}")->required();
+  cancel->callback(
+      [&options, &result] { result.exit_code = Cancel(options, id); });
+}
+
+}  // namespace lvs::client
