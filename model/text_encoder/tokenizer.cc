@@ -14,6 +14,14 @@
 #include "absl/synchronization/mutex.h"
 #include "model/common/status_macros.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LVS_TOKENIZER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LVS_TOKENIZER_ASAN 1
+#endif
+#endif
+
 namespace lvs::text_encoder {
 
 // See tokenizer.h.
@@ -92,6 +100,13 @@ absl::StatusOr<const SpShim*> GetShim() {
   static const SpShim* loaded ABSL_GUARDED_BY(mu) = nullptr;
   absl::MutexLock lock(&mu);
   if (loaded != nullptr) return loaded;
+#ifdef LVS_TOKENIZER_ASAN
+  // AddressSanitizer aborts the process on RTLD_DEEPBIND (google/sanitizers
+  // issue 611), and without it libsentencepiece's protobuf aborts instead.
+  return absl::FailedPreconditionError(absl::StrCat(
+      "SentencePiece shim ", kShimName,
+      ": cannot be loaded in an AddressSanitizer build (RTLD_DEEPBIND)"));
+#endif
   std::vector<std::string> tried;
   for (const std::string& path : ShimCandidates()) {
     absl::StatusOr<SpShim> shim = OpenShim(path);
