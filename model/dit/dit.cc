@@ -1,5 +1,6 @@
 #include "model/dit/dit.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <utility>

@@ -1,4 +1,5 @@
 // Checkpoint loading of the DiT (LoadDiT, BuildDiT, LoadDiTConfig).
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 
@@ -6,7 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
 #include "model/dit/dit.h"
+#include "model/io/checkpoint.h"
 #include "model/io/state_dict.h"
+#include "model/io/torch_pickle.h"
 
 namespace lvs::dit {
 namespace {
@@ -99,6 +102,30 @@ absl::StatusOr<MultiScaleNextDiT> BuildDiT(
     }
     return absl::InternalError(absl::StrCat(source, ": ", msg));
   }
+}
+
+absl::StatusOr<DiTConfig> LoadDiTConfig(const std::string& ckpt_dir) {
+  const std::string path = ckpt_dir + "/model_args.pth";
+  LVS_ASSIGN_OR_RETURN(nlohmann::json args, io::ReadPickledArgs(path));
+  return DiTConfigFromArgs(args, path);
+}
+
+absl::StatusOr<MultiScaleNextDiT> LoadDiT(const std::string& ckpt_dir,
+                                          const DiTLoadOptions& options) {
+  LVS_ASSIGN_OR_RETURN(DiTConfig config, LoadDiTConfig(ckpt_dir));
+  // What generate.py reads: the safetensors file first, then the .pth.
+  std::string path = ckpt_dir + "/consolidated.00-of-01.safetensors";
+  if (!std::filesystem::exists(path)) {
+    path = ckpt_dir + "/consolidated.00-of-01.pth";
+    if (!std::filesystem::exists(path)) {
+      return absl::NotFoundError(
+          absl::StrCat(ckpt_dir,
+                       ": no consolidated.00-of-01.safetensors or "
+                       "consolidated.00-of-01.pth"));
+    }
+  }
+  LVS_ASSIGN_OR_RETURN(io::TensorMap tensors, io::LoadCheckpoint(path));
+  return BuildDiT(config, tensors, options, path);
 }
 
 }  // namespace lvs::dit

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "model/io/torch_pickle.h"
 #include "tests/dit/dit_test_util.h"
 
 namespace lvs::dit {
@@ -99,6 +100,43 @@ TEST(DiTConfig, ErrorsNameTheField) {
               {"patch_sizes", {2, 2}},
               {"f_patch_sizes", {1, 1}}},
              "repeats");
+}
+
+// Both pickled forms of model_args (argparse.Namespace and
+// types.SimpleNamespace) give the config of the plain-JSON copy.
+TEST(DiTConfig, PickledModelArgsBothForms) {
+  const std::string dir = testing::GoldenDir();
+  absl::StatusOr<DiTConfig> ns = LoadDiTConfig(dir + "/dit");
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  absl::StatusOr<nlohmann::json> simple =
+      io::ReadPickledArgs(dir + "/extras/model_args_simplenamespace.pth");
+  ASSERT_TRUE(simple.ok()) << simple.status();
+  absl::StatusOr<DiTConfig> sn = DiTConfigFromArgs(*simple, "simplenamespace");
+  ASSERT_TRUE(sn.ok()) << sn.status();
+  const DiTConfig ref = testing::GoldenConfig();
+  for (const DiTConfig* c : {&*ns, &*sn}) {
+    EXPECT_EQ(c->model, ref.model);
+    EXPECT_EQ(c->dim, ref.dim);
+    EXPECT_EQ(c->n_layers, ref.n_layers);
+    EXPECT_EQ(c->n_heads, ref.n_heads);
+    EXPECT_EQ(c->n_kv_heads, ref.n_kv_heads);
+    EXPECT_EQ(c->ffn_hidden_dim(), ref.ffn_hidden_dim());
+    EXPECT_EQ(c->cap_feat_dim, ref.cap_feat_dim);
+    EXPECT_EQ(c->patch_keys(), ref.patch_keys());
+    EXPECT_EQ(c->qk_norm, ref.qk_norm);
+    EXPECT_DOUBLE_EQ(c->norm_eps, ref.norm_eps);
+    EXPECT_DOUBLE_EQ(c->rope_theta, ref.rope_theta);
+    EXPECT_DOUBLE_EQ(c->t_scale, ref.t_scale);
+    EXPECT_DOUBLE_EQ(c->motion_scale, ref.motion_scale);
+  }
+}
+
+TEST(DiTConfig, MissingModelArgsNamesTheFile) {
+  absl::StatusOr<DiTConfig> c = LoadDiTConfig("/nonexistent/ckpt");
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::StrContains(c.status().message(),
+                                "/nonexistent/ckpt/model_args.pth"))
+      << c.status();
 }
 
 }  // namespace
