@@ -71,36 +71,52 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
     return absl::InvalidArgumentError(
         "register.kind: must be WORKER_KIND_GENERATOR or WORKER_KIND_TRAINER");
   }
-  absl::MutexLock lock(&mu_);
-  if (workers_.count(name) > 0) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("a worker named ", name, " is already connected"));
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    auto old = workers_.find(name);
+    if (old != workers_.end()) {
+      if (old->second.lease) {
+        ReleaseLease(old->second,
+                     RpcStatus(absl::StatusCode::kUnavailable,
+                               absl::StrCat("worker ", name,
+                                            " reconnected; its old stream is "
+                                            "gone")),
+                     false, &touched);
+      }
+      LogEvent("worker_replaced", {{"worker", name}});
+      workers_.erase(old);
+    }
+    Worker& w = workers_[name];
+    w.registration = registration;
+    w.connection = connection;
+    w.connect_time = w.last_heartbeat = clock_->Now();
+    v1::ServerMessage reply;
+    reply.mutable_registered()->set_name(name);
+    ToProto(store_->options().lease_duration,
+            reply.mutable_registered()->mutable_lease_duration());
+    ToProto(options_.heartbeat_interval,
+            reply.mutable_registered()->mutable_heartbeat_interval());
+    connection->Send(reply);
+    LogEvent("worker_connected",
+             {{"worker", name},
+              {"kind", v1::WorkerKind_Name(registration.kind())},
+              {"device", registration.capabilities().device()},
+              {"model_version", registration.capabilities().model_version()}});
+    DispatchLocked(&touched);
   }
-  Worker& w = workers_[name];
-  w.registration = registration;
-  w.connection = connection;
-  w.connect_time = w.last_heartbeat = clock_->Now();
-  v1::ServerMessage reply;
-  reply.mutable_registered()->set_name(name);
-  ToProto(store_->options().lease_duration,
-          reply.mutable_registered()->mutable_lease_duration());
-  ToProto(options_.heartbeat_interval,
-          reply.mutable_registered()->mutable_heartbeat_interval());
-  connection->Send(reply);
-  LogEvent("worker_connected",
-           {{"worker", name},
-            {"kind", v1::WorkerKind_Name(registration.kind())},
-            {"device", registration.capabilities().device()},
-            {"model_version", registration.capabilities().model_version()}});
+  Notify(touched);
   return absl::OkStatus();
 }
 
-void Dispatcher::Unregister(const std::string& name) {
+void Dispatcher::Unregister(const std::string& name,
+                            const WorkerConnection* connection) {
   Touched touched;
   {
     absl::MutexLock lock(&mu_);
     auto it = workers_.find(name);
     if (it == workers_.end()) return;
+    if (connection != nullptr && it->second.connection != connection) return;
     if (it->second.lease) {
       ReleaseLease(it->second,
                    RpcStatus(absl::StatusCode::kUnavailable,
@@ -260,13 +276,16 @@ void Dispatcher::OnLeaseError(Worker& w, const absl::Status& error,
 }
 
 void Dispatcher::OnMessage(const std::string& name,
-                           const v1::WorkerMessage& message) {
+                           const v1::WorkerMessage& message,
+                           const WorkerConnection* connection) {
   Touched touched;
   {
     absl::MutexLock lock(&mu_);
     auto it = workers_.find(name);
     if (it == workers_.end()) return;
+    if (connection != nullptr && it->second.connection != connection) return;
     Worker& w = it->second;
+    const bool had_lease = w.lease.has_value();
     w.last_heartbeat = clock_->Now();
     switch (message.message_case()) {
       case v1::WorkerMessage::kHeartbeat: {
@@ -305,7 +324,15 @@ void Dispatcher::OnMessage(const std::string& name,
       default:
         break;
     }
-    DispatchLocked(&touched);
+    // Only these can free a worker or a job; progress events cannot.
+    const auto kind = message.message_case();
+    if (kind == v1::WorkerMessage::kLeaseRequest ||
+        kind == v1::WorkerMessage::kJobResult ||
+        kind == v1::WorkerMessage::kTrainingResult ||
+        kind == v1::WorkerMessage::kCancelAck ||
+        (had_lease && !w.lease.has_value())) {
+      DispatchLocked(&touched);
+    }
   }
   Notify(touched);
 }

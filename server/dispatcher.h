@@ -59,17 +59,23 @@ class Dispatcher {
   Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
              ServerMetrics* metrics, DispatcherOptions options);
 
-  // Registers a worker stream (ALREADY_EXISTS for a connected name,
-  // INVALID_ARGUMENT for a bad registration) and answers Registered.
+  // Registers a worker stream (INVALID_ARGUMENT for a bad registration) and
+  // answers Registered. A name that is still registered belongs to a process
+  // that died without its stream noticing yet (kill -9, lost network): the new
+  // stream replaces it and the old one's lease is released.
   absl::Status Register(const v1::RegisterWorker& registration,
                         WorkerConnection* connection);
 
   // Forgets a worker whose stream ended; its lease is released (the job is
-  // re-queued or fails when out of attempts).
-  void Unregister(const std::string& worker);
+  // re-queued or fails when out of attempts). With `connection`, only if the
+  // name still belongs to that stream.
+  void Unregister(const std::string& worker,
+                  const WorkerConnection* connection = nullptr);
 
-  // Handles one message of a registered worker.
-  void OnMessage(const std::string& worker, const v1::WorkerMessage& message);
+  // Handles one message of a registered worker. With `connection`, messages
+  // of a replaced stream are ignored.
+  void OnMessage(const std::string& worker, const v1::WorkerMessage& message,
+                 const WorkerConnection* connection = nullptr);
 
   // Leases queued jobs to waiting workers (after an admission).
   void Dispatch();

@@ -56,7 +56,7 @@ class WorkerStream : public Reactor, public WorkerConnection {
       }
       name_ = in_.register_().name();
     } else {
-      dispatcher_->OnMessage(name_, in_);
+      dispatcher_->OnMessage(name_, in_, this);
     }
     StartRead(&in_);
   }
@@ -88,7 +88,7 @@ class WorkerStream : public Reactor, public WorkerConnection {
  private:
   void Unregister() {
     if (!name_.empty()) {
-      dispatcher_->Unregister(name_);
+      dispatcher_->Unregister(name_, this);
       name_.clear();
     }
   }

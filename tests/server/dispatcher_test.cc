@@ -104,18 +104,44 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<Dispatcher> dispatcher_;
 };
 
-TEST_F(DispatcherTest, RejectsDuplicateNamesAndBadKinds) {
-  FakeConnection a, b;
-  Connect("w1", &a);
+TEST_F(DispatcherTest, RejectsBadRegistrations) {
+  FakeConnection a;
+  v1::RegisterWorker r;
+  r.set_name("w1");
+  r.set_kind(v1::WORKER_KIND_UNSPECIFIED);
+  EXPECT_EQ(dispatcher_->Register(r, &a).code(),
+            absl::StatusCode::kInvalidArgument);
+  r.set_kind(v1::WORKER_KIND_GENERATOR);
+  r.set_name("");
+  EXPECT_EQ(dispatcher_->Register(r, &a).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DispatcherTest, ReconnectingNameReplacesTheDeadStream) {
+  FakeConnection old_conn, new_conn;
+  Connect("w1", &old_conn);
+  const std::string id = Submit();
+  const std::string lease =
+      old_conn.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  // The process was killed; it restarts before its old stream is noticed.
   v1::RegisterWorker r;
   r.set_name("w1");
   r.set_kind(v1::WORKER_KIND_GENERATOR);
-  EXPECT_EQ(dispatcher_->Register(r, &b).code(),
-            absl::StatusCode::kAlreadyExists);
-  r.set_name("w2");
-  r.set_kind(v1::WORKER_KIND_UNSPECIFIED);
-  EXPECT_EQ(dispatcher_->Register(r, &b).code(),
-            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(dispatcher_->Register(r, &new_conn).ok());
+  EXPECT_EQ(Job(id).state, v1::QUEUED);
+  // Whatever the old stream still delivers is ignored, including its end.
+  v1::WorkerMessage result;
+  result.mutable_job_result()->set_lease_id(lease);
+  result.mutable_job_result()->mutable_completed();
+  dispatcher_->OnMessage("w1", result, &old_conn);
+  dispatcher_->Unregister("w1", &old_conn);
+  EXPECT_EQ(Job(id).state, v1::QUEUED);
+  ASSERT_EQ(dispatcher_->ListWorkers().size(), 1u);
+  v1::WorkerMessage ask;
+  ask.mutable_lease_request();
+  dispatcher_->OnMessage("w1", ask, &new_conn);
+  v1::ServerMessage a = new_conn.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().attempt(), 2);
 }
 
 TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {
