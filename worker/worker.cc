@@ -182,10 +182,11 @@ absl::Status Worker::ServeSession(bool* registered) {
   caps->set_max_frames(info.max_frames);
   caps->set_model_version(model_->Version());
   pb::ServerMessage first;
-  if (!session->Write(hello) || !session->Read(&first) ||
-      !first.has_registered()) {
+  session->Write(hello);  // A failed write shows in Read and Finish.
+  const bool read = session->Read(&first);
+  if (!read || !first.has_registered()) {
     session->MarkClosed();
-    session->Cancel();
+    if (read) session->Cancel();  // Not the protocol: drop the call.
     const grpc::Status s = session->Finish();
     return absl::UnavailableError(
         absl::StrCat("registration failed: ", client::DescribeStatus(s)));

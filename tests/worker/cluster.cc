@@ -9,6 +9,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -69,7 +70,7 @@ absl::Status Cluster::StartServer(const std::vector<std::string>& extra_flags) {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  client::ChannelOptions options;
+  client::ChannelOptions options = channel_options_;
   options.target = address();
   auto channel = client::MakeChannel(options);
   if (!channel.ok()) return channel.status();
@@ -79,33 +80,45 @@ absl::Status Cluster::StartServer(const std::vector<std::string>& extra_flags) {
   return absl::OkStatus();
 }
 
-absl::Status Cluster::StartWorker(const std::string& name,
-                                  const std::vector<std::string>& extra_flags) {
+absl::Status Cluster::LaunchWorker(
+    const std::string& name, const std::vector<std::string>& extra_flags) {
   std::vector<std::string> argv = {
-      WorkerBinary(),
-      absl::StrCat("--server=127.0.0.1:", worker_port_),
-      absl::StrCat("--name=", name),
-      "--model=fake",
-      "--metrics-listen=127.0.0.1:0",
-      "--x264-preset=ultrafast"};
+      WorkerBinary(), absl::StrCat("--server=127.0.0.1:", worker_port_),
+      absl::StrCat("--name=", name), "--model=fake", "--x264-preset=ultrafast"};
+  bool metrics = false;
+  for (const std::string& f : extra_flags) {
+    metrics = metrics || absl::StartsWith(f, "--metrics-listen");
+  }
+  if (!metrics) argv.push_back("--metrics-listen=127.0.0.1:0");
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = Subprocess::Start(argv, absl::StrCat(dir_, "/", name, ".log"));
   if (!p.ok()) return p.status();
   workers_[name] = std::make_unique<Subprocess>(*std::move(p));
-  const absl::Time end = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < end) {
+  return absl::OkStatus();
+}
+
+bool Cluster::WorkerListed(const std::string& name, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  do {
     pb::ListWorkersResponse response;
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    client::PrepareClientContext(&context, absl::Seconds(2), admin_key_);
     if (admin_->ListWorkers(&context, pb::ListWorkersRequest(), &response)
             .ok()) {
       for (const pb::Worker& w : response.workers()) {
-        if (w.name() == name) return absl::OkStatus();
+        if (w.name() == name) return true;
       }
     }
-    if (!workers_[name]->Running()) break;
     absl::SleepFor(absl::Milliseconds(20));
-  }
+  } while (absl::Now() < end);
+  return false;
+}
+
+absl::Status Cluster::StartWorker(const std::string& name,
+                                  const std::vector<std::string>& extra_flags) {
+  absl::Status launched = LaunchWorker(name, extra_flags);
+  if (!launched.ok()) return launched;
+  if (WorkerListed(name, absl::Seconds(20))) return absl::OkStatus();
   return absl::UnavailableError(
       absl::StrCat("worker ", name, " did not register; log:\n",
                    ReadFile(workers_[name]->log_path())));
@@ -146,11 +159,15 @@ std::string Cluster::Health(const std::string& service) {
 }
 
 int Cluster::HttpGet(const std::string& path, std::string* body) {
+  return HttpGetPort(metrics_port_, path, body);
+}
+
+int HttpGetPort(int port, const std::string& path, std::string* body) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -185,7 +202,7 @@ absl::StatusOr<pb::VideoJob> Cluster::Create(
   create.set_request_id(request_id);
   pb::VideoJob job;
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  client::PrepareClientContext(&context, absl::Seconds(10), api_key_);
   const grpc::Status s = video_->CreateVideoJob(&context, create, &job);
   if (!s.ok()) return FromGrpc(s);
   return job;
@@ -196,7 +213,7 @@ absl::StatusOr<pb::VideoJob> Cluster::Get(const std::string& name) {
   get.set_name(name);
   pb::VideoJob job;
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  client::PrepareClientContext(&context, absl::Seconds(10), api_key_);
   const grpc::Status s = video_->GetVideoJob(&context, get, &job);
   if (!s.ok()) return FromGrpc(s);
   return job;
@@ -238,7 +255,7 @@ absl::StatusOr<std::string> Cluster::Watch(
   request.set_name(name);
   request.set_from_offset(from_offset);
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  client::PrepareClientContext(&context, absl::Seconds(60), api_key_);
   auto reader = video_->WatchVideoJob(&context, request);
   std::string mp4;
   pb::GenerateVideoEvent event;

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel.h"
 #include "lumina/video/v1/admin_service.grpc.pb.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
 #include "tests/worker/subprocess.h"
@@ -45,6 +46,25 @@ class Cluster {
   // the server lists it.
   absl::Status StartWorker(const std::string& name,
                            const std::vector<std::string>& extra_flags = {});
+
+  // Starts the worker without waiting for its registration.
+  absl::Status LaunchWorker(const std::string& name,
+                            const std::vector<std::string>& extra_flags = {});
+
+  // Returns whether the server lists the worker `name` (within `timeout`).
+  bool WorkerListed(const std::string& name, absl::Duration timeout);
+
+  // Channel settings of the test's own stubs (TLS files); set before
+  // StartServer.
+  void set_channel_options(const client::ChannelOptions& options) {
+    channel_options_ = options;
+  }
+
+  // Admin key sent by the cluster's own admin calls (ListWorkers).
+  void set_admin_key(const std::string& key) { admin_key_ = key; }
+
+  // Client API key sent by Create, Get and Watch.
+  void set_api_key(const std::string& key) { api_key_ = key; }
 
   // The server process (valid after StartServer).
   Subprocess& server() { return *server_; }
@@ -98,6 +118,9 @@ class Cluster {
 
  private:
   std::string dir_;
+  client::ChannelOptions channel_options_;
+  std::string admin_key_;
+  std::string api_key_;
   int port_, worker_port_, metrics_port_;
   std::unique_ptr<Subprocess> server_;
   std::map<std::string, std::unique_ptr<Subprocess>> workers_;
@@ -105,6 +128,10 @@ class Cluster {
   std::unique_ptr<lumina::video::v1::VideoService::Stub> video_;
   std::unique_ptr<lumina::video::v1::AdminService::Stub> admin_;
 };
+
+// Returns the HTTP status of GET `path` on 127.0.0.1:`port` (0 when the
+// connection fails), and its body in `body`.
+int HttpGetPort(int port, const std::string& path, std::string* body = nullptr);
 
 // A small valid request for the fake model.
 lumina::video::v1::GenerateVideoRequest SmallRequest(int steps = 4,

@@ -417,5 +417,36 @@ TEST(ServingE2eTest, EndingAGenerateVideoCallCancelsTheJob) {
   EXPECT_EQ(end->state(), pb::CANCELLED);
 }
 
+TEST(ServingE2eTest, WorkerMetricsPassPromtool) {
+  Cluster c("worker-metrics");
+  absl::Status st = c.StartServer();
+  ASSERT_TRUE(st.ok()) << st;
+  const int port = FreePort();
+  st = c.StartWorker("w1", {"--fake-step-ms=2",
+                            absl::StrCat("--metrics-listen=127.0.0.1:", port)});
+  ASSERT_TRUE(st.ok()) << st;
+  absl::StatusOr<pb::VideoJob> job = c.Create(SmallRequest(2, 5));
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(c.WaitFinished(job->name(), absl::Seconds(20)).ok());
+  EXPECT_EQ(HttpGetPort(port, "/healthz"), 200);
+  std::string metrics;
+  ASSERT_EQ(HttpGetPort(port, "/metrics", &metrics), 200);
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "lvs_worker_jobs_total{worker=\"w1\",outcome=\"succeeded\"} 1"))
+      << metrics;
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "lvs_worker_connected{worker=\"w1\"} 1"));
+  const std::string file = c.dir() + "/worker.prom";
+  FILE* f = fopen(file.c_str(), "w");
+  fwrite(metrics.data(), 1, metrics.size(), f);
+  fclose(f);
+  std::string output;
+  absl::StatusOr<int> rc =
+      RunCommand({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + file},
+                 absl::Seconds(30), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 0) << output;
+}
+
 }  // namespace
 }  // namespace lvs::testing
