@@ -11,10 +11,10 @@
 #define LVS_CONCAT_(a, b) LVS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define LVS_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::absl::Status lvs_status_ = (expr);           \
-    if (!lvs_status_.ok()) return lvs_status_;     \
+#define LVS_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status lvs_status_ = (expr);       \
+    if (!lvs_status_.ok()) return lvs_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status,
@@ -22,8 +22,8 @@
 #define LVS_ASSIGN_OR_RETURN(lhs, rexpr) \
   LVS_ASSIGN_OR_RETURN_IMPL_(LVS_CONCAT_(lvs_statusor_, __LINE__), lhs, rexpr)
 
-#define LVS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                               \
+#define LVS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)   \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

@@ -38,8 +38,9 @@ namespace lvs::io {
 inline constexpr int kMaxPickleDepth = 200;
 // Most values the VM stack may hold at once (pickles batch 1000 items).
 inline constexpr size_t kMaxPickleStack = 1 << 16;
-// Most values one pickle may create (a 2B-parameter state dict needs ~10^4).
-inline constexpr size_t kMaxPickleValues = 1 << 20;
+// Most values one pickle may create (~50 MB; a 2B-parameter state dict
+// needs ~10^4).
+inline constexpr size_t kMaxPickleValues = 1 << 18;
 
 // One Python value produced by the VM.
 struct PyValue {

@@ -19,6 +19,21 @@ void WriteFile(const std::string& path, const std::string& bytes);
 // Returns the whole file as bytes.
 std::string ReadFile(const std::string& path);
 
+// One file of a hand-built zip archive.
+struct ZipFile {
+  std::string name;
+  std::string data;
+};
+
+// Builds a STORED zip archive of `files` (correct CRCs, no zip64), as
+// torch.save writes them.
+std::string MakeZip(const std::vector<ZipFile>& files);
+
+// Wraps `pickle` as `archive/data.pkl` of a torch.save-style zip, plus
+// `archive/data/<key>` entries for `storages` (key, bytes).
+std::string MakeTorchZip(const std::string& pickle,
+                         const std::vector<ZipFile>& storages = {});
+
 // Returns the golden directory.
 std::string GoldenDir();
 

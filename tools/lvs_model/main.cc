@@ -9,9 +9,11 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
+#include "model/common/blas_check.h"
 #include "tools/lvs_model/conform.h"
 
 int main(int argc, char** argv) {
+  lvs::common::LogBlasWarnings();
   CLI::App app{"lvs-model: offline Lumina-Video generation and conformance"};
   app.require_subcommand(1);
 
