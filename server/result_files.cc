@@ -46,7 +46,7 @@ absl::Status ResultFiles::Append(const std::string& id, int64_t offset,
   const std::string path = Path(id);
   int64_t size = Size(id);
   if (offset != size) {
-    return absl::FailedPreconditionError(
+    return absl::OutOfRangeError(
         absl::StrCat("chunk offset ", offset, " of ", path,
                      " is not contiguous: the file has ", size, " bytes"));
   }

@@ -31,7 +31,7 @@ class ResultFiles {
   int64_t Size(const std::string& id) const;
 
   // Appends `data` at `offset`, which must equal the current size
-  // (FAILED_PRECONDITION otherwise: chunks are contiguous).
+  // (OUT_OF_RANGE otherwise: chunks are contiguous).
   absl::Status Append(const std::string& id, int64_t offset,
                       const std::string& data);
 

@@ -255,6 +255,21 @@ TEST_F(DispatcherTest, DisconnectRequeuesThenFailsAfterMaxAttempts) {
   EXPECT_NE(error.message().find("w2 disconnected"), std::string::npos);
 }
 
+TEST_F(DispatcherTest, GapInChunkOffsetsEndsTheAttempt) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  const std::string lease =
+      w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  Chunk("w1", lease, 0, "abc");
+  Chunk("w1", lease, 7, "xyz");
+  EXPECT_EQ(w.Take(v1::ServerMessage::kCancel).cancel().lease_id(), lease);
+  JobRecord job = Job(id);
+  EXPECT_EQ(job.state, v1::QUEUED);
+  EXPECT_EQ(job.attempts, 1);
+  EXPECT_EQ(job.result_bytes, 0);
+}
+
 TEST_F(DispatcherTest, PermanentErrorFailsWithoutRetry) {
   FakeConnection w;
   Connect("w1", &w);

@@ -219,7 +219,7 @@ TEST_F(JobStoreTest, ChunksAreContiguousAndDiscardedOnRequeue) {
   const std::string lease = (*leased)->lease_id;
   ASSERT_TRUE(store->AppendChunk(job.id, lease, 0, "abc", "").ok());
   EXPECT_EQ(store->AppendChunk(job.id, lease, 5, "zz", "").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+            absl::StatusCode::kOutOfRange);
   ASSERT_TRUE(store->AppendChunk(job.id, lease, 3, "defg", "").ok());
   EXPECT_EQ(*store->ReadResult(job.id, 2, 100), "cdefg");
   auto events = store->ReadEvents(job.id, 0, 100);
