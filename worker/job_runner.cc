@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "model/media/video_encoder.h"
@@ -186,8 +187,12 @@ pb::WorkerMessage JobRunner::Run(const pb::JobAssignment& assignment,
                                  const MessageWriter& write) {
   const absl::Time start = absl::Now();
   JobSink sink(assignment.lease_id(), settings_, write);
-  absl::Status status =
-      model_->Generate(ToGenerateRequest(assignment), sink, cancel);
+  GenerateRequest request = ToGenerateRequest(assignment);
+  if (request.seed == 0) {
+    // "0 picks a random seed"; Completed reports the one used.
+    request.seed = absl::Uniform<uint64_t>(rng_, 1, uint64_t{1} << 62);
+  }
+  absl::Status status = model_->Generate(request, sink, cancel);
   pb::WorkerMessage out;
   if (cancel.cancelled()) {
     out.mutable_cancel_ack()->set_lease_id(assignment.lease_id());

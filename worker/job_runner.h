@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/random/random.h"
 #include "lumina/video/v1/worker_service.pb.h"
 #include "worker/video_model.h"
 
@@ -46,6 +47,7 @@ class JobRunner {
  private:
   VideoModel* model_;
   EncoderSettings settings_;
+  absl::BitGen rng_;  // Seeds for requests without one.
 };
 
 // Converts an assignment's request into the model's request.

@@ -196,6 +196,21 @@ TEST(JobRunnerTest, StopsWhenTheStreamIsGone) {
   EXPECT_EQ(m.job_result().error().code(), 14);  // UNAVAILABLE.
 }
 
+TEST(JobRunnerTest, PicksAndReportsASeedWhenTheRequestHasNone) {
+  FakeVideoModel model(Fast());
+  JobRunner runner(&model, FastEncoder());
+  pb::JobAssignment a = Assignment(64, 48, 5, 2);
+  a.mutable_request()->set_seed(0);
+  Capture first, second;
+  CancelToken cancel;
+  const pb::WorkerMessage m1 = runner.Run(a, cancel, first.Writer());
+  const pb::WorkerMessage m2 = runner.Run(a, cancel, second.Writer());
+  ASSERT_TRUE(m1.job_result().has_completed());
+  EXPECT_GT(m1.job_result().completed().seed(), 0);
+  EXPECT_NE(m1.job_result().completed().seed(),
+            m2.job_result().completed().seed());
+}
+
 TEST(JobRunnerTest, ConvertsTheRequest) {
   pb::JobAssignment a = Assignment(320, 192, 33, 12);
   a.mutable_request()->set_negative_prompt("blurry");
