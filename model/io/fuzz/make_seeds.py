@@ -4,7 +4,9 @@ torch.save-style zip archives (state dicts with shared storages, offsets,
 transposed strides and `_metadata`; argparse / SimpleNamespace args) at
 pickle protocols 2 and 4, their bare pickles, and small safetensors files.
 Fake `torch` modules stand in for the real classes: only the names matter
-to the pickle byte stream. Usage: make_seeds.py OUT_DIR"""
+to the pickle byte stream. The pickle of each ARCHIVE given is extracted
+as OUT_DIR/<archive name>.pkl too.
+Usage: make_seeds.py OUT_DIR [ARCHIVE.pth ...]"""
 import argparse
 import collections
 import io
@@ -69,3 +71,9 @@ safetensors("small", {"a": ("F32", [2, 3], bytes(24)), "b": ("BF16", [4], bytes(
                       "e": ("I64", [0], b""), "s": ("BOOL", [], b"\x01")},
             {"format": "pt"})
 safetensors("f16", {"x": ("F16", [1, 2, 2], bytes(8))}, {})
+
+for path in sys.argv[2:]:
+    with zipfile.ZipFile(path) as z:
+        pkl = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+        name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        open(f"{out}/{name}.pkl", "wb").write(z.read(pkl))
