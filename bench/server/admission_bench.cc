@@ -91,11 +91,13 @@ struct Deployment {
   }
 };
 
+// The deployments of this run, started on first use, stopped by main().
+std::unique_ptr<Deployment> admission_deployment, streaming_deployment;
+
 Deployment& Shared(bool with_worker) {
-  static Deployment* admission = nullptr;
-  static Deployment* streaming = nullptr;
-  Deployment*& d = with_worker ? streaming : admission;
-  if (d == nullptr) d = new Deployment(with_worker);
+  std::unique_ptr<Deployment>& d =
+      with_worker ? streaming_deployment : admission_deployment;
+  if (d == nullptr) d = std::make_unique<Deployment>(with_worker);
   return *d;
 }
 
@@ -206,5 +208,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  streaming_deployment.reset();
+  admission_deployment.reset();
   return 0;
 }
