@@ -162,6 +162,8 @@ absl::StatusOr<torch::Tensor> Gemma2Encoder::EncodePromptEmbeds(
     return model_.ptr()->forward(inputs.first, inputs.second);
   } catch (const c10::Error& e) {
     return TorchError("text encoder forward", e);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("text encoder forward: out of memory");
   }
 }
 
@@ -178,6 +180,8 @@ absl::StatusOr<std::vector<torch::Tensor>> Gemma2Encoder::EncodeHiddenStates(
     return model_.ptr()->HiddenStates(inputs.first, inputs.second);
   } catch (const c10::Error& e) {
     return TorchError("text encoder forward", e);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("text encoder forward: out of memory");
   }
 }
 
