@@ -196,17 +196,20 @@ absl::Status Worker::ServeSession(bool* registered) {
       FromProto(first.registered().heartbeat_interval(), absl::Seconds(2));
   LogLine("registered", {{"worker", options_.name},
                          {"heartbeat", absl::FormatDuration(heartbeat)}});
-  bool idle = false;
+  bool draining = false;
   {
     absl::MutexLock lock(&mu_);
     session_ = session;
     ++counters_.connects;
     counters_.connected = true;
-    idle = current_lease_.empty() && tasks_.empty();
+    draining = draining_;
   }
   std::thread heartbeats(
       [this, session, heartbeat] { HeartbeatLoop(session, heartbeat); });
-  if (idle) {
+  if (draining) {
+    // Drained while registering: close at once.
+    session->WritesDone();
+  } else {
     pb::WorkerMessage lease;
     lease.mutable_lease_request();
     session->Write(lease);
@@ -306,13 +309,14 @@ void Worker::RunJob(const Task& task) {
   const pb::WorkerMessage final_message = runner_.Run(
       a, *cancel,
       [&task](const pb::WorkerMessage& m) { return task.session->Write(m); });
-  task.session->Write(final_message);
   std::string outcome = "succeeded";
   if (final_message.has_cancel_ack()) {
     outcome = "cancelled";
   } else if (final_message.job_result().has_error()) {
     outcome = "failed";
   }
+  // Logged and counted before the server hears of it, so whoever sees the
+  // job finished also sees the worker's record of it.
   LogLine(
       "job_end",
       {{"job", a.job()},
@@ -321,12 +325,16 @@ void Worker::RunJob(const Task& task) {
        {"error", final_message.job_result().error().message()}});
   {
     absl::MutexLock lock(&mu_);
-    current_lease_.clear();
-    current_cancel_.reset();
     counters_.device_memory_bytes = model_->DeviceMemoryInUse();
     if (outcome == "succeeded") ++counters_.jobs_succeeded;
     if (outcome == "failed") ++counters_.jobs_failed;
     if (outcome == "cancelled") ++counters_.jobs_cancelled;
+  }
+  task.session->Write(final_message);
+  {
+    absl::MutexLock lock(&mu_);
+    current_lease_.clear();
+    current_cancel_.reset();
   }
   AfterTask(task.session);
 }

@@ -60,9 +60,15 @@ TEST(ServingFaultTest, KilledWorkerMidJobFinishesOnTheOtherWorkerOnce) {
   EXPECT_EQ(end->worker(), other);
   EXPECT_EQ(end->attempts(), 2);
   // Completed once: one SUCCEEDED transition, one finished run on `other`.
+  // (The log line may trail the state change a little.)
+  const std::vector<std::string> succeeded = {job->name(), "\"SUCCEEDED\""};
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (CountLines(ReadFile(c.server().log_path()), succeeded) == 0 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   const std::string server_log = ReadFile(c.server().log_path());
-  EXPECT_EQ(CountLines(server_log, {job->name(), "\"SUCCEEDED\""}), 1)
-      << server_log;
+  EXPECT_EQ(CountLines(server_log, succeeded), 1) << server_log;
   EXPECT_EQ(CountLines(ReadFile(c.worker(other).log_path()),
                        {"job_end", job->name(), "outcome=succeeded"}),
             1);
@@ -176,6 +182,17 @@ TEST(ServingFaultTest, WorkerSigtermFinishesItsJobThenExits) {
   ASSERT_TRUE(next.ok());
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_EQ(c.Get(next->name())->state(), pb::QUEUED);
+}
+
+TEST(ServingFaultTest, AnIdleWorkerExitsAtOnceOnSigterm) {
+  Cluster c("idle-worker");
+  LVS_ASSERT_OK(c.StartServer());
+  LVS_ASSERT_OK(c.StartWorker("w1"));
+  c.worker("w1").Signal(SIGTERM);
+  std::optional<int> status = c.worker("w1").Wait(absl::Seconds(5));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_FALSE(c.WorkerListed("w1", absl::Milliseconds(200)));
 }
 
 TEST(ServingFaultTest, AFailingModelFailsTheJobAfterTheLastAttempt) {
