@@ -142,6 +142,9 @@ TEST(ServingFaultTest, ServerSigtermDrainsWithHealthTransitions) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(c.HttpGet("/readyz"), 503);
+  while (c.Health("") == "SERVING" && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(c.Health(""), "NOT_SERVING");
   pb::CreateVideoJobRequest create;
   *create.mutable_video() = SmallRequest();
