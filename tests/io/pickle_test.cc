@@ -82,6 +82,33 @@ TEST(Pickle, SimpleNamespaceToJson) {
                     R"({"lr": 1.0, "sizes": [2, 4], "none": null})"));
 }
 
+TEST(Pickle, WhitelistedCallsBuildTheirValues) {
+  // _rebuild_parameter(_rebuild_tensor_v2(...), True, OrderedDict())
+  const std::string tensor = testing::Tensor(
+      "BFloat16Storage", "7", 6, 2, "K\x02K\x02\x86", "K\x01K\x02\x86");
+  const std::string p =
+      Proto(2) + "(" + Str("w") + Global("torch._utils", "_rebuild_parameter") +
+      tensor + "\x88" + Global("collections", "OrderedDict") + ")R" + "\x87R" +
+      Str("dev") + Global("torch", "device") + Str("cuda") + "K\x01" + "\x86R" +
+      Str("s") + Global("builtins", "frozenset") + "](K\x01K\x02" + "e\x85R" +
+      Str("ns") + Global("argparse", "Namespace") + ")}" + "\x92" + "d.";
+  absl::StatusOr<PickleResult> r = Unpickle(p, "calls.pkl");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PyValue* w = r->root().Get("w");
+  ASSERT_EQ(w->kind, Kind::kTensor);
+  EXPECT_TRUE(w->requires_grad);
+  EXPECT_EQ(w->i, 2);
+  EXPECT_EQ(w->sizes, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(w->strides, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(w->items[0]->kind, Kind::kStorage);
+  EXPECT_EQ(w->items[0]->dtype, DType::kBF16);
+  EXPECT_EQ(w->items[0]->str, "7");
+  EXPECT_EQ(r->root().Get("dev")->str, "cuda:1");
+  EXPECT_EQ(r->root().Get("s")->items.size(), 2u);
+  EXPECT_EQ(r->root().Get("ns")->kind, Kind::kNamespace);
+  EXPECT_EQ(r->root().Get("ns")->str, "argparse.Namespace");
+}
+
 TEST(Pickle, ForbiddenGlobalsAreNamed) {
   EXPECT_THAT(ErrorOf(Proto(2) + Global("os", "system") + Str("ls") + "\x85R."),
               HasSubstr("global 'os system' is not allowed"));

@@ -168,6 +168,34 @@ TEST(Zip, Zip64RecordsAreRead) {
   EXPECT_THAT(ErrorOf(bad), HasSubstr("zip64 end-of-central-directory offset"));
 }
 
+TEST(Zip, Zip64ExtraFieldsGiveSizesAndOffsets) {
+  // One entry whose central sizes and offset are 0xffffffff, the real
+  // values in a zip64 extra field (id 1).
+  const std::string name = "a/data.pkl", data = "hello";
+  std::string z = MakeZip({{name, data}});
+  const size_t cd = LocalSize(name, data);
+  std::string central = z.substr(cd, 46 + name.size());
+  const std::string extra =
+      Le(1, 2) + Le(24, 2) + Le(data.size(), 8) + Le(data.size(), 8) + Le(0, 8);
+  central.replace(20, 8, Le(0xffffffff, 4) + Le(0xffffffff, 4));
+  central.replace(30, 2, Le(extra.size(), 2));
+  central.replace(42, 4, Le(0xffffffff, 4));
+  central += extra;
+  std::string out = z.substr(0, cd) + central;
+  out += "PK\x05\x06" + Le(0, 4) + Le(1, 2) + Le(1, 2) + Le(central.size(), 4) +
+         Le(cd, 4) + Le(0, 2);
+  auto r = ParseBytes(out);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ZipEntry* e = (*r)->Find(name);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->size, data.size());
+  EXPECT_TRUE((*r)->VerifyCrc(*e).ok());
+  // A zip64 field too short for the values it must carry.
+  std::string short_extra = out;
+  short_extra.replace(cd + 46 + name.size() + 2, 2, Le(8, 2));
+  EXPECT_THAT(ErrorOf(short_extra), HasSubstr("zip64 extra field too short"));
+}
+
 TEST(Zip, CrcMismatchIsNamed) {
   std::string z = MakeZip({{"a/data.pkl", "hello"}});
   z[30 + 10] = 'j';  // jello
