@@ -5,8 +5,9 @@
 // peak RSS.
 //
 // The argument is the number of decoder layers built (production Gemma-2-2B
-// runs 25 of its 26). The vocabulary is cut to 4096 rows: the embedding is a
-// lookup, its size changes memory, not time. Run with
+// runs 25 of its 26; that case needs about 8 GiB, select the small one with
+// --benchmark_filter=layers:2/). The vocabulary is cut to 4096 rows: the
+// embedding is a lookup, its size changes memory, not time. Run with
 // OPENBLAS_CORETYPE=SkylakeX on CPUs OpenBLAS 0.3.21 does not recognise; the
 // value in effect is printed in the context.
 #include <benchmark/benchmark.h>
