@@ -2,6 +2,7 @@
 #include "model/dit/attention_kernels.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -124,6 +125,24 @@ TEST(TiledAttention, Bf16RoundsOnceFromFloat32) {
   EXPECT_LE(MaxAbsDiff(got, want), ulp * want.abs().max().item<double>());
   EXPECT_GT(torch::eq(got, want).to(torch::kFloat32).mean().item<double>(),
             0.95);
+}
+
+// On CUDA builds of LibTorch >= 2.1 the packed call goes through
+// scaled_dot_product_attention; it must agree with the tiled kernel.
+TEST(VarlenAttention, CudaPathMatchesTiledKernel) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(7);
+  const std::vector<int64_t> cu_q = {0, 300, 301, 1000},
+                             cu_k = {0, 13, 20, 276};
+  torch::Tensor q = torch::randn({1000, 16, 144});
+  torch::Tensor k = torch::randn({276, 8, 144});
+  torch::Tensor v = torch::randn({276, 8, 144});
+  AttentionOptions tiled;
+  tiled.allow_sdpa = false;
+  torch::Tensor cpu = VarlenAttention(q, k, v, cu_q, cu_k, 1 / 12.0, tiled);
+  torch::Tensor gpu =
+      VarlenAttention(q.cuda(), k.cuda(), v.cuda(), cu_q, cu_k, 1 / 12.0);
+  EXPECT_LT(MaxAbsDiff(gpu.cpu(), cpu), 1e-4);
 }
 
 }  // namespace
