@@ -162,9 +162,7 @@ absl::Status Worker::Run() {
   return absl::OkStatus();
 }
 
-absl::Status Worker::ServeSession(bool* registered) {
-  auto session = std::make_shared<Session>();
-  session->Open(stub_.get(), options_.token);
+pb::WorkerMessage Worker::Registration() const {
   const ModelInfo info = model_->Info();
   pb::WorkerMessage hello;
   pb::RegisterWorker* reg = hello.mutable_register_();
@@ -181,8 +179,14 @@ absl::Status Worker::ServeSession(bool* registered) {
   caps->set_max_height(info.max_height);
   caps->set_max_frames(info.max_frames);
   caps->set_model_version(model_->Version());
+  return hello;
+}
+
+absl::Status Worker::ServeSession(bool* registered) {
+  auto session = std::make_shared<Session>();
+  session->Open(stub_.get(), options_.token);
   pb::ServerMessage first;
-  session->Write(hello);  // A failed write shows in Read and Finish.
+  session->Write(Registration());  // A failed write shows in Read, Finish.
   const bool read = session->Read(&first);
   if (!read || !first.has_registered()) {
     session->MarkClosed();
@@ -217,24 +221,26 @@ absl::Status Worker::ServeSession(bool* registered) {
   pb::ServerMessage message;
   while (session->Read(&message)) Dispatch(session, message);
   session->MarkClosed();
-  {
-    // The stream is gone, and with it every lease it carried.
-    absl::MutexLock lock(&mu_);
-    session_.reset();
-    if (current_cancel_ != nullptr) current_cancel_->Cancel();
-    for (const Task& task : tasks_) {
-      if (!task.is_reload) current_lease_.clear();  // Never started.
-    }
-    tasks_.clear();
-    auto idle_now = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return current_lease_.empty();
-    };
-    mu_.Await(absl::Condition(&idle_now));
-  }
+  ReleaseSession();
   heartbeats.join();
   const grpc::Status s = session->Finish();
   if (s.ok()) return absl::OkStatus();
   return absl::UnavailableError(client::DescribeStatus(s));
+}
+
+void Worker::ReleaseSession() {
+  // The stream is gone, and with it every lease it carried.
+  absl::MutexLock lock(&mu_);
+  session_.reset();
+  if (current_cancel_ != nullptr) current_cancel_->Cancel();
+  for (const Task& task : tasks_) {
+    if (!task.is_reload) current_lease_.clear();  // Never started.
+  }
+  tasks_.clear();
+  auto idle_now = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return current_lease_.empty();
+  };
+  mu_.Await(absl::Condition(&idle_now));
 }
 
 void Worker::Dispatch(const std::shared_ptr<Session>& session,

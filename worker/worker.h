@@ -86,6 +86,11 @@ class Worker {
   // Runs one connection until the stream ends; returns its final status
   // and whether registration succeeded.
   absl::Status ServeSession(bool* registered);
+  // Builds the RegisterWorker message from the model's description.
+  lumina::video::v1::WorkerMessage Registration() const;
+  // After the stream ended: cancels the running job, drops queued tasks and
+  // waits until the model thread is idle.
+  void ReleaseSession();
   // Handles one message from the server (reader thread).
   void Dispatch(const std::shared_ptr<Session>& session,
                 const lumina::video::v1::ServerMessage& message);
