@@ -103,21 +103,58 @@ TEST_F(TiledDecodeTest, TileLargerThanLatentIsExact) {
   EXPECT_TRUE(torch::equal(*plain, *tiled));
 }
 
-// Measured on the golden tiny VAE with these settings: max|d|/peak 0.17,
-// rms relative 0.035 (the random decoder's receptive field spans the whole
-// 16x16 latent, so tiles see less context than one pass; the blend keeps
-// the seams continuous). The bounds leave ~1.5x margin.
+// Each tile is decoded exactly as an untiled decode of the tile's latent
+// (own caches, carried over the tile's chunks), then blended.
+TEST_F(TiledDecodeTest, TilesEqualIndependentDecodesBlended) {
+  torch::manual_seed(23);
+  torch::Tensor z = torch::randn({1, 16, 4, 8, 7});
+  TilingOptions t;
+  t.enabled = true;
+  t.tile_sample_height = 48;  // 6 latents, stride 4, blend 16 px.
+  t.tile_sample_width = 48;
+  t.overlap_height = 1.0 / 3.0;
+  t.overlap_width = 1.0 / 3.0;
+  auto tiled = DecodeWith(t, z);
+  ASSERT_TRUE(tiled.ok()) << tiled.status();
+  VaeConfig config =
+      *ReadVaeConfig(std::string(LVS_GOLDEN_DIR) + "/vae/config.json");
+  auto grid = PlanTiles(t, config, 8, 7);
+  ASSERT_TRUE(grid.ok());
+  ASSERT_EQ(grid->row_starts, (std::vector<int64_t>{0, 4}));
+  ASSERT_EQ(grid->col_starts, (std::vector<int64_t>{0, 4}));
+  std::vector<std::vector<torch::Tensor>> tiles(grid->row_starts.size());
+  for (size_t r = 0; r < grid->row_starts.size(); ++r) {
+    for (int64_t c0 : grid->col_starts) {
+      const int64_t r0 = grid->row_starts[r];
+      auto one = DecodeWith(TilingOptions{},
+                            z.narrow(3, r0, std::min<int64_t>(6, 8 - r0))
+                                .narrow(4, c0, std::min<int64_t>(6, 7 - c0)));
+      ASSERT_TRUE(one.ok()) << one.status();
+      tiles[r].push_back(*one);
+    }
+  }
+  torch::Tensor expected = BlendAndStitch(tiles, *grid);
+  ASSERT_EQ(tiled->sizes(), expected.sizes());
+  EXPECT_LT((*tiled - expected).abs().max().item<float>(), 1e-5);
+}
+
+// Tiled vs untiled decode of the golden tiny VAE (random weights) on a
+// random latent. Measured here: max|d|/peak 0.193, rms relative 0.132; the
+// bounds (0.3, 0.2) leave margin. The difference is spread over the whole
+// frame rather than at the seams: every tile computes its own GroupNorm
+// statistics and sees zero padding inside the decoder's receptive field
+// (about 13 latents for this decoder), as in diffusers' tiled decode.
 TEST_F(TiledDecodeTest, TiledDecodeStaysCloseToUntiled) {
   torch::manual_seed(22);
-  torch::Tensor z = torch::randn({1, 16, 3, 16, 16});
+  torch::Tensor z = torch::randn({1, 16, 2, 24, 24});
   auto plain = DecodeWith(TilingOptions{}, z);
   ASSERT_TRUE(plain.ok()) << plain.status();
   TilingOptions t;
   t.enabled = true;
-  t.tile_sample_height = 80;  // 10 x 10 latents, stride 8, blend 16 px.
-  t.tile_sample_width = 80;
-  t.overlap_height = 0.2;
-  t.overlap_width = 0.2;
+  t.tile_sample_height = 128;  // 16 latents, stride 12, blend 32 px.
+  t.tile_sample_width = 128;
+  t.overlap_height = 0.25;
+  t.overlap_width = 0.25;
   std::vector<int64_t> chunk_frames;
   VaeOptions options;
   options.tiling = t;
@@ -128,7 +165,7 @@ TEST_F(TiledDecodeTest, TiledDecodeStaysCloseToUntiled) {
       z, [&](const torch::Tensor& f) { chunk_frames.push_back(f.size(2)); });
   ASSERT_TRUE(tiled.ok()) << tiled.status();
   ASSERT_EQ(tiled->sizes(), plain->sizes());
-  EXPECT_EQ(chunk_frames, (std::vector<int64_t>{9}));
+  EXPECT_EQ(chunk_frames, (std::vector<int64_t>{8}));
   const torch::Tensor d = (*tiled - *plain).to(torch::kFloat64);
   const double peak = plain->abs().max().item<double>();
   const double max_rel = d.abs().max().item<double>() / peak;
@@ -136,17 +173,8 @@ TEST_F(TiledDecodeTest, TiledDecodeStaysCloseToUntiled) {
       (d.norm() / plain->to(torch::kFloat64).norm()).item<double>();
   std::printf("tiled vs untiled: max|d|/peak %.4f, rms rel %.4f\n", max_rel,
               rms_rel);
-  EXPECT_LT(max_rel, 0.25);
-  EXPECT_LT(rms_rel, 0.05);
-  // Far from any seam (the centre of the first tile) the two agree closely.
-  EXPECT_LT((*tiled - *plain)
-                    .narrow(3, 8, 16)
-                    .narrow(4, 8, 16)
-                    .abs()
-                    .max()
-                    .item<double>() /
-                peak,
-            max_rel);
+  EXPECT_LT(max_rel, 0.3);
+  EXPECT_LT(rms_rel, 0.2);
 }
 
 }  // namespace
