@@ -110,9 +110,9 @@ void BM_DiTForward2B(benchmark::State& state) {
     auto start = std::chrono::steady_clock::now();
     torch::Tensor out = model->forward(x, t, cap, mask, motion, 2, 1);
     benchmark::DoNotOptimize(out.data_ptr());
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            start)
-                  .count();
+    seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     cpu_seconds = ProcessCpuSeconds() - cpu0;
   }
   // One more pass without the layers isolates embedders + final layer.
