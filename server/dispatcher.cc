@@ -50,7 +50,11 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
 }
 
 void Dispatcher::Notify(const Touched& touched) {
-  for (const std::string& id : touched) hub_->Notify(id);
+  if (touched.queue_moved) {
+    hub_->NotifyAll();
+    return;
+  }
+  for (const std::string& id : touched.jobs) hub_->Notify(id);
 }
 
 void Dispatcher::CountState(const JobRecord& job) {
@@ -198,6 +202,7 @@ void Dispatcher::DispatchLocked(Touched* touched) {
     if (!leased->has_value()) continue;
     Assign(w, **leased);
     touched->push_back((*leased)->id);
+    touched->queue_moved = true;
   }
 }
 
@@ -249,6 +254,7 @@ void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
   absl::StatusOr<JobRecord> job =
       store_->Release(lease.job, lease.lease_id, error, permanent);
   touched->push_back(lease.job);
+  touched->queue_moved = true;
   if (job.ok()) {
     CountState(*job);
   } else if (!absl::IsFailedPrecondition(job.status())) {
@@ -443,6 +449,7 @@ void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
 }
 
 void Dispatcher::OnCancelled(const CancelResult& cancelled) {
+  const bool was_queued = cancelled.revoked_lease.empty();
   {
     absl::MutexLock lock(&mu_);
     CountState(cancelled.job);
@@ -452,7 +459,12 @@ void Dispatcher::OnCancelled(const CancelResult& cancelled) {
           CancelMessage(cancelled.revoked_lease, "the job was cancelled"));
     }
   }
-  hub_->Notify(cancelled.job.id);
+  // A job that leaves the queue moves the ones behind it.
+  if (was_queued) {
+    hub_->NotifyAll();
+  } else {
+    hub_->Notify(cancelled.job.id);
+  }
 }
 
 void Dispatcher::Tick() {
@@ -463,6 +475,7 @@ void Dispatcher::Tick() {
     if (expired.ok()) {
       for (const JobRecord& job : *expired) {
         touched.push_back(job.id);
+        touched.queue_moved = true;
         CountState(job);
         for (auto& [name, w] : workers_) {
           if (w.lease && w.lease->job == job.id) {

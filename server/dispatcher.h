@@ -132,8 +132,14 @@ class Dispatcher {
     ReloadDone done;
   };
 
-  // Every handler returns the ids of jobs whose followers need a wake-up.
-  using Touched = std::vector<std::string>;
+  // What a handler changed: jobs whose followers need a wake-up, and whether
+  // queue positions moved (every follower of a queued job then re-reads its
+  // position).
+  struct Touched {
+    std::vector<std::string> jobs;
+    bool queue_moved = false;
+    void push_back(std::string id) { jobs.push_back(std::move(id)); }
+  };
 
   void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Fits(const Worker& w, const JobRecord& job) const;

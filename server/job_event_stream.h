@@ -9,6 +9,8 @@
 // One write is in flight at a time and the next events are read from the
 // store only when it is done, so a slow client never makes the server buffer
 // a whole video. The reactor wakes through EventHub when the job changes.
+// While the job waits, a Queued event with the new position is sent whenever
+// the job moves up the queue.
 //
 // Thread-safety: reactor callbacks and wake-ups may run on any thread; the
 // state is guarded by `mu_`; StartWrite/Finish are called outside it.
@@ -29,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/event_hub.h"
 #include "server/job_store.h"
+#include "server/proto_time.h"
 #include "server/rich_status.h"
 
 namespace lvs::server {
@@ -142,15 +145,35 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
       if (!pending_.empty()) break;
       absl::StatusOr<JobRecord> job = store_->Get(kind_, id_);
       if (!job.ok()) return Fail(ToGrpc(job.status()), final_status);
-      if (job->last_event > last_seq_) continue;   // Raced with an append.
-      if (!job->finished()) return Action::kNone;  // Wait for a wake-up.
-      return Fail(FinalStatus(*job), final_status);
+      if (job->last_event > last_seq_) continue;  // Raced with an append.
+      if (job->finished()) return Fail(FinalStatus(*job), final_status);
+      if (!QueueMoved(*job)) return Action::kNone;  // Wait for a wake-up.
     }
     if (pending_.empty()) return Action::kNone;
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
     return Action::kWrite;
+  }
+
+  // Adds a Queued event with the new position when a queued job moved up
+  // since the last Queued event it was sent. It is not logged: its sequence
+  // repeats the last logged event's.
+  bool QueueMoved(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (job.state != v1::QUEUED || position_ == 0) return false;
+    absl::StatusOr<int64_t> position = store_->QueuePosition(job);
+    if (!position.ok() || *position <= 0 || *position == position_) {
+      return false;
+    }
+    position_ = *position;
+    Event event;
+    event.set_job(JobName(kind_, id_));
+    event.set_sequence(last_seq_);
+    ToProto(absl::Now(), event.mutable_time());
+    event.mutable_queued()->set_position(static_cast<int32_t>(position_));
+    event.mutable_queued()->set_ahead(static_cast<int32_t>(position_ - 1));
+    pending_.push_back(std::move(event));
+    return true;
   }
 
   Action Fail(const grpc::Status& status, grpc::Status* final_status)
@@ -179,6 +202,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
     if (!event->ParseFromString(stored.body)) return false;
     event->set_job(JobName(kind_, id_));
     event->set_sequence(stored.seq);
+    if (event->has_queued()) position_ = event->queued().position();
     if constexpr (std::is_same_v<Event, v1::GenerateVideoEvent>) {
       if (stored.chunk_offset >= 0) {
         const int64_t end = stored.chunk_offset + stored.chunk_length;
@@ -206,6 +230,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
 
   absl::Mutex mu_;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t position_ ABSL_GUARDED_BY(mu_) = 0;  // Last queue position sent.
   std::deque<Event> pending_ ABSL_GUARDED_BY(mu_);
   Event current_;  // Owned by the write in flight.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

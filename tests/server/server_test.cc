@@ -270,6 +270,34 @@ TEST_F(ServerTest, EndingGenerateVideoCancelsTheJobOnItsWorker) {
   worker.Close();
 }
 
+TEST_F(ServerTest, FollowersSeeTheirJobMoveUpTheQueue) {
+  StartServer();
+  v1::VideoJob first;
+  ASSERT_TRUE(Create(&first).ok());
+  v1::VideoJob second;
+  ASSERT_TRUE(Create(&second).ok());
+  auto ctx = Ctx();
+  auto stream = video_->GenerateVideo(ctx.get(), Request("third"));
+  v1::GenerateVideoEvent e;
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.queued().position(), 3);
+  EXPECT_EQ(e.queued().ahead(), 2);
+  // The first job is cancelled, the second leased: the third moves up twice.
+  v1::CancelVideoJobRequest cancel;
+  cancel.set_name(first.name());
+  v1::VideoJob cancelled;
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).ok());
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.queued().position(), 2);
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  EXPECT_EQ(worker.Lease().job(), second.name());
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.queued().position(), 1);
+  EXPECT_EQ(e.queued().ahead(), 0);
+  ctx->TryCancel();
+  worker.Close();
+}
+
 TEST_F(ServerTest, CancelVideoJobEndsWatchersWithCancelled) {
   StartServer();
   v1::VideoJob job;
