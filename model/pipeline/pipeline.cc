@@ -1,0 +1,379 @@
+#include "model/pipeline/pipeline.h"
+
+#include <chrono>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "model/common/status_macros.h"
+#include "model/io/torch_tensors.h"
+#include "model/pipeline/memory_stats.h"
+#include "model/sampler/dit_velocity.h"
+
+namespace lvs::pipeline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::ScalarType DtypeOf(Precision precision) {
+  return precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+}
+
+// Thrown from inside the VAE's chunk callback (which cannot return a
+// Status) to stop the decode; caught in Pipeline::Decode. VAE::Decode only
+// catches c10::Error and std::bad_alloc, so this passes through it.
+struct DecodeAborted {
+  absl::Status status;
+};
+
+// Turns a torch error at the job boundary into a Status.
+absl::Status TorchError(absl::string_view what, absl::string_view message) {
+  const std::string m(message);
+  if (m.find("out of memory") != std::string::npos ||
+      m.find("can't allocate memory") != std::string::npos) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", m));
+  }
+  return absl::InternalError(absl::StrCat(what, ": ", m));
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(text);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device: '", text, "' is not cpu, cuda or cuda:N"));
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device ", text,
+          ": no CUDA device is available to this LibTorch (a CPU build, or "
+          "no GPU); use --device cpu"));
+    }
+    const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "device ", text, ": only ", count, " CUDA device(s) present"));
+    }
+    if (!device.has_index()) device = torch::Device(torch::kCUDA, 0);
+  } else if (!device.is_cpu()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device: '", text, "' is not cpu, cuda or cuda:N"));
+  }
+  return device;
+}
+
+// Converts a decoded chunk [1, 3, t, H, W] to uint8 frames [t, H, W, 3] on
+// the CPU: clamp((x + 1) / 2, 0, 1) * 255 in float32, truncated.
+torch::Tensor ToUint8Frames(const torch::Tensor& chunk) {
+  torch::Tensor x = chunk[0].to(torch::kFloat32);
+  x = ((x + 1) / 2).clamp(0, 1).mul(255).to(torch::kUInt8);
+  // [3, t, H, W] -> [t, H, W, 3]
+  return x.permute({1, 2, 3, 0}).contiguous().to(torch::kCPU);
+}
+
+}  // namespace
+
+Pipeline::Pipeline(PipelineOptions options, torch::Device device)
+    : options_(std::move(options)), device_(device) {
+  dit_dir_ = options_.dit_dir;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
+    const PipelineOptions& options) {
+  LVS_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  std::unique_ptr<Pipeline> p(new Pipeline(options, device));
+  Precision precision = options.precision;
+  if (precision == Precision::kDefault) {
+    precision = device.is_cuda() ? Precision::kBFloat16 : Precision::kFloat32;
+  }
+  const auto start = Clock::now();
+  ResetPeakMemory(device);
+  {
+    absl::MutexLock lock(&p->mu_);
+    LVS_RETURN_IF_ERROR(p->EnsureModels(DtypeOf(precision)));
+    const dit::DiTConfig& dc = p->dit_->config();
+    for (const dit::PatchCombo& c : dc.patches) {
+      p->limits_.patches.push_back(sampler::PatchComb{
+          static_cast<int>(c.f_patch_size), static_cast<int>(c.patch_size)});
+    }
+    p->limits_.rope_max_positions = dc.rope_axes_max_len();
+    p->limits_.latent_channels = dc.in_channels;
+    const vae::VaeConfig& vc = p->vae_->config();
+    p->limits_.spatial_factor = vc.SpatialCompressionRatio();
+    p->limits_.temporal_factor = vc.temporal_compression_ratio;
+    p->limits_.max_resolution = options.max_resolution;
+    if (vc.latent_channels != dc.in_channels) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.vae_dir, ": the VAE has ", vc.latent_channels,
+                       " latent channels but the DiT in ", options.dit_dir,
+                       " takes ", dc.in_channels));
+    }
+  }
+  p->load_report_ = {"load", SecondsSince(start), PeakRssBytes(),
+                     CudaPeakBytes(device)};
+  return p;
+}
+
+absl::Status Pipeline::EnsureModels(torch::ScalarType dtype) {
+  if (dtype != dtype_) {
+    encoder_.reset();
+    dit_ = nullptr;
+    vae_.reset();
+    dtype_ = dtype;
+  }
+  try {
+    if (!tokenizer_) {
+      LVS_ASSIGN_OR_RETURN(tokenizer_,
+                           text_encoder::Tokenizer::Create(
+                               options_.text_encoder_dir + "/tokenizer.model"));
+    }
+    if (!encoder_) {
+      text_encoder::TextEncoderOptions o;
+      o.dtype = dtype;
+      o.device = device_;
+      LVS_ASSIGN_OR_RETURN(encoder_, text_encoder::Gemma2Encoder::Create(
+                                         options_.text_encoder_dir, o));
+    }
+    if (!dit_) {
+      LVS_ASSIGN_OR_RETURN(dit_, LoadDiTFrom(dit_dir_, dit_use_ema_, dtype));
+    }
+    if (!vae_) {
+      vae::VaeOptions o;
+      o.dtype = dtype;
+      o.device = device_;
+      o.tiling = options_.vae_tiling;
+      LVS_ASSIGN_OR_RETURN(vae_,
+                           vae::CogVideoXVae::Create(options_.vae_dir, o));
+    }
+  } catch (const c10::Error& e) {
+    return TorchError("loading the models", e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("loading the models: out of memory");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<dit::MultiScaleNextDiT> Pipeline::LoadDiTFrom(
+    const std::string& dir, bool use_ema, torch::ScalarType dtype) const {
+  dit::DiTLoadOptions o;
+  o.dtype = dtype;
+  o.device = device_;
+  if (!use_ema) return dit::LoadDiT(dir, o);
+  LVS_ASSIGN_OR_RETURN(dit::DiTConfig config, dit::LoadDiTConfig(dir));
+  const std::string path = dir + "/consolidated_ema.00-of-01.safetensors";
+  LVS_ASSIGN_OR_RETURN(io::TensorMap tensors, io::LoadSafetensors(path));
+  return dit::BuildDiT(config, tensors, o, path);
+}
+
+absl::Status Pipeline::ReloadDiT(const std::string& dir, bool use_ema) {
+  absl::MutexLock lock(&mu_);
+  dit::MultiScaleNextDiT loaded = nullptr;
+  try {
+    LVS_ASSIGN_OR_RETURN(loaded, LoadDiTFrom(dir, use_ema, dtype_));
+  } catch (const c10::Error& e) {
+    return TorchError(absl::StrCat("loading ", dir),
+                      e.what_without_backtrace());
+  }
+  const dit::DiTConfig& now = dit_->config();
+  const dit::DiTConfig& next = loaded->config();
+  if (next.in_channels != now.in_channels ||
+      next.cap_feat_dim != now.cap_feat_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": DiT takes ", next.in_channels, " latent channels and ",
+        next.cap_feat_dim, "-wide captions; the pipeline needs ",
+        now.in_channels, " and ", now.cap_feat_dim));
+  }
+  dit_ = loaded;
+  dit_dir_ = dir;
+  dit_use_ema_ = use_ema;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GenerationPlan> Pipeline::Plan(
+    const GenerationRequest& request) const {
+  LVS_ASSIGN_OR_RETURN(GenerationPlan plan,
+                       PlanGeneration(request, limits_, device_.is_cuda()));
+  return plan;
+}
+
+absl::StatusOr<GenerationResult> Pipeline::Generate(
+    const GenerationRequest& request, const PipelineCallbacks& callbacks,
+    const torch::Tensor& z, GenerationTrace* trace) {
+  LVS_ASSIGN_OR_RETURN(GenerationPlan plan, Plan(request));
+  absl::MutexLock lock(&mu_);
+  try {
+    return Run(plan, callbacks, z, trace);
+  } catch (const c10::Error& e) {
+    return TorchError("generation", e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("generation: out of memory");
+  }
+}
+
+absl::StatusOr<GenerationResult> Pipeline::Run(
+    const GenerationPlan& plan, const PipelineCallbacks& callbacks,
+    const torch::Tensor& z_in, GenerationTrace* trace) {
+  torch::NoGradGuard no_grad;
+  GenerationResult result;
+  result.plan = plan;
+  const auto job_start = Clock::now();
+  auto stage = [&](const char* name, Clock::time_point start) {
+    StageReport r{name, SecondsSince(start), PeakRssBytes(),
+                  CudaPeakBytes(device_)};
+    result.stages.push_back(r);
+    if (callbacks.on_stage) callbacks.on_stage(r);
+    ResetPeakMemory(device_);
+  };
+
+  auto start = Clock::now();
+  ResetPeakMemory(device_);
+  const bool loads =
+      !encoder_ || !dit_ || !vae_ || dtype_ != DtypeOf(plan.precision);
+  LVS_RETURN_IF_ERROR(EnsureModels(DtypeOf(plan.precision)));
+  const std::vector<int64_t> shape(plan.latent_shape.begin(),
+                                   plan.latent_shape.end());
+  LVS_RETURN_IF_ERROR(
+      sampler::CheckSampleConfigForDiT(plan.config, dit_, shape));
+  LVS_ASSIGN_OR_RETURN(
+      result.plan.output_frames,
+      vae::DecodedFrameCount(vae_->config(), plan.latent_frames));
+  if (callbacks.on_plan) callbacks.on_plan(result.plan);
+  if (callbacks.cancelled && callbacks.cancelled()) {
+    return absl::CancelledError("generation cancelled before it started");
+  }
+  if (loads) stage("load", start);
+
+  start = Clock::now();
+  LVS_ASSIGN_OR_RETURN(auto text, EncodeText(plan, callbacks, trace));
+  stage("text", start);
+
+  start = Clock::now();
+  torch::Tensor z;
+  if (z_in.defined()) {
+    if (z_in.sizes() != torch::IntArrayRef(shape)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("z: shape ", c10::str(z_in.sizes()), ", the plan needs ",
+                       c10::str(torch::IntArrayRef(shape))));
+    }
+    z = z_in.to(device_, dtype_);
+  } else {
+    z = sampler::InitialNoise(plan.request.seed, shape, dtype_, device_);
+  }
+  sampler::SamplerOptions so;
+  so.dtype = dtype_;
+  so.num_steps = plan.steps;
+  so.keep_states = trace != nullptr;
+  so.on_step = callbacks.on_step;
+  so.cancelled = callbacks.cancelled;
+  LVS_ASSIGN_OR_RETURN(
+      sampler::SampleResult sampled,
+      sampler::SampleFlow(sampler::DiTVelocity(dit_), plan.config, z,
+                          sampler::Guidance{text.first, text.second}, so));
+  text = {};
+  stage("sample", start);
+
+  start = Clock::now();
+  const torch::Tensor final_latent = sampled.latent.narrow(0, 0, 1);
+  if (trace) {
+    trace->calls = sampled.calls;
+    for (const torch::Tensor& s : sampled.states) {
+      trace->states.push_back(s.narrow(0, 0, 1).to(torch::kCPU));
+    }
+    trace->final_latent = final_latent.to(torch::kCPU);
+  }
+  sampled = {};
+  LVS_ASSIGN_OR_RETURN(result.frames,
+                       Decode(plan, final_latent, callbacks, trace));
+  stage("decode", start);
+  result.seconds = SecondsSince(job_start);
+  return result;
+}
+
+absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> Pipeline::EncodeText(
+    const GenerationPlan& plan, const PipelineCallbacks& callbacks,
+    GenerationTrace* trace) {
+  const auto start = Clock::now();
+  const std::vector<std::string> texts = {
+      options_.system_prompt + plan.request.prompt,
+      options_.system_prompt + plan.request.negative_prompt};
+  LVS_ASSIGN_OR_RETURN(text_encoder::TokenizedBatch batch,
+                       tokenizer_->Encode(texts));
+  LVS_ASSIGN_OR_RETURN(
+      torch::Tensor feats,
+      encoder_->EncodePromptEmbeds(batch.input_ids, batch.attention_mask));
+  torch::Tensor mask = batch.attention_mask.to(device_);
+  if (trace) {
+    trace->input_ids = batch.input_ids;
+    trace->attention_mask = batch.attention_mask;
+    trace->cap_feats = feats.to(torch::kCPU, torch::kFloat32);
+  }
+  if (options_.release_text_encoder) encoder_.reset();
+  TextEncodedEvent event;
+  event.tokens = batch.attention_mask.sum().item<int64_t>();
+  event.padded_length = batch.input_ids.size(1);
+  for (bool t : batch.truncated) event.truncated = event.truncated || t;
+  event.seconds = SecondsSince(start);
+  if (callbacks.on_text_encoded) callbacks.on_text_encoded(event);
+  return std::make_pair(feats, mask);
+}
+
+absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
+                                         const torch::Tensor& latent,
+                                         const PipelineCallbacks& callbacks,
+                                         GenerationTrace* trace) {
+  if (callbacks.cancelled && callbacks.cancelled()) {
+    return absl::CancelledError("generation cancelled before decoding");
+  }
+  // [1, C, n, h, w] float32 -> run dtype, as `(latent / scale).to(dtype)`.
+  const torch::Tensor vae_input = (latent / kVaeScaleFactor).to(dtype_);
+  if (trace) trace->vae_input = vae_input.to(torch::kCPU);
+  const int64_t total = plan.output_frames > 0 ? plan.output_frames : 0;
+  int64_t done = 0;
+  std::vector<torch::Tensor> all_frames;
+  auto on_chunk = [&](const torch::Tensor& chunk) {
+    torch::Tensor frames = ToUint8Frames(chunk);
+    if (trace) all_frames.push_back(frames);
+    if (callbacks.on_frames) {
+      FramesEvent e;
+      e.first_frame = done;
+      e.count = frames.size(0);
+      e.total = total;
+      e.height = static_cast<int>(frames.size(1));
+      e.width = static_cast<int>(frames.size(2));
+      e.rgb = absl::MakeConstSpan(frames.data_ptr<uint8_t>(),
+                                  static_cast<size_t>(frames.numel()));
+      absl::Status s = callbacks.on_frames(e);
+      if (!s.ok()) throw DecodeAborted{s};
+    }
+    done += frames.size(0);
+    if (callbacks.cancelled && callbacks.cancelled() && done < total) {
+      throw DecodeAborted{absl::CancelledError(
+          absl::StrCat("generation cancelled while decoding, after ", done,
+                       " of ", total, " frames"))};
+    }
+  };
+  torch::Tensor decoded;
+  try {
+    LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
+  } catch (const DecodeAborted& e) {
+    return e.status;
+  }
+  if (trace) {
+    trace->decoded = decoded[0].to(torch::kCPU, torch::kFloat32);
+    trace->frames = torch::cat(all_frames, 0);
+  }
+  return done;
+}
+
+int64_t Pipeline::DeviceMemoryInUse() const {
+  return CudaAllocatedBytes(device_);
+}
+
+}  // namespace lvs::pipeline
