@@ -15,6 +15,15 @@ namespace lvs::sampler {
 // memory) come back as the DiT's Status.
 VelocityFn DiTVelocity(dit::MultiScaleNextDiT model);
 
+// Checks before sampling that every patch combination `config` can use
+// exists in `model`'s checkpoint and fits a latent of `latent_sizes`
+// [B, C, F, H, W] (H and W multiples of P; F 1 or a multiple of pF), so a
+// multi-scale run fails at once instead of at its first call with that
+// combination. InvalidArgument names the combination and the rule.
+absl::Status CheckSampleConfigForDiT(const SampleConfig& config,
+                                     const dit::MultiScaleNextDiT& model,
+                                     at::IntArrayRef latent_sizes);
+
 }  // namespace lvs::sampler
 
 #endif  // LVS_MODEL_SAMPLER_DIT_VELOCITY_H_
