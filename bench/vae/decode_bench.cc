@@ -7,6 +7,11 @@
 // mmap-ed so freed activations leave the resident set).
 //
 // Run: OPENBLAS_CORETYPE=SkylakeX build/bench/vae/vae_decode_bench
+//
+// Measured once (2026-11-27, 16-core Xeon at 2.1 GHz, 16 torch threads,
+// LibTorch 2.11 CPU kernels): untiled 30.4 s / peak RSS growth 3750 MiB;
+// default tiles (2 tile rows here) 35.9 s / 3742 MiB; 128x128 px tiles
+// (3 x 3 tiles) 48.6 s / 2244 MiB.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <torch/torch.h>
