@@ -42,6 +42,8 @@ absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c, const ConformFn& fn) 
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat(c.name, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // LibTorch 1.13 throws some as these.
+    return absl::InternalError(absl::StrCat(c.name, ": ", e.what()));
   }
   LVS_ASSIGN_OR_RETURN(io::TensorMap got, std::move(result));
   io::TensorMap out;
