@@ -1,9 +1,12 @@
 // End-to-end tests with real lvs-server and lvs-worker processes (fake
 // model) on loopback: streamed generation, the CLI, WatchVideoJob resume,
 // idempotency, validation, queue limits, concurrency and cancellation.
+#include <sys/wait.h>
+
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -134,6 +137,41 @@ TEST(ServingE2eTest, CliWritesAPlayableMp4) {
       absl::Seconds(20), &output);
   ASSERT_EQ(*rc, 0) << output;
   EXPECT_TRUE(absl::StrContains(output, "w1")) << output;
+}
+
+TEST(ServingE2eTest, CliJobsGetCancelDelete) {
+  Cluster c("cli-jobs");
+  absl::Status st = c.StartServer();
+  ASSERT_TRUE(st.ok()) << st;
+  // No worker: the job stays queued until cancelled.
+  std::string output;
+  absl::StatusOr<int> rc =
+      RunCommand({CliBinary(), absl::StrCat("--server=", c.address()),
+                  "generate", "a quiet harbour", "--detach", "--resolution",
+                  "64x64", "--frames", "5", "--request-id", "cli-jobs-1"},
+                 absl::Seconds(20), &output);
+  ASSERT_EQ(*rc, 0) << output;
+  const std::string name(absl::StripTrailingAsciiWhitespace(output));
+  ASSERT_TRUE(absl::StartsWith(name, "jobs/")) << output;
+  const std::string id = name.substr(5);
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {CliBinary(), absl::StrCat("--server=", c.address()), "jobs"});
+    absl::StatusOr<int> r = RunCommand(args, absl::Seconds(20), &output);
+    return r.ok() && WIFEXITED(*r) ? WEXITSTATUS(*r) : -1;
+  };
+  EXPECT_EQ(cli({"get", id}), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "\"state\": \"QUEUED\"")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "a quiet harbour")) << output;
+  EXPECT_EQ(cli({"list", "--state", "QUEUED"}), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, name)) << output;
+  EXPECT_EQ(cli({"delete", name}), 1) << output;  // Still queued.
+  EXPECT_TRUE(absl::StrContains(output, "FAILED_PRECONDITION")) << output;
+  EXPECT_EQ(cli({"cancel", name}), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "CANCELLED")) << output;
+  EXPECT_EQ(cli({"delete", id}), 0) << output;
+  EXPECT_EQ(cli({"get", id}), 1) << output;
+  EXPECT_TRUE(absl::StrContains(output, "NOT_FOUND")) << output;
 }
 
 TEST(ServingE2eTest, WatchResumesFromAnOffsetWithIdenticalBytes) {
