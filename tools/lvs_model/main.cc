@@ -1,6 +1,9 @@
 // lvs-model: offline tools around the model code.
 //
 //   lvs-model conform --golden DIR --out OUT [--only a,b] [--check]
+//   lvs-model generate --dit DIR --text-encoder DIR --vae DIR --prompt "..."
+//       --resolution WxH --frames N --fps N --sample-config NAME --steps N
+//       --seed N [--precision bf16|fp32] [--device cpu|cuda[:N]] -o out.mp4
 //
 // Thread-safety: a single-threaded command-line program.
 #include <cstdio>
@@ -11,6 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "model/common/blas_check.h"
 #include "tools/lvs_model/conform.h"
+#if LVS_MODEL_WITH_GENERATE
+#include "tools/lvs_model/generate.h"
+#endif
 
 int main(int argc, char** argv) {
   lvs::common::LogBlasWarnings();
@@ -48,6 +54,9 @@ int main(int argc, char** argv) {
     }
   });
 
+#if LVS_MODEL_WITH_GENERATE
+  lvs::generate::AddGenerateCommand(app);
+#endif
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
