@@ -1,0 +1,175 @@
+// lvs-trainer: the training process.
+//
+// Service mode (default): dials in to the server's worker port and runs the
+// training jobs it leases (trainer_service.h):
+//   lvs-trainer --server=127.0.0.1:50052 --name=trainer-0 --work-dir=DIR
+//               [--worker-token-file=F] [--device=cpu] [--tls-ca=F]
+// Local mode: runs one job spec (JSON, train_spec.h field names) without a
+// server, optionally as rank R of a data-parallel group over c10d/Gloo
+// (every rank runs the same command with its own --rank); prints one JSON
+// line per step and writes checkpoints (rank 0) under --work-dir:
+//   lvs-trainer --spec=job.json --work-dir=DIR [--resume=CKPT]
+//               [--rank=0 --world-size=2 --dist-port=29500]
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "trainer/checkpoint.h"
+#include "trainer/trainer.h"
+#include "trainer/trainer_service.h"
+#ifdef LVS_HAVE_C10D_GLOO
+#include "trainer/data_parallel.h"
+#endif
+
+namespace {
+
+struct LocalFlags {
+  std::string spec, work_dir, resume, device = "cpu", dist_host = "127.0.0.1";
+  int rank = 0, world_size = 1, dist_port = 29500;
+};
+
+int RunLocal(const LocalFlags& f) {
+  using namespace lvs::trainer;
+  std::ifstream in(f.spec);
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  absl::StatusOr<TrainSpec> spec =
+      json.is_discarded() ? absl::InvalidArgumentError(f.spec + " is not JSON")
+                          : TrainSpecFromJson(json);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", spec.status().ToString().c_str());
+    return 2;
+  }
+  TrainerOptions options;
+  options.device = torch::Device(f.device);
+  std::unique_ptr<GradientReducer> reducer;
+  if (f.world_size > 1) {
+#ifdef LVS_HAVE_C10D_GLOO
+    DataParallelOptions dp;
+    dp.host = f.dist_host;
+    dp.port = static_cast<uint16_t>(f.dist_port);
+    dp.rank = f.rank;
+    dp.world_size = f.world_size;
+    absl::StatusOr<std::unique_ptr<GradientReducer>> r = JoinGlooGroup(dp);
+    if (!r.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    reducer = std::move(*r);
+    options.reducer = reducer.get();
+#else
+    std::fprintf(stderr,
+                 "lvs-trainer: built without c10d/Gloo; --world-size must "
+                 "be 1\n");
+    return 2;
+#endif
+  }
+  absl::StatusOr<std::unique_ptr<Trainer>> tr = Trainer::Create(*spec, options);
+  if (!tr.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", tr.status().ToString().c_str());
+    return 2;
+  }
+  if (!f.resume.empty()) {
+    if (absl::Status s = (*tr)->Resume(f.resume); !s.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+  auto save = [&]() -> bool {
+    if (f.rank != 0) return true;
+    const std::string dir = CheckpointDir(f.work_dir, (*tr)->next_step());
+    absl::Status s = (*tr)->SaveCheckpoint(dir);
+    if (!s.ok())
+      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+    return s.ok();
+  };
+  while (!(*tr)->done()) {
+    absl::StatusOr<StepStats> st = (*tr)->Step();
+    if (!st.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", st.status().ToString().c_str());
+      return 1;
+    }
+    nlohmann::json line = {{"step", st->step + 1},
+                           {"loss", st->loss},
+                           {"task_loss", st->task_loss},
+                           {"grad_norm", st->grad_norm},
+                           {"lr", st->learning_rate},
+                           {"seconds", st->seconds},
+                           {"samples_per_second", st->samples / st->seconds}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+    const int64_t n = (*tr)->next_step();
+    if (spec->checkpoint_interval > 0 && n % spec->checkpoint_interval == 0 &&
+        !(*tr)->done() && !save()) {
+      return 1;
+    }
+  }
+  return save() ? 0 : 1;
+}
+
+std::string ReadToken(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return std::string(absl::StripAsciiWhitespace(s.str()));
+}
+
+int RunService(lvs::trainer::TrainerServiceOptions options) {
+  // SIGTERM / SIGINT drain: finish the running step loop, take no more.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  lvs::trainer::TrainerService service(std::move(options));
+  std::thread signals([&service, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    service.Drain();
+  });
+  signals.detach();
+  const absl::Status s = service.Run();
+  if (!s.ok()) std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+  return s.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lvs-trainer: flow-matching training of Lumina-Video DiTs"};
+  lvs::trainer::TrainerServiceOptions service;
+  LocalFlags local;
+  std::string server = "127.0.0.1:50052", token_file;
+  app.add_option("--server", server, "server worker port host:port");
+  app.add_option("--name", service.name, "unique trainer name");
+  app.add_option("--work-dir", local.work_dir, "checkpoint root");
+  app.add_option("--worker-token-file", token_file, "worker token file");
+  app.add_option("--device", local.device, "cpu or cuda:N");
+  app.add_option("--tls-ca", service.channel.tls_ca, "CA of the server");
+  app.add_option("--tls-cert", service.channel.tls_cert, "client certificate");
+  app.add_option("--tls-key", service.channel.tls_key, "client key");
+  app.add_option("--spec", local.spec, "local mode: job spec JSON");
+  app.add_option("--resume", local.resume, "local mode: checkpoint to resume");
+  app.add_option("--rank", local.rank, "local mode: data-parallel rank");
+  app.add_option("--world-size", local.world_size, "local mode: group size");
+  app.add_option("--dist-host", local.dist_host, "local mode: rank 0 host");
+  app.add_option("--dist-port", local.dist_port, "local mode: TCPStore port");
+  CLI11_PARSE(app, argc, argv);
+  if (local.work_dir.empty()) local.work_dir = "./lvs-trainer";
+  if (!local.spec.empty()) return RunLocal(local);
+  if (service.name.empty()) {
+    std::fprintf(stderr, "lvs-trainer: --name is required\n");
+    return 2;
+  }
+  service.channel.target = server;
+  service.token = ReadToken(token_file);
+  service.device = local.device;
+  service.work_dir = local.work_dir;
+  return RunService(std::move(service));
+}
