@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -90,7 +91,16 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
   new_job.priority = request.priority() == v1::PRIORITY_UNSPECIFIED
                          ? v1::PRIORITY_NORMAL
                          : request.priority();
-  new_job.spec = request.SerializeAsString();
+  // The seed is fixed at admission, so a retried attempt (another worker
+  // after a lease expiry) reproduces the same video.
+  v1::GenerateVideoRequest stored = request;
+  if (stored.seed() == 0) {
+    thread_local absl::BitGen
+        seed_gen;  // Per RPC thread: BitGen is unsynchronised.
+    stored.set_seed(absl::Uniform<int64_t>(absl::IntervalClosed, seed_gen, 1,
+                                           int64_t{1} << 53));
+  }
+  new_job.spec = stored.SerializeAsString();
   AdmitLimits limits;
   limits.max_queue = options_.max_queue;
   limits.owner_max_active = identity.max_concurrent > 0

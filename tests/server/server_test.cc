@@ -404,5 +404,23 @@ TEST_F(ServerTest, MetricsPassPromtool) {
   worker.Close();
 }
 
+TEST_F(ServerTest, SeedZeroIsFixedAtAdmission) {
+  StartServer();
+  v1::GenerateVideoRequest request = Request();
+  request.set_seed(0);
+  v1::VideoJob a, b;
+  ASSERT_TRUE(Create(&a, "", kClientKey, request).ok());
+  ASSERT_TRUE(Create(&b, "", kClientKey, request).ok());
+  // The stored request carries the chosen seed, so every attempt of the job
+  // (and every reader of it) sees the same one.
+  EXPECT_NE(a.request().seed(), 0);
+  EXPECT_EQ(Get(a.name()).request().seed(), a.request().seed());
+  EXPECT_NE(a.request().seed(), b.request().seed());
+  request.set_seed(42);
+  v1::VideoJob c;
+  ASSERT_TRUE(Create(&c, "", kClientKey, request).ok());
+  EXPECT_EQ(c.request().seed(), 42);
+}
+
 }  // namespace
 }  // namespace lvs::server
