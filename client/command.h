@@ -82,6 +82,10 @@ void RegisterJobsCommand(CLI::App& app, const GlobalOptions& options,
 void RegisterWorkersCommand(CLI::App& app, const GlobalOptions& options,
                             CommandResult& result);
 
+// Registers `lvs train submit|watch|list|cancel` (train_command.cc).
+void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
+                          CommandResult& result);
+
 }  // namespace lvs::client
 
 #endif  // LVS_CLIENT_COMMAND_H_

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   lvs::client::RegisterGenerateCommand(app, options, result);
   lvs::client::RegisterJobsCommand(app, options, result);
   lvs::client::RegisterWorkersCommand(app, options, result);
+  lvs::client::RegisterTrainCommand(app, options, result);
   CLI11_PARSE(app, argc, argv);
   std::fflush(stdout);
   return result.exit_code;

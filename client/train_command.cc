@@ -27,10 +27,11 @@ void PrintStep(const pb::TrainingStep& s) {
   for (const auto& [name, loss] : s.task_loss()) {
     absl::StrAppend(&tasks, " ", name, "=", absl::StrFormat("%.5f", loss));
   }
-  std::printf("step %lld/%lld loss %.5f%s grad_norm %.4f lr %.3g %.2f samples/s\n",
-              static_cast<long long>(s.step()),
-              static_cast<long long>(s.total_steps()), s.loss(), tasks.c_str(),
-              s.grad_norm(), s.learning_rate(), s.samples_per_second());
+  std::printf(
+      "step %lld/%lld loss %.5f%s grad_norm %.4f lr %.3g %.2f samples/s\n",
+      static_cast<long long>(s.step()), static_cast<long long>(s.total_steps()),
+      s.loss(), tasks.c_str(), s.grad_norm(), s.learning_rate(),
+      s.samples_per_second());
 }
 
 int Submit(const GlobalOptions& options, const std::string& spec_file,
@@ -121,13 +122,12 @@ int List(const GlobalOptions& options) {
       return 1;
     }
     for (const pb::TrainingJob& j : response.jobs()) {
-      std::printf("%-32s %-10s %-8d %-16s %-10s %.5f\n", j.name().c_str(),
-                  StateName(j.state()).c_str(), j.attempts(),
-                  j.trainer().empty() ? "-" : j.trainer().c_str(),
-                  absl::StrCat(j.last_step().step(), "/",
-                               j.spec().max_steps())
-                      .c_str(),
-                  j.last_step().loss());
+      std::printf(
+          "%-32s %-10s %-8d %-16s %-10s %.5f\n", j.name().c_str(),
+          StateName(j.state()).c_str(), j.attempts(),
+          j.trainer().empty() ? "-" : j.trainer().c_str(),
+          absl::StrCat(j.last_step().step(), "/", j.spec().max_steps()).c_str(),
+          j.last_step().loss());
     }
     request.set_page_token(response.next_page_token());
   } while (!request.page_token().empty());
@@ -155,8 +155,7 @@ int Cancel(const GlobalOptions& options, const std::string& id) {
 
 void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
                           CommandResult& result) {
-  CLI::App* train =
-      app.add_subcommand("train", "training jobs (admin key)");
+  CLI::App* train = app.add_subcommand("train", "training jobs (admin key)");
   train->require_subcommand(1);
   static std::string spec, request_id, id;
   CLI::App* submit = train->add_subcommand("submit", "submit a job spec");
@@ -167,7 +166,8 @@ void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
   });
   CLI::App* watch = train->add_subcommand("watch", "follow a job's events");
   watch->add_option("job", id, "trainingJobs/{id} or {id}")->required();
-  watch->callback([&options, &result] { result.exit_code = Watch(options, id); });
+  watch->callback(
+      [&options, &result] { result.exit_code = Watch(options, id); });
   CLI::App* list = train->add_subcommand("list", "list training jobs");
   list->callback([&options, &result] { result.exit_code = List(options); });
   CLI::App* cancel = train->add_subcommand("cancel", "cancel a job");
