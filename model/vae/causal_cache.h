@@ -1,6 +1,7 @@
 // The time caches of the causal 3D convolutions for one decode or encode
 // pass: for every causal conv with a temporal kernel k > 1, the last k - 1
-// frames of its time-padded input. Passing a cache explicitly (instead of
+// frames of its time-padded input. A pass owns its cache and drops it at
+// its end. Passing a cache explicitly (instead of
 // keeping it in the modules) makes chunked decode, chunked encode and tiled
 // decode re-entrant: each pass, and each tile, owns its own cache.
 //
@@ -10,7 +11,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <cstdint>
 #include <unordered_map>
 
 namespace lvs::vae {
@@ -30,18 +30,8 @@ class CausalCache {
     frames_[conv] = std::move(frames);
   }
 
-  // Drops every cached tensor (the end of a pass).
-  void Clear() { frames_.clear(); }
-
   // Returns the number of convolutions holding frames.
   size_t size() const { return frames_.size(); }
-
-  // Returns the bytes held by cached frames.
-  int64_t bytes() const {
-    int64_t total = 0;
-    for (const auto& [conv, t] : frames_) total += t.numel() * t.element_size();
-    return total;
-  }
 
  private:
   std::unordered_map<const void*, at::Tensor> frames_;

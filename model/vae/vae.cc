@@ -116,8 +116,7 @@ absl::StatusOr<std::unique_ptr<CogVideoXVae>> CogVideoXVae::Create(
 
 absl::StatusOr<torch::Tensor> CogVideoXVae::Decode(
     const torch::Tensor& z, const ChunkFn& on_chunk,
-    const std::function<void(int64_t, const std::string&,
-                             const torch::Tensor&)>& on_stage) const {
+    const TraceFn& on_stage) const {
   if (!z.defined() || z.dim() != 5 || !z.is_floating_point()) {
     return absl::InvalidArgumentError(
         "VAE decode: latents must be a floating-point [B, C, n, h, w] tensor");
@@ -149,8 +148,7 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::Decode(
 
 absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeChecked(
     const torch::Tensor& z_in, const ChunkFn& on_chunk,
-    const std::function<void(int64_t, const std::string&,
-                             const torch::Tensor&)>& on_stage) const {
+    const TraceFn& on_stage) const {
   const torch::Tensor z = z_in.to(options_.device, options_.dtype);
   const int64_t s = config_.SpatialCompressionRatio();
   LVS_ASSIGN_OR_RETURN(const int64_t total,

@@ -11,6 +11,11 @@
 // pre-extraction). The latent scale factor (config.scaling_factor) is the
 // pipeline's business: Decode takes and Encode returns unscaled latents.
 //
+// On CUDA, float32 convolutions follow the process's TF32 setting: cuDNN
+// allows TF32 by default, which put an H100 float32 decode at 6.6e-4 of peak
+// from the CPU golden; call at::globalContext().setAllowTF32CuDNN(false) in
+// the program for golden-tight float32.
+//
 // Thread-safety: after Create(), Decode and Encode only read the weights
 // and keep their caches on the stack, so concurrent calls are safe.
 #ifndef LVS_MODEL_VAE_VAE_H_
@@ -53,6 +58,10 @@ struct LatentDist {
 // Receives the frames [B, 3, t, H, W] of one decoded chunk, in order.
 using ChunkFn = std::function<void(const torch::Tensor& frames_chunk)>;
 
+// Receives the decoder's stage outputs (see StageFn) of chunk `chunk`.
+using TraceFn = std::function<void(int64_t chunk, const std::string& stage,
+                                   const torch::Tensor& value)>;
+
 // Root module; checkpoint keys `encoder.*` and `decoder.*`.
 class VaeModelImpl : public torch::nn::Module {
  public:
@@ -83,11 +92,9 @@ class CogVideoXVae {
   // [B, 3, T, 8h, 8w] in the run dtype on the run device. `on_chunk` gets
   // each chunk's frames as soon as they are decoded; `on_stage` gets the
   // decoder's stage outputs per chunk, for tracing (untiled decode only).
-  absl::StatusOr<torch::Tensor> Decode(
-      const torch::Tensor& z, const ChunkFn& on_chunk = {},
-      const std::function<void(int64_t chunk, const std::string& stage,
-                               const torch::Tensor& value)>& on_stage = {})
-      const;
+  absl::StatusOr<torch::Tensor> Decode(const torch::Tensor& z,
+                                       const ChunkFn& on_chunk = {},
+                                       const TraceFn& on_stage = {}) const;
 
   // Encodes video [B, 3, T, H, W] in [-1, 1] (H, W multiples of the
   // spatial factor) in one pass.
@@ -109,10 +116,9 @@ class CogVideoXVae {
  private:
   CogVideoXVae(VaeConfig config, VaeOptions options, VaeModel model);
 
-  absl::StatusOr<torch::Tensor> DecodeChecked(
-      const torch::Tensor& z, const ChunkFn& on_chunk,
-      const std::function<void(int64_t, const std::string&,
-                               const torch::Tensor&)>& on_stage) const;
+  absl::StatusOr<torch::Tensor> DecodeChecked(const torch::Tensor& z,
+                                              const ChunkFn& on_chunk,
+                                              const TraceFn& on_stage) const;
   absl::StatusOr<LatentDist> EncodeChecked(const torch::Tensor& video,
                                            int64_t frames_per_chunk) const;
   absl::Status CheckVideo(const torch::Tensor& video) const;
