@@ -98,27 +98,57 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   {
     absl::MutexLock lock(&p->mu_);
     LVS_RETURN_IF_ERROR(p->EnsureModels(DtypeOf(precision)));
-    const dit::DiTConfig& dc = p->dit_->config();
-    for (const dit::PatchCombo& c : dc.patches) {
-      p->limits_.patches.push_back(sampler::PatchComb{
-          static_cast<int>(c.f_patch_size), static_cast<int>(c.patch_size)});
-    }
-    p->limits_.rope_max_positions = dc.rope_axes_max_len();
-    p->limits_.latent_channels = dc.in_channels;
-    const vae::VaeConfig& vc = p->vae_->config();
-    p->limits_.spatial_factor = vc.SpatialCompressionRatio();
-    p->limits_.temporal_factor = vc.temporal_compression_ratio;
-    p->limits_.max_resolution = options.max_resolution;
-    if (vc.latent_channels != dc.in_channels) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(options.vae_dir, ": the VAE has ", vc.latent_channels,
-                       " latent channels but the DiT in ", options.dit_dir,
-                       " takes ", dc.in_channels));
-    }
+    LVS_RETURN_IF_ERROR(p->InitLimits());
   }
   p->load_report_ = {"load", SecondsSince(start), PeakRssBytes(),
                      CudaPeakBytes(device)};
   return p;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromModels(
+    const PipelineOptions& options, Models models) {
+  LVS_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  std::unique_ptr<Pipeline> p(new Pipeline(options, device));
+  absl::MutexLock lock(&p->mu_);
+  if (!models.tokenizer || !models.encoder || !models.dit || !models.vae) {
+    return absl::InvalidArgumentError(
+        "Pipeline::FromModels: every model must be given");
+  }
+  p->dtype_ = models.encoder->options().dtype;
+  p->tokenizer_ = std::move(models.tokenizer);
+  p->encoder_ = std::move(models.encoder);
+  p->dit_ = models.dit;
+  p->vae_ = std::move(models.vae);
+  LVS_RETURN_IF_ERROR(p->InitLimits());
+  return p;
+}
+
+absl::Status Pipeline::InitLimits() {
+  const dit::DiTConfig& dc = dit_->config();
+  limits_ = ModelLimits();
+  for (const dit::PatchCombo& c : dc.patches) {
+    limits_.patches.push_back(sampler::PatchComb{
+        static_cast<int>(c.f_patch_size), static_cast<int>(c.patch_size)});
+  }
+  limits_.rope_max_positions = dc.rope_axes_max_len();
+  limits_.latent_channels = dc.in_channels;
+  const vae::VaeConfig& vc = vae_->config();
+  limits_.spatial_factor = vc.SpatialCompressionRatio();
+  limits_.temporal_factor = vc.temporal_compression_ratio;
+  limits_.max_resolution = options_.max_resolution;
+  if (vc.latent_channels != dc.in_channels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the VAE (", options_.vae_dir, ") has ",
+                     vc.latent_channels, " latent channels but the DiT (",
+                     options_.dit_dir, ") takes ", dc.in_channels));
+  }
+  if (encoder_->config().hidden_size != dc.cap_feat_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the text encoder (", options_.text_encoder_dir, ") is ",
+        encoder_->config().hidden_size, " wide but the DiT (", options_.dit_dir,
+        ") takes ", dc.cap_feat_dim, "-wide captions"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Pipeline::EnsureModels(torch::ScalarType dtype) {
@@ -257,7 +287,7 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   start = Clock::now();
   torch::Tensor z;
   if (z_in.defined()) {
-    if (z_in.sizes() != torch::IntArrayRef(shape)) {
+    if (!z_in.sizes().equals(shape)) {
       return absl::InvalidArgumentError(
           absl::StrCat("z: shape ", c10::str(z_in.sizes()), ", the plan needs ",
                        c10::str(torch::IntArrayRef(shape))));

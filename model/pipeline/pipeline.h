@@ -150,6 +150,21 @@ class Pipeline {
   static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
       const PipelineOptions& options);
 
+  // The models of a pipeline built in memory (benchmarks, tests).
+  struct Models {
+    std::unique_ptr<text_encoder::Tokenizer> tokenizer;
+    std::unique_ptr<text_encoder::Gemma2Encoder> encoder;
+    dit::MultiScaleNextDiT dit = nullptr;
+    std::unique_ptr<vae::CogVideoXVae> vae;
+  };
+
+  // Wraps models already built on `options.device` in the dtype of
+  // `options.precision`. The checkpoint directories of `options` are only
+  // used to reload models (another precision, release_text_encoder), so
+  // leave release_text_encoder off and keep to that precision.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> FromModels(
+      const PipelineOptions& options, Models models);
+
   // Replaces the DiT by the checkpoint in `dir` (model_args.pth plus
   // consolidated.00-of-01.safetensors, or with `use_ema` the trainer's
   // consolidated_ema.00-of-01.safetensors). The architecture must take the
@@ -182,6 +197,8 @@ class Pipeline {
  private:
   Pipeline(PipelineOptions options, torch::Device device);
 
+  // Fills limits_ from the loaded models; checks they fit together.
+  absl::Status InitLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // (Re)loads whatever is missing or in another dtype.
   absl::Status EnsureModels(torch::ScalarType dtype)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
