@@ -1,5 +1,7 @@
 #include "tools/lvs_model/conform.h"
 
+#include <ATen/Context.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +118,10 @@ absl::Status RunConform(const ConformOptions& options) {
       if (fs::exists(vec_dir + "/" + n + ".safetensors")) names.push_back(n);
     }
   }
+  // Float32 files are checked to 1e-4 of peak: keep cuBLAS and cuDNN off
+  // TF32 (LibTorch lets cuDNN use it by default), so a GPU computes real fp32.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setFloat32MatmulPrecision("highest");
   int passed = 0, failed = 0;
   for (const std::string& name : names) {
     auto fn = Registry().find(name);
