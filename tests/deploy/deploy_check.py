@@ -4,6 +4,7 @@
   deploy_check.py dockerfiles SOURCE_DIR
   deploy_check.py k8s SOURCE_DIR KUBECTL SERVER WORKER [TRAINER]
   deploy_check.py compose-cpu SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
+                  [--trainer=TRAINER]
   deploy_check.py metrics SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
 
 compose-cpu parses the CPU profile of deploy/compose/docker-compose.yml as
@@ -11,7 +12,8 @@ docker-compose resolves it, checks its ports, volumes and health checks
 against the command lines, starts the server and worker command lines on
 loopback (container ports mapped to free ports, volumes to a temporary
 directory or their host sources) and waits until both are healthy through the
-compose health checks. metrics brings up the same stack and checks that every
+compose health checks; with --trainer it also starts the trainer-cpu command
+line and waits until the server counts it as a connected idle worker. metrics brings up the same stack and checks that every
 lvs_* metric used by the Grafana dashboard and the alert rules exists in the
 real /metrics of the server or the worker. --fake-model swaps the tiny Lumina
 model for the fake one when the worker was built without the pipeline.
@@ -250,7 +252,8 @@ class Stack:
         for v in map(volume, svc.get("volumes", [])):
             if v["type"] == "bind":
                 mounts.append((v["target"], v["source"]))
-            else:
+            else:  # a named volume: a fresh directory, as Docker creates it
+                os.makedirs(os.path.join(self.tmp.name, v["source"]), exist_ok=True)
                 mounts.append((v["target"], os.path.join(self.tmp.name, v["source"])))
         mounts.sort(key=lambda m: -len(m[0]))
         out = []
@@ -264,7 +267,6 @@ class Stack:
                 key, value = arg.split("=", 1)
                 for target, source in mounts:
                     if value == target or value.startswith(target + "/"):
-                        os.makedirs(source, exist_ok=True) if "data" in target else None
                         value = source + value[len(target):]
                         break
                 arg = f"{key}={value}"
@@ -356,7 +358,8 @@ def used_names(src):
 
 def run_stack(args, check):
     src, compose_bin, server, worker = args[:4]
-    binaries = {"lvs-server": server, "lvs-worker": worker, "lvs-trainer": None}
+    trainer = next((a.split("=", 1)[1] for a in args if a.startswith("--trainer=")), None)
+    binaries = {"lvs-server": server, "lvs-worker": worker, "lvs-trainer": trainer}
     stack = Stack(src, compose_bin, binaries, "--fake-model" in args)
     stack.check_static()
     try:
@@ -366,12 +369,27 @@ def run_stack(args, check):
         stack.down()
 
 
-def check_compose_cpu(stack):
+def idle_workers(stack):
     server = stack.config["services"]["lvs-server"]
     text = stack.scrape(Stack.port_of(server, "metrics-listen"))
     m = re.search(r'^lvs_workers\{state="idle"\} (\S+)$', text, re.M)
-    if not m or float(m.group(1)) < 1:
+    return float(m.group(1)) if m else 0
+
+
+def check_compose_cpu(stack):
+    if idle_workers(stack) < 1:
         fail("the server reports no idle worker after the worker became healthy")
+    if stack.binaries["lvs-trainer"] is not None:
+        stack.start("trainer-cpu")
+        deadline = time.monotonic() + 60
+        while idle_workers(stack) < 2:
+            for proc in stack.procs:
+                if proc.poll() is not None:
+                    fail(f"a process exited with {proc.returncode} before the trainer connected")
+            if time.monotonic() > deadline:
+                fail("the server does not count the trainer after 60s")
+            time.sleep(0.5)
+        print("trainer-cpu: connected", flush=True)
     print("compose-cpu: ok")
 
 
