@@ -162,11 +162,31 @@ def free_port():
         return s.getsockname()[1]
 
 
-def compose_config(compose_bin, src, profile):
-    compose = os.path.join(src, "deploy/compose/docker-compose.yml")
-    out = subprocess.run([compose_bin, "-f", compose, "--profile", profile, "config"],
+def compose_config(compose_bin, src, profile, secure=False):
+    files = ["docker-compose.yml"] + (["docker-compose.secure.yml"] if secure else [])
+    argv = [compose_bin]
+    for name in files:
+        argv += ["-f", os.path.join(src, "deploy/compose", name)]
+    out = subprocess.run(argv + ["--profile", profile, "config"],
                          capture_output=True, text=True, check=True).stdout
     return yaml.safe_load(out)
+
+
+def check_all_compose_commands(compose_bin, src, binaries, scraped):
+    """Every lvs command line of every compose file and profile uses real
+    flags, and every lvs process with a metrics port is scraped."""
+    for profile in ("cpu", "gpu"):
+        for secure in (False, True):
+            config = compose_config(compose_bin, src, profile, secure)
+            for name, svc in config["services"].items():
+                argv = svc.get("command")
+                if not isinstance(argv, list) or not argv[0].startswith("lvs"):
+                    continue
+                where = f"compose {name} ({profile}{', secure' if secure else ''})"
+                check_flags(where, argv, binaries)
+                metrics = flag(argv, "metrics-listen")
+                if metrics and f"{name}:{metrics.rsplit(':', 1)[1]}" not in scraped:
+                    fail(f"{where}: prometheus.yml does not scrape {name}:{metrics}")
 
 
 def container_port(entry):
@@ -198,6 +218,7 @@ class Stack:
         self.src = src
         self.binaries = binaries
         self.fake_model = fake_model
+        self.compose_bin = compose_bin
         self.config = compose_config(compose_bin, src, "cpu")
         self.tmp = tempfile.TemporaryDirectory(prefix="lvs-deploy-")
         self.ports = {}  # container port -> loopback port
@@ -208,9 +229,6 @@ class Stack:
         services = self.config["services"]
         server = services["lvs-server"]
         worker = services["worker-cpu"]
-        for name, svc in services.items():
-            if isinstance(svc.get("command"), list) and svc["command"][0].startswith("lvs"):
-                check_flags(f"compose {name}", svc["command"], self.binaries)
         published = {container_port(p) for p in server.get("ports", [])}
         exposed = {int(p) for p in server.get("expose", [])}
         for port in listened_ports(server["command"]):
@@ -237,10 +255,7 @@ class Stack:
         prom = yaml.safe_load(open(os.path.join(self.src, "deploy/prometheus/prometheus.yml")))
         targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"]
                    for t in sc["targets"]}
-        for name, port in (("lvs-server", self.port_of(server, "metrics-listen")),
-                           ("worker-cpu", metrics)):
-            if f"{name}:{port}" not in targets:
-                fail(f"prometheus.yml does not scrape {name}:{port}")
+        check_all_compose_commands(self.compose_bin, self.src, self.binaries, targets)
 
     @staticmethod
     def port_of(svc, name):
