@@ -26,8 +26,9 @@ const std::string kGolden = LVS_GOLDEN_DIR;
 
 GenerationRequest E2eRequest(int size, int steps) {
   GenerationRequest r;
-  r.prompt = "A red panda eats bamboo in a snowy forest, snowflakes settling "
-             "on its fur.";
+  r.prompt =
+      "A red panda eats bamboo in a snowy forest, snowflakes settling "
+      "on its fur.";
   r.width = size;
   r.height = size;
   r.frames = 16;
@@ -58,9 +59,9 @@ Pipeline& MidPipeline() {
   static Pipeline* p = [] {
     torch::manual_seed(0);
     Pipeline::Models m;
-    m.tokenizer =
-        text_encoder::Tokenizer::Create(kGolden + "/text_encoder/tokenizer.model")
-            .value();
+    m.tokenizer = text_encoder::Tokenizer::Create(
+                      kGolden + "/text_encoder/tokenizer.model")
+                      .value();
     text_encoder::Gemma2Config g;
     g.vocab_size = m.tokenizer->vocab_size();
     g.hidden_size = 256;
@@ -76,22 +77,22 @@ Pipeline& MidPipeline() {
     gm->eval();
     m.encoder = std::make_unique<text_encoder::Gemma2Encoder>(
         g, gm, text_encoder::TextEncoderOptions{});
-    dit::DiTConfig d = dit::DiTConfigFromArgs(
-                           {{"model", "MultiScaleNextDiT_mid"},
-                            {"dim", 512},
-                            {"n_layers", 4},
-                            {"n_heads", 8},
-                            {"n_kv_heads", 4},
-                            {"multiple_of", 64},
-                            {"cap_feat_dim", 256},
-                            {"qk_norm", true},
-                            {"patch_sizes", {2, 2, 4}},
-                            {"f_patch_sizes", {1, 2, 2}},
-                            {"rope_theta", 256.0},
-                            {"t_scale", 1000.0},
-                            {"motion_scale", 20.0}},
-                           "bench")
-                           .value();
+    dit::DiTConfig d =
+        dit::DiTConfigFromArgs({{"model", "MultiScaleNextDiT_mid"},
+                                {"dim", 512},
+                                {"n_layers", 4},
+                                {"n_heads", 8},
+                                {"n_kv_heads", 4},
+                                {"multiple_of", 64},
+                                {"cap_feat_dim", 256},
+                                {"qk_norm", true},
+                                {"patch_sizes", {2, 2, 4}},
+                                {"f_patch_sizes", {1, 2, 2}},
+                                {"rope_theta", 256.0},
+                                {"t_scale", 1000.0},
+                                {"motion_scale", 20.0}},
+                               "bench")
+            .value();
     m.dit = dit::MultiScaleNextDiT(d);
     m.dit->eval();
     vae::VaeConfig v;
