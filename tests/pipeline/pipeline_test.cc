@@ -220,6 +220,33 @@ TEST_F(PipelineTest, FrameConsumerErrorAbortsTheJob) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST_F(PipelineTest, OtherPrecisionReloadsTheModels) {
+  GenerationRequest r = Request(4);
+  r.frames = 8;
+  r.precision = Precision::kBFloat16;
+  const std::vector<uint8_t> bf16 = Frames(r);
+  r.precision = Precision::kFloat32;
+  const std::vector<uint8_t> fp32 = Frames(r);
+  ASSERT_EQ(bf16.size(), 8u * 64 * 64 * 3);
+  ASSERT_EQ(fp32.size(), bf16.size());
+  EXPECT_NE(bf16, fp32);  // Same seed, other arithmetic.
+  EXPECT_EQ(fp32, Frames(r));
+}
+
+TEST_F(PipelineTest, ReloadDiTKeepsTheWeightsOnError) {
+  GenerationRequest r = Request(6);
+  r.frames = 8;
+  const std::vector<uint8_t> before = Frames(r);
+  // The golden directory has no EMA file: NOT_FOUND naming it.
+  absl::Status s = pipe_->ReloadDiT(kGolden + "/dit", /*use_ema=*/true);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_NE(s.message().find("consolidated_ema"), std::string::npos) << s;
+  EXPECT_EQ(Frames(r), before);
+  s = pipe_->ReloadDiT(kGolden + "/dit", /*use_ema=*/false);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Frames(r), before);
+}
+
 TEST_F(PipelineTest, InvalidRequestNamesTheField) {
   GenerationRequest r = Request(1);
   r.width = 48;
