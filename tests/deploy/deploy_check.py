@@ -186,7 +186,7 @@ def check_all_compose_commands(compose_bin, src, binaries, scraped):
                 check_flags(where, argv, binaries)
                 metrics = flag(argv, "metrics-listen")
                 if metrics and f"{name}:{metrics.rsplit(':', 1)[1]}" not in scraped:
-                    fail(f"{where}: prometheus.yml does not scrape {name}:{metrics}")
+                    fail(f"{where}: prometheus.yml does not scrape {name}:{metrics.rsplit(':', 1)[1]}")
 
 
 def container_port(entry):
