@@ -247,6 +247,30 @@ TEST_F(PipelineTest, ReloadDiTKeepsTheWeightsOnError) {
   EXPECT_EQ(Frames(r), before);
 }
 
+TEST_F(PipelineTest, ReleasedTextEncoderIsReloadedForTheNextJob) {
+  PipelineOptions o = pipe_->options();
+  o.release_text_encoder = true;
+  auto released = Pipeline::Create(o);
+  ASSERT_TRUE(released.ok()) << released.status();
+  GenerationRequest r = Request(8);
+  r.frames = 8;
+  const std::vector<uint8_t> expected = Frames(r);
+  for (int job = 0; job < 2; ++job) {
+    std::vector<std::string> stages;
+    std::vector<uint8_t> frames;
+    PipelineCallbacks cb;
+    cb.on_stage = [&](const StageReport& s) { stages.push_back(s.name); };
+    cb.on_frames = [&](const FramesEvent& e) {
+      frames.insert(frames.end(), e.rgb.begin(), e.rgb.end());
+      return absl::OkStatus();
+    };
+    ASSERT_TRUE((*released)->Generate(r, cb).ok());
+    EXPECT_EQ(frames, expected) << "job " << job;
+    // The second job reloads the encoder dropped by the first.
+    EXPECT_EQ(stages.front(), job == 0 ? "text" : "load") << "job " << job;
+  }
+}
+
 TEST_F(PipelineTest, InvalidRequestNamesTheField) {
   GenerationRequest r = Request(1);
   r.width = 48;
