@@ -10,7 +10,6 @@
 // line per step and writes checkpoints (rank 0) under --work-dir:
 //   lvs-trainer --spec=job.json --work-dir=DIR [--resume=CKPT]
 //               [--rank=0 --world-size=2 --dist-port=29500]
-#include <signal.h>
 
 #include <cstdio>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "model/common/shutdown_signal.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 #include "trainer/trainer_service.h"
@@ -122,15 +122,14 @@ std::string ReadToken(const std::string& path) {
 
 int RunService(lvs::trainer::TrainerServiceOptions options) {
   // SIGTERM / SIGINT drain: finish the running step loop, take no more.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A handler, not sigwait: LibTorch's BLAS threads exist before main().
+  if (absl::Status s = lvs::common::InstallShutdownSignalHandlers(); !s.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+    return 2;
+  }
   lvs::trainer::TrainerService service(std::move(options));
-  std::thread signals([&service, set] {
-    int sig = 0;
-    sigwait(&set, &sig);
+  std::thread signals([&service] {
+    lvs::common::WaitForShutdownSignal();
     service.Drain();
   });
   signals.detach();

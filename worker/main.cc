@@ -6,7 +6,6 @@
 //
 // SIGTERM or SIGINT drains: the running job finishes, then the process exits.
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +16,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "model/common/shutdown_signal.h"
 #include "worker/metrics_http.h"
 #include "worker/model_factory.h"
 #include "worker/worker.h"
@@ -88,12 +88,12 @@ int main(int argc, char** argv) {
     }
     options.token = *token;
   }
-  // Signals are taken by one thread with sigwait; block them everywhere else.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM/SIGINT drain (a handler, not sigwait: LibTorch's BLAS threads
+  // exist before main and would take a blocked-elsewhere signal).
+  if (absl::Status s = lvs::common::InstallShutdownSignalHandlers(); !s.ok()) {
+    std::fprintf(stderr, "lvs-worker: %s\n", s.ToString().c_str());
+    return 2;
+  }
 
   auto loaded = lvs::worker::CreateVideoModel(model);
   if (!loaded.ok()) {
@@ -111,8 +111,7 @@ int main(int argc, char** argv) {
     }
   }
   std::thread signal_thread([&] {
-    int signal = 0;
-    sigwait(&signals, &signal);
+    lvs::common::WaitForShutdownSignal();
     worker.Drain();
   });
   signal_thread.detach();
