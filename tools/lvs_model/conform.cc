@@ -37,7 +37,8 @@ torch::ScalarType OutputType(torch::ScalarType golden) {
 }
 
 // Runs one file; returns the outputs converted to the golden dtypes.
-absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c, const ConformFn& fn) {
+absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c,
+                                     const ConformFn& fn) {
   absl::StatusOr<io::TensorMap> result;
   try {
     result = fn(c);
@@ -57,7 +58,8 @@ absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c, const ConformFn& fn) 
       if (!IsTraceTensor(c.name, name)) missing.push_back(name);
       continue;
     }
-    out[name] = it->second.detach().to(torch::kCPU, OutputType(ref.scalar_type()));
+    out[name] =
+        it->second.detach().to(torch::kCPU, OutputType(ref.scalar_type()));
   }
   if (!missing.empty()) {
     return absl::InternalError(absl::StrCat(c.name, ": runner produced no ",
@@ -71,9 +73,9 @@ absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c, const ConformFn& fn) 
 absl::StatusOr<torch::Tensor> ConformCase::Input(const std::string& key) const {
   auto it = golden.find(key);
   if (it == golden.end()) {
-    return absl::NotFoundError(
-        absl::StrCat(golden_dir, "/vectors/", name, ".safetensors: no tensor \"",
-                     key, "\""));
+    return absl::NotFoundError(absl::StrCat(golden_dir, "/vectors/", name,
+                                            ".safetensors: no tensor \"", key,
+                                            "\""));
   }
   return it->second;
 }
@@ -127,8 +129,8 @@ absl::Status RunConform(const ConformOptions& options) {
     auto fn = Registry().find(name);
     if (fn == Registry().end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--only: no runner for \"", name, "\"; known: ",
-          absl::StrJoin(RegisteredConformNames(), ",")));
+          "--only: no runner for \"", name,
+          "\"; known: ", absl::StrJoin(RegisteredConformNames(), ",")));
     }
     ConformCase c;
     c.golden_dir = options.golden_dir;
@@ -136,8 +138,8 @@ absl::Status RunConform(const ConformOptions& options) {
     c.bf16 = absl::EndsWith(name, "_bf16");
     c.device = options.device;
     LVS_ASSIGN_OR_RETURN(c.sidecar, ReadJson(vec_dir + "/" + name + ".json"));
-    LVS_ASSIGN_OR_RETURN(c.golden,
-                         io::LoadSafetensors(vec_dir + "/" + name + ".safetensors"));
+    LVS_ASSIGN_OR_RETURN(
+        c.golden, io::LoadSafetensors(vec_dir + "/" + name + ".safetensors"));
     absl::StatusOr<io::TensorMap> out = RunOne(c, fn->second);
     if (!out.ok()) {
       std::printf("FAIL %s: %s\n", name.c_str(),
@@ -165,7 +167,8 @@ absl::Status RunConform(const ConformOptions& options) {
   }
   std::printf("conformance: %d passed, %d failed\n", passed, failed);
   if (failed > 0) {
-    return absl::InternalError(absl::StrCat(failed, " conformance file(s) failed"));
+    return absl::InternalError(
+        absl::StrCat(failed, " conformance file(s) failed"));
   }
   return absl::OkStatus();
 }

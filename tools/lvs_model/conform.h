@@ -26,11 +26,11 @@ namespace lvs::conform {
 
 // One vector file to reproduce.
 struct ConformCase {
-  std::string golden_dir;   // The golden root (holds dit/, vectors/, ...).
-  std::string name;         // File stem, e.g. "text_encoder_bf16".
-  nlohmann::json sidecar;   // Parsed `<name>.json`.
-  io::TensorMap golden;     // Every tensor of `<name>.safetensors`.
-  bool bf16 = false;        // True for `*_bf16` files.
+  std::string golden_dir;  // The golden root (holds dit/, vectors/, ...).
+  std::string name;        // File stem, e.g. "text_encoder_bf16".
+  nlohmann::json sidecar;  // Parsed `<name>.json`.
+  io::TensorMap golden;    // Every tensor of `<name>.safetensors`.
+  bool bf16 = false;       // True for `*_bf16` files.
   // Where the models run (`--device cpu|cuda[:N]`); runners move inputs here
   // and results back to the CPU.
   torch::Device device = torch::kCPU;
@@ -72,7 +72,7 @@ absl::Status RunConform(const ConformOptions& options);
 }  // namespace lvs::conform
 
 // Registers a runner at static-initialisation time.
-#define LVS_REGISTER_CONFORM(name, fn)                         \
+#define LVS_REGISTER_CONFORM(name, fn)                               \
   static const bool LVS_CONCAT_(lvs_conform_registered_, __LINE__) = \
       ::lvs::conform::RegisterConform(name, fn)
 

@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
     try {
       conform.device = torch::Device(device);
     } catch (const c10::Error& e) {
-      std::fprintf(stderr, "lvs-model conform: --device: %s\n", e.what_without_backtrace());
+      std::fprintf(stderr, "lvs-model conform: --device: %s\n",
+                   e.what_without_backtrace());
       throw CLI::RuntimeError(2);
     }
     absl::Status s = lvs::conform::RunConform(conform);
