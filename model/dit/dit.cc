@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/dit/embedders.h"
 #include "model/dit/final_layer.h"
 #include "model/dit/patchify.h"
@@ -270,16 +270,8 @@ absl::StatusOr<torch::Tensor> MultiScaleNextDiTImpl::Forward(
   try {
     return forward(x, t, cap_feats, cap_mask, motion_score, patch_size,
                    f_patch_size);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        "MultiScaleNextDiT: out of host memory");
-  } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    if (msg.find("out of memory") != std::string::npos) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("MultiScaleNextDiT: ", msg));
-    }
-    return absl::InternalError(absl::StrCat("MultiScaleNextDiT: ", msg));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "MultiScaleNextDiT");
   }
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/dit/dit.h"
 #include "model/io/checkpoint.h"
 #include "model/io/state_dict.h"
@@ -92,15 +93,8 @@ absl::StatusOr<MultiScaleNextDiT> BuildDiT(
     model->eval();
     for (torch::Tensor& p : model->parameters()) p.set_requires_grad(false);
     return model;
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(source, ": out of host memory"));
-  } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    if (msg.find("out of memory") != std::string::npos) {
-      return absl::ResourceExhaustedError(absl::StrCat(source, ": ", msg));
-    }
-    return absl::InternalError(absl::StrCat(source, ": ", msg));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, source);
   }
 }
 

@@ -1,12 +1,12 @@
 #include "model/pipeline/pipeline.h"
 
 #include <chrono>
-#include <new>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
 #include "model/pipeline/memory_stats.h"
 #include "model/sampler/dit_velocity.h"
@@ -26,20 +26,10 @@ torch::ScalarType DtypeOf(Precision precision) {
 
 // Thrown from inside the VAE's chunk callback (which cannot return a
 // Status) to stop the decode; caught in Pipeline::Decode. VAE::Decode only
-// catches c10::Error and std::bad_alloc, so this passes through it.
+// catches std::exception, which this is not, so it passes through.
 struct DecodeAborted {
   absl::Status status;
 };
-
-// Turns a torch error at the job boundary into a Status.
-absl::Status TorchError(absl::string_view what, absl::string_view message) {
-  const std::string m(message);
-  if (m.find("out of memory") != std::string::npos ||
-      m.find("can't allocate memory") != std::string::npos) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", m));
-  }
-  return absl::InternalError(absl::StrCat(what, ": ", m));
-}
 
 absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
   torch::Device device(torch::kCPU);
@@ -182,10 +172,8 @@ absl::Status Pipeline::EnsureModels(torch::ScalarType dtype) {
       LVS_ASSIGN_OR_RETURN(vae_,
                            vae::CogVideoXVae::Create(options_.vae_dir, o));
     }
-  } catch (const c10::Error& e) {
-    return TorchError("loading the models", e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("loading the models: out of memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "loading the models");
   }
   return absl::OkStatus();
 }
@@ -207,9 +195,8 @@ absl::Status Pipeline::ReloadDiT(const std::string& dir, bool use_ema) {
   dit::MultiScaleNextDiT loaded = nullptr;
   try {
     LVS_ASSIGN_OR_RETURN(loaded, LoadDiTFrom(dir, use_ema, dtype_));
-  } catch (const c10::Error& e) {
-    return TorchError(absl::StrCat("loading ", dir),
-                      e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, absl::StrCat("loading ", dir));
   }
   const dit::DiTConfig& now = dit_->config();
   const dit::DiTConfig& next = loaded->config();
@@ -240,10 +227,8 @@ absl::StatusOr<GenerationResult> Pipeline::Generate(
   absl::MutexLock lock(&mu_);
   try {
     return Run(plan, callbacks, z, trace);
-  } catch (const c10::Error& e) {
-    return TorchError("generation", e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("generation: out of memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "generation");
   }
 }
 

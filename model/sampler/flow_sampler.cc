@@ -4,23 +4,13 @@
 #include <exception>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/sampler/noise.h"
 
 namespace lvs::sampler {
 namespace {
-
-// Turns an exception from torch (c10::Error, or std::exception: some LibTorch
-// builds throw std::runtime_error from shape checks) into a Status.
-absl::Status TorchError(const std::string& what, int step) {
-  const std::string message = absl::StrCat("sampler step ", step, ": ", what);
-  if (absl::StrContains(what, "out of memory")) {
-    return absl::ResourceExhaustedError(message);
-  }
-  return absl::InternalError(message);
-}
 
 // One Euler step; returns the new state and what guidance did.
 absl::StatusOr<GuidedVelocity> EulerStep(const VelocityFn& model,
@@ -99,10 +89,10 @@ absl::StatusOr<SampleResult> SampleFlow(const VelocityFn& model,
       }
     }
     result.latent = x;
-  } catch (const c10::Error& e) {
-    return TorchError(e.what_without_backtrace(), step);
   } catch (const std::exception& e) {
-    return TorchError(e.what(), step);
+    // c10::Error, or std::runtime_error that some LibTorch builds throw from
+    // shape checks.
+    return common::TorchErrorToStatus(e, absl::StrCat("sampler step ", step));
   }
   return result;
 }

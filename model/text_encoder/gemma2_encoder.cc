@@ -1,27 +1,16 @@
 #include "model/text_encoder/gemma2_encoder.h"
 
 #include <cmath>
-#include <new>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/io/checkpoint.h"
 #include "model/io/state_dict.h"
 
 namespace lvs::text_encoder {
 namespace {
-
-// Turns a LibTorch error at the API boundary into a Status naming `what`.
-absl::Status TorchError(const std::string& what, const c10::Error& e) {
-  const std::string message = e.what_without_backtrace();
-  if (absl::StrContains(message, "out of memory") ||
-      absl::StrContains(message, "can't allocate memory")) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", message));
-  }
-  return absl::InternalError(absl::StrCat(what, ": ", message));
-}
 
 bool IsIntegral(const torch::Tensor& t) {
   return !t.is_floating_point() && !t.is_complex();
@@ -107,11 +96,9 @@ absl::StatusOr<std::unique_ptr<Gemma2Encoder>> Gemma2Encoder::Create(
     LVS_RETURN_IF_ERROR(io::LoadStateDict(*model, tensors, load, dir));
     model->eval();
     return std::make_unique<Gemma2Encoder>(config, std::move(model), options);
-  } catch (const c10::Error& e) {
-    return TorchError(absl::StrCat(dir, ": loading the text encoder"), e);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(dir, ": out of memory loading the text encoder"));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(
+        e, absl::StrCat(dir, ": loading the text encoder"));
   }
 }
 
@@ -160,10 +147,8 @@ absl::StatusOr<torch::Tensor> Gemma2Encoder::EncodePromptEmbeds(
   try {
     c10::InferenceMode inference;
     return model_.ptr()->forward(inputs.first, inputs.second);
-  } catch (const c10::Error& e) {
-    return TorchError("text encoder forward", e);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("text encoder forward: out of memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "text encoder forward");
   }
 }
 
@@ -178,10 +163,8 @@ absl::StatusOr<std::vector<torch::Tensor>> Gemma2Encoder::EncodeHiddenStates(
   try {
     c10::InferenceMode inference;
     return model_.ptr()->HiddenStates(inputs.first, inputs.second);
-  } catch (const c10::Error& e) {
-    return TorchError("text encoder forward", e);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("text encoder forward: out of memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "text encoder forward");
   }
 }
 

@@ -1,14 +1,13 @@
 #include "model/vae/vae.h"
 
 #include <algorithm>
-#include <new>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/io/state_dict.h"
 #include "model/io/torch_tensors.h"
 
@@ -18,15 +17,6 @@ namespace {
 // Latent frames decoded per decoder call (diffusers
 // num_latent_frames_batch_size); the first chunk takes an odd remainder.
 constexpr int64_t kLatentFramesPerChunk = 2;
-
-absl::Status TorchError(const std::string& what, const c10::Error& e) {
-  std::string message = e.what_without_backtrace();
-  if (absl::StrContains(message, "out of memory") ||
-      absl::StrContains(message, "not enough memory")) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", message));
-  }
-  return absl::InternalError(absl::StrCat(what, ": ", message));
-}
 
 std::string ShapeString(const torch::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
@@ -89,8 +79,8 @@ absl::StatusOr<std::unique_ptr<CogVideoXVae>> CogVideoXVae::CreateRandom(
     model->eval();
     return std::unique_ptr<CogVideoXVae>(
         new CogVideoXVae(config, options, std::move(model)));
-  } catch (const c10::Error& e) {
-    return TorchError("building the VAE", e);
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "building the VAE");
   }
 }
 
@@ -109,8 +99,8 @@ absl::StatusOr<std::unique_ptr<CogVideoXVae>> CogVideoXVae::Create(
     model->eval();
     return std::unique_ptr<CogVideoXVae>(
         new CogVideoXVae(std::move(config), options, std::move(model)));
-  } catch (const c10::Error& e) {
-    return TorchError(absl::StrCat("loading ", weights), e);
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, absl::StrCat("loading ", weights));
   }
 }
 
@@ -139,10 +129,8 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::Decode(
           (~torch::isfinite(z)).sum().item<int64_t>(), " non-finite values"));
     }
     return DecodeChecked(z, on_chunk, on_stage);
-  } catch (const c10::Error& e) {
-    return TorchError("VAE decode", e);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("VAE decode: out of host memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "VAE decode");
   }
 }
 
@@ -246,10 +234,8 @@ absl::StatusOr<LatentDist> CogVideoXVae::EncodeChunked(
     torch::NoGradGuard no_grad;
     LVS_RETURN_IF_ERROR(CheckVideo(video));
     return EncodeChecked(video, frames_per_chunk);
-  } catch (const c10::Error& e) {
-    return TorchError("VAE encode", e);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("VAE encode: out of host memory");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "VAE encode");
   }
 }
 

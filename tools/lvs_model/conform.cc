@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "tools/lvs_model/golden_check.h"
 
 namespace lvs::conform {
@@ -42,11 +43,8 @@ absl::StatusOr<io::TensorMap> RunOne(const ConformCase& c,
   absl::StatusOr<io::TensorMap> result;
   try {
     result = fn(c);
-  } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat(c.name, ": ", e.what_without_backtrace()));
   } catch (const std::exception& e) {  // LibTorch 1.13 throws some as these.
-    return absl::InternalError(absl::StrCat(c.name, ": ", e.what()));
+    return common::TorchErrorToStatus(e, c.name);
   }
   LVS_ASSIGN_OR_RETURN(io::TensorMap got, std::move(result));
   io::TensorMap out;
