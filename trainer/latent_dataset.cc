@@ -8,65 +8,115 @@
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "tools/lvs_extract/caption_encoder.h"
 
 namespace lvs::trainer {
 namespace fs = std::filesystem;
 
-absl::StatusOr<std::unique_ptr<LatentDataset>> LatentDataset::Open(
-    const std::vector<std::string>& record_files, bool need_captions,
-    const std::string& field) {
-  std::unique_ptr<LatentDataset> ds(new LatentDataset());
-  for (size_t r = 0; r < record_files.size(); ++r) {
-    const std::string f = absl::StrCat(field, "[", r, "]");
-    const fs::path file = record_files[r];
-    std::ifstream in(file);
-    if (!in) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(f, ": record file ", file.string(), " cannot be read"));
-    }
-    const fs::path dir = file.parent_path();
-    const std::string system_prompt = (dir / "system_prompt.safetensors");
-    if (need_captions && !fs::exists(system_prompt)) {
+namespace {
+
+// Appends the items of record file `file` (`f` names it in errors).
+absl::Status ReadRecordFile(const std::string& f, const fs::path& file,
+                            const LatentDatasetOptions& options,
+                            std::vector<LatentItem>* items) {
+  const bool need_captions = options.need_captions;
+  const bool on_the_fly = !options.text_encoder.empty();
+  std::ifstream in(file);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(f, ": record file ", file.string(), " cannot be read"));
+  }
+  const fs::path dir = file.parent_path();
+  std::string system_prompt = (dir / "system_prompt.safetensors");
+  if (!fs::exists(system_prompt)) {
+    if (need_captions && !on_the_fly) {
       return absl::InvalidArgumentError(
           absl::StrCat(f, ": ", system_prompt,
                        " (caption-dropout features) does not exist"));
     }
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("shard") ||
-          !j.contains("key") || !j["shard"].is_string() ||
-          !j["key"].is_string()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(f, ": line ", n, " of ", file.string(),
-                         " is not a record with string shard and key"));
-      }
-      LatentItem item;
-      item.shard = (dir / j["shard"].get<std::string>()).string();
-      item.key = j["key"].get<std::string>();
-      item.cap_key = j.value("cap_key", std::string());
-      item.system_prompt = system_prompt;
-      if (j.contains("unimatch_flow") && j["unimatch_flow"].is_number()) {
-        item.motion = j["unimatch_flow"].get<double>();
-      }
-      if (!fs::exists(item.shard)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(f, ": shard ", item.shard, " of line ", n, " of ",
-                         file.string(), " does not exist"));
-      }
-      if (need_captions && item.cap_key.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            f, ": line ", n, " of ", file.string(),
-            " has no cached caption features (cap_key); run lvs-extract "
-            "with --text-encoder"));
-      }
-      ds->items_.push_back(std::move(item));
-    }
-    if (ds->items_.empty()) {
+    system_prompt.clear();  // Encoded on the fly.
+  }
+  const size_t first = items->size();
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("shard") ||
+        !j.contains("key") || !j["shard"].is_string() ||
+        !j["key"].is_string()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(f, ": ", file.string(), " holds no records"));
+          absl::StrCat(f, ": line ", n, " of ", file.string(),
+                       " is not a record with string shard and key"));
     }
+    LatentItem item;
+    item.shard = (dir / j["shard"].get<std::string>()).string();
+    item.key = j["key"].get<std::string>();
+    item.cap_key = j.value("cap_key", std::string());
+    item.system_prompt = system_prompt;
+    const bool has_prompt = j.contains("prompt") && j["prompt"].is_string();
+    if (has_prompt) item.prompt = j["prompt"].get<std::string>();
+    if (j.contains("unimatch_flow") && j["unimatch_flow"].is_number()) {
+      item.motion = j["unimatch_flow"].get<double>();
+    }
+    if (!fs::exists(item.shard)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ": shard ", item.shard, " of line ", n, " of ",
+                       file.string(), " does not exist"));
+    }
+    if (need_captions && item.cap_key.empty() && !on_the_fly) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f, ": line ", n, " of ", file.string(),
+          " has no cached caption features (cap_key); run lvs-extract "
+          "with --text-encoder, or set text_encoder"));
+    }
+    if (need_captions && item.cap_key.empty() && !has_prompt) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ": line ", n, " of ", file.string(),
+                       " has neither cached caption features (cap_key) nor "
+                       "a string prompt to encode"));
+    }
+    items->push_back(std::move(item));
+  }
+  if (items->size() == first) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(f, ": ", file.string(), " holds no records"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+LatentDataset::LatentDataset(LatentDatasetOptions options)
+    : options_(std::move(options)) {}
+
+LatentDataset::~LatentDataset() = default;
+
+absl::StatusOr<std::unique_ptr<LatentDataset>> LatentDataset::Open(
+    const std::vector<std::string>& record_files,
+    const LatentDatasetOptions& options, const std::string& field) {
+  if (!options.vae.empty()) {
+    return absl::InvalidArgumentError(
+        "vae: on-the-fly VAE encoding is not supported; pre-extract with "
+        "lvs-extract");
+  }
+  if (!options.text_encoder.empty()) {
+    if (absl::Status s = tools::CaptionEncoder::CheckDir(options.text_encoder);
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("text_encoder: ", s.message()));
+    }
+    try {
+      (void)torch::Device(options.device);
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device: \"", options.device,
+                       "\" is not a device: ", e.what_without_backtrace()));
+    }
+  }
+  std::unique_ptr<LatentDataset> ds(new LatentDataset(options));
+  for (size_t r = 0; r < record_files.size(); ++r) {
+    LVS_RETURN_IF_ERROR(ReadRecordFile(absl::StrCat(field, "[", r, "]"),
+                                       record_files[r], options, &ds->items_));
   }
   return ds;
 }
@@ -101,11 +151,51 @@ absl::StatusOr<torch::Tensor> LatentDataset::Latent(size_t i) {
   return t;
 }
 
+absl::StatusOr<const tools::CaptionEncoder*> LatentDataset::Encoder() {
+  absl::MutexLock lock(&mu_);
+  if (!encoder_) {
+    if (options_.text_encoder.empty()) {
+      return absl::FailedPreconditionError(
+          "caption features are not cached and no text encoder is set");
+    }
+    tools::CaptionEncoderOptions o;
+    o.device = torch::Device(options_.device);
+    o.dtype = o.device.is_cpu() ? torch::kFloat : torch::kBFloat16;
+    absl::StatusOr<std::unique_ptr<tools::CaptionEncoder>> e =
+        tools::CaptionEncoder::Create(options_.text_encoder, o);
+    if (!e.ok()) {
+      return absl::Status(e.status().code(),
+                          absl::StrCat("text_encoder: ", e.status().message()));
+    }
+    encoder_ = std::move(*e);
+  }
+  return encoder_.get();
+}
+
+absl::StatusOr<torch::Tensor> LatentDataset::EncodedSystemPrompt() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (system_feats_.defined()) return system_feats_;
+  }
+  LVS_ASSIGN_OR_RETURN(const tools::CaptionEncoder* encoder, Encoder());
+  LVS_ASSIGN_OR_RETURN(torch::Tensor feats, encoder->EncodeSystemPrompt());
+  feats = feats.to(torch::kFloat32);
+  absl::MutexLock lock(&mu_);
+  system_feats_ = feats;
+  return feats;
+}
+
 absl::StatusOr<torch::Tensor> LatentDataset::Caption(size_t i,
                                                      bool system_prompt) {
   const LatentItem& item = items_[i];
-  if (system_prompt) return Tensor(item.system_prompt, "cap_feats");
-  return Tensor(item.shard, item.cap_key);
+  if (system_prompt) {
+    if (item.system_prompt.empty()) return EncodedSystemPrompt();
+    return Tensor(item.system_prompt, "cap_feats");
+  }
+  if (!item.cap_key.empty()) return Tensor(item.shard, item.cap_key);
+  LVS_ASSIGN_OR_RETURN(const tools::CaptionEncoder* encoder, Encoder());
+  LVS_ASSIGN_OR_RETURN(torch::Tensor feats, encoder->Encode(item.prompt));
+  return feats.to(torch::kFloat32);
 }
 
 torch::Tensor PrepareLatent(const torch::Tensor& latent, int64_t max_frames,

@@ -119,8 +119,10 @@ TEST(LvsExtractTest, ExtractsShardsAndRecordsAndResumes) {
   EXPECT_TRUE(torch::equal(stored, want));
 
   // The trainer reads what was written.
-  auto ds = trainer::LatentDataset::Open({dir + "/out/records.jsonl"}, false,
-                                         "records")
+  trainer::LatentDatasetOptions no_captions;
+  no_captions.need_captions = false;
+  auto ds = trainer::LatentDataset::Open({dir + "/out/records.jsonl"},
+                                         no_captions, "records")
                 .value();
   ASSERT_EQ(ds->size(), 2u);
   EXPECT_EQ(ds->Latent(1).value().sizes(), torch::IntArrayRef({16, 1, 8, 8}));

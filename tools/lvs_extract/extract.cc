@@ -88,8 +88,8 @@ torch::Tensor PreprocessFrames(const std::vector<media::RgbFrame>& frames,
 
 absl::StatusOr<std::unique_ptr<Extractor>> Extractor::Open(
     const std::string& out_dir, const vae::CogVideoXVae* vae,
-    const ExtractOptions& options) {
-  std::unique_ptr<Extractor> ex(new Extractor(out_dir, vae, options));
+    const ExtractOptions& options, const CaptionEncoder* captions) {
+  std::unique_ptr<Extractor> ex(new Extractor(out_dir, vae, options, captions));
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) {
@@ -111,11 +111,62 @@ absl::StatusOr<std::unique_ptr<Extractor>> Extractor::Open(
       ex->next_shard_ = std::max(ex->next_shard_, index + 1);
     }
   }
+  LVS_RETURN_IF_ERROR(ex->PrepareCaptions());
   return ex;
+}
+
+absl::Status Extractor::PrepareCaptions() {
+  int64_t with = 0, without = 0;
+  for (const nlohmann::json& r : records_) {
+    ++(r.contains("cap_key") ? with : without);
+  }
+  const std::string records = out_dir_ + "/records.jsonl";
+  if (captions_ == nullptr) {
+    if (with == 0) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        records, " holds ", with,
+        " items with caption features (cap_key); rerun with the same "
+        "--text-encoder, or extract into a new --out"));
+  }
+  if (without > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(records, " holds ", without,
+                     " items extracted without caption features; rerun without "
+                     "--text-encoder, or extract into a new --out"));
+  }
+  LVS_ASSIGN_OR_RETURN(torch::Tensor feats, captions_->EncodeSystemPrompt());
+  const std::string path = out_dir_ + "/system_prompt.safetensors";
+  if (!fs::exists(path)) {
+    return io::SaveSafetensors(path, {{"cap_feats", feats}});
+  }
+  // Resuming: the features must come from the same encoder and system
+  // prompt (another device or precision may move them a little).
+  LVS_ASSIGN_OR_RETURN(io::TensorMap old, io::LoadSafetensors(path));
+  auto it = old.find("cap_feats");
+  bool same = it != old.end() && it->second.sizes() == feats.sizes();
+  if (same) {
+    const torch::Tensor a = it->second.to(torch::kFloat32);
+    const torch::Tensor b = feats.to(torch::kFloat32);
+    same =
+        (a - b).norm().item<double>() <= 0.05 * b.norm().item<double>() + 1e-6;
+  }
+  if (!same) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path,
+        " holds the features of another system prompt or text encoder; "
+        "rerun with the same --text-encoder and --system-prompt, or extract "
+        "into a new --out"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<std::string>> Extractor::Add(
     const nlohmann::json& item, const std::string& path, int64_t ori_id) {
+  if (captions_ != nullptr &&
+      !(item.contains("prompt") && item["prompt"].is_string())) {
+    return absl::InvalidArgumentError(
+        "no string \"prompt\" field (needed for the caption features)");
+  }
   LVS_ASSIGN_OR_RETURN(std::unique_ptr<media::VideoDecoder> dec,
                        media::VideoDecoder::OpenFile(path));
   const media::VideoStreamInfo& info = dec->info();
@@ -164,18 +215,18 @@ absl::StatusOr<std::optional<std::string>> Extractor::Add(
             .to(torch::kBFloat16)
             .cpu()
             .contiguous();  // [16, F, h, w]
+    PendingItem p;
     const std::string key = absl::StrCat(ori_id, ".latent");
-    nlohmann::json record = item;
-    record["key"] = key;
-    record["ori_id"] = ori_id;
-    record["shape"] = latent.sizes().vec();
-    record["seconds"] = seconds;
-    record["fps"] = image ? 0.0 : options_.target_fps;
-    record["width"] = crop.first;
-    record["height"] = crop.second;
-    pending_bytes_ += latent.numel() * 2;
-    pending_.emplace_back(key, latent);
-    pending_records_.push_back(std::move(record));
+    p.record = item;
+    p.record["key"] = key;
+    p.record["ori_id"] = ori_id;
+    p.record["shape"] = latent.sizes().vec();
+    p.record["seconds"] = seconds;
+    p.record["fps"] = image ? 0.0 : options_.target_fps;
+    p.record["width"] = crop.first;
+    p.record["height"] = crop.second;
+    p.tensors.emplace_back(key, latent);
+    LVS_RETURN_IF_ERROR(Queue(std::move(p), ori_id));
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat(path, ": ", e.what_without_backtrace()));
@@ -184,9 +235,28 @@ absl::StatusOr<std::optional<std::string>> Extractor::Add(
   return std::optional<std::string>();
 }
 
+absl::Status Extractor::Queue(PendingItem p, int64_t ori_id) {
+  if (captions_ != nullptr) {
+    LVS_ASSIGN_OR_RETURN(
+        torch::Tensor cap,
+        captions_->Encode(p.record["prompt"].get<std::string>()));
+    const std::string cap_key = absl::StrCat("cap.", ori_id);
+    p.record["cap_key"] = cap_key;
+    p.record["cap_tokens"] = cap.size(0);
+    p.tensors.emplace_back(cap_key, cap);
+  }
+  for (const auto& [name, t] : p.tensors) {
+    p.bytes += t.numel() * t.element_size();
+  }
+  pending_bytes_ += p.bytes;
+  pending_.push_back(std::move(p));
+  return absl::OkStatus();
+}
+
 absl::Status Extractor::Flush() {
   if (pending_.empty()) return absl::OkStatus();
-  // Fill shards up to the size limit, in order.
+  // Fill shards up to the size limit, in order; an item's tensors share a
+  // shard.
   size_t begin = 0;
   while (begin < pending_.size()) {
     io::TensorMap shard;
@@ -195,24 +265,23 @@ absl::Status Extractor::Flush() {
     const std::string name =
         absl::StrFormat("shard-%05d.safetensors", next_shard_);
     while (end < pending_.size()) {
-      const int64_t b = pending_[end].second.numel() * 2;
-      if (end > begin && bytes + b > options_.shard_max_bytes) break;
-      bytes += b;
-      shard[pending_[end].first] = pending_[end].second;
-      pending_records_[end]["shard"] = name;
+      PendingItem& p = pending_[end];
+      if (end > begin && bytes + p.bytes > options_.shard_max_bytes) break;
+      bytes += p.bytes;
+      for (const auto& [key, t] : p.tensors) shard[key] = t;
+      p.record["shard"] = name;
       ++end;
     }
     LVS_RETURN_IF_ERROR(io::SaveSafetensors(out_dir_ + "/" + name, shard));
     ++next_shard_;
     for (size_t i = begin; i < end; ++i) {
-      done_.insert(pending_records_[i]["ori_id"].get<int64_t>());
-      records_.push_back(pending_records_[i]);
+      done_.insert(pending_[i].record["ori_id"].get<int64_t>());
+      records_.push_back(pending_[i].record);
     }
     LVS_RETURN_IF_ERROR(WriteJsonl(out_dir_ + "/records.jsonl", records_));
     begin = end;
   }
   pending_.clear();
-  pending_records_.clear();
   pending_bytes_ = 0;
   return absl::OkStatus();
 }

@@ -11,6 +11,16 @@
 // way, so a crash leaves at most an unreferenced shard; a rerun skips items
 // whose `ori_id` is already recorded.
 //
+// With a caption encoder (caption_encoder.h) every item also gets its
+// caption features: `cap.<ori_id>` ([L, Dc] bf16, the real tokens of
+// system prompt + `prompt`) in the shard of its latent, named by the
+// record's `cap_key` (plus `cap_tokens`, L). `system_prompt.safetensors`
+// (`cap_feats`, the system prompt alone, for caption dropout) is written
+// atomically beside records.jsonl before any shard. An output directory is
+// either all with features or all without: resuming one with the other
+// setting is refused, as is resuming with a different system prompt or
+// encoder.
+//
 // Thread-safety: an Extractor is used by one thread.
 #ifndef LVS_TOOLS_LVS_EXTRACT_EXTRACT_H_
 #define LVS_TOOLS_LVS_EXTRACT_EXTRACT_H_
@@ -29,6 +39,7 @@
 #include "model/media/video_decoder.h"
 #include "model/vae/vae.h"
 #include "nlohmann/json.hpp"
+#include "tools/lvs_extract/caption_encoder.h"
 
 namespace lvs::tools {
 
@@ -66,17 +77,22 @@ torch::Tensor PreprocessFrames(const std::vector<media::RgbFrame>& frames,
 // Writes latents of items into shards and records.
 class Extractor {
  public:
-  // Opens (or resumes) the output directory `out_dir`.
+  // Opens (or resumes) the output directory `out_dir`. With `captions`
+  // (not owned; may be null) caption features are written too, and
+  // system_prompt.safetensors is written or checked. FAILED_PRECONDITION
+  // when existing records were made with the other caption setting, or
+  // system_prompt.safetensors holds other features.
   static absl::StatusOr<std::unique_ptr<Extractor>> Open(
       const std::string& out_dir, const vae::CogVideoXVae* vae,
-      const ExtractOptions& options);
+      const ExtractOptions& options, const CaptionEncoder* captions = nullptr);
 
   // True when item `ori_id` is in the records already.
   bool Done(int64_t ori_id) const { return done_.count(ori_id) > 0; }
 
   // Extracts one item (`item["path"]` resolved to `path`). Returns a
   // skip reason (too short, too small, low fps) or nullopt when the latent
-  // was queued; errors are failures.
+  // was queued; errors are failures (with captions: INVALID_ARGUMENT when
+  // the item has no string `prompt`).
   absl::StatusOr<std::optional<std::string>> Add(const nlohmann::json& item,
                                                  const std::string& path,
                                                  int64_t ori_id);
@@ -85,18 +101,34 @@ class Extractor {
   absl::Status Flush();
 
  private:
+  // One extracted item waiting for its shard: its record and tensors.
+  struct PendingItem {
+    nlohmann::json record;
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    int64_t bytes = 0;
+  };
+
   Extractor(std::string out_dir, const vae::CogVideoXVae* vae,
-            ExtractOptions options)
-      : out_dir_(std::move(out_dir)), vae_(vae), options_(options) {}
+            ExtractOptions options, const CaptionEncoder* captions)
+      : out_dir_(std::move(out_dir)),
+        vae_(vae),
+        options_(options),
+        captions_(captions) {}
+
+  // Checks the caption setting against the records and writes or checks
+  // system_prompt.safetensors.
+  absl::Status PrepareCaptions();
+  // Adds the caption features of `p` (with captions) and queues it.
+  absl::Status Queue(PendingItem p, int64_t ori_id);
 
   std::string out_dir_;
   const vae::CogVideoXVae* vae_;
   ExtractOptions options_;
+  const CaptionEncoder* captions_;
   std::vector<nlohmann::json> records_;  // Written ones.
   std::set<int64_t> done_;
   int next_shard_ = 0;
-  std::vector<std::pair<std::string, torch::Tensor>> pending_;
-  std::vector<nlohmann::json> pending_records_;
+  std::vector<PendingItem> pending_;
   int64_t pending_bytes_ = 0;
 };
 

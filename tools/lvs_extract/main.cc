@@ -1,24 +1,39 @@
 // lvs-extract: VAE pre-extraction of a JSON/JSONL item list into sharded
-// safetensors latents and JSONL records (see extract.h). Rerunning with the
+// safetensors latents and JSONL records (see extract.h), and with
+// --text-encoder the caption features of each item's `prompt` plus
+// system_prompt.safetensors (see caption_encoder.h). Rerunning with the
 // same --out resumes: recorded items are skipped.
 //
 // Usage: lvs-extract --items=list.jsonl --out=DIR --vae=VAE_DIR
+//          [--text-encoder=GEMMA_DIR [--system-prompt=TEXT]
+//           [--max-caption-tokens=256]]
 //          [--image-size=256] [--target-fps=8] [--max-frames=0]
 //          [--chunk-frames=32] [--shard-max-bytes=268435456]
 //          [--device=cpu] [--dtype=float32|bfloat16]
+// --device and --dtype apply to the VAE and the text encoder; caption
+// features are stored in bfloat16 either way.
 #include <torch/torch.h>
 
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
+#include "tools/lvs_extract/caption_encoder.h"
 #include "tools/lvs_extract/extract.h"
 #include "tools/lvs_extract/item_list.h"
 
 namespace {
 
+// Where the models are and how they run.
+struct Models {
+  std::string vae_dir;
+  std::string text_encoder_dir;  // Empty: no caption features.
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  lvs::tools::CaptionEncoderOptions captions;
+};
+
 int Run(const std::string& items_path, const std::string& out,
-        const std::string& vae_dir, const std::string& device,
-        const std::string& dtype, const lvs::tools::ExtractOptions& options) {
+        const Models& models, const lvs::tools::ExtractOptions& options) {
   absl::StatusOr<std::vector<nlohmann::json>> items =
       lvs::tools::ReadItems(items_path);
   if (!items.ok()) {
@@ -27,16 +42,30 @@ int Run(const std::string& items_path, const std::string& out,
     return 2;
   }
   lvs::vae::VaeOptions vo;
-  vo.device = torch::Device(device);
-  vo.dtype = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  vo.device = torch::Device(models.device);
+  vo.dtype = models.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
   absl::StatusOr<std::unique_ptr<lvs::vae::CogVideoXVae>> vae =
-      lvs::vae::CogVideoXVae::Create(vae_dir, vo);
+      lvs::vae::CogVideoXVae::Create(models.vae_dir, vo);
   if (!vae.ok()) {
     std::fprintf(stderr, "lvs-extract: %s\n", vae.status().ToString().c_str());
     return 2;
   }
+  std::unique_ptr<lvs::tools::CaptionEncoder> captions;
+  if (!models.text_encoder_dir.empty()) {
+    lvs::tools::CaptionEncoderOptions co = models.captions;
+    co.device = vo.device;
+    co.dtype = vo.dtype;
+    absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> c =
+        lvs::tools::CaptionEncoder::Create(models.text_encoder_dir, co);
+    if (!c.ok()) {
+      std::fprintf(stderr, "lvs-extract: --text-encoder: %s\n",
+                   c.status().ToString().c_str());
+      return 2;
+    }
+    captions = std::move(*c);
+  }
   absl::StatusOr<std::unique_ptr<lvs::tools::Extractor>> ex =
-      lvs::tools::Extractor::Open(out, vae->get(), options);
+      lvs::tools::Extractor::Open(out, vae->get(), options, captions.get());
   if (!ex.ok()) {
     std::fprintf(stderr, "lvs-extract: %s\n", ex.status().ToString().c_str());
     return 2;
@@ -76,23 +105,31 @@ int Run(const std::string& items_path, const std::string& out,
 
 int main(int argc, char** argv) {
   CLI::App app{"lvs-extract: VAE latents of videos and images"};
-  std::string items, out, vae, device = "cpu", dtype = "float32";
+  std::string items, out;
+  Models m;
   lvs::tools::ExtractOptions o;
   app.add_option("--items", items, "JSON or JSONL list with path, prompt")
       ->required();
   app.add_option("--out", out, "output directory (shards + records.jsonl)")
       ->required();
-  app.add_option("--vae", vae, "VAE directory (config.json + weights)")
+  app.add_option("--vae", m.vae_dir, "VAE directory (config.json + weights)")
       ->required();
+  app.add_option("--text-encoder", m.text_encoder_dir,
+                 "Gemma-2 directory: also cache each prompt's caption "
+                 "features and system_prompt.safetensors");
+  app.add_option("--system-prompt", m.captions.system_prompt,
+                 "prepended to every prompt (default: the pipeline's)");
+  app.add_option("--max-caption-tokens", m.captions.max_tokens,
+                 "token cap per caption, BOS and system prompt included");
   app.add_option("--image-size", o.image_size,
                  "crop list size (multiple of 32)");
   app.add_option("--target-fps", o.target_fps, "sampling rate");
   app.add_option("--max-frames", o.max_frames, "cap on frames (0: none)");
   app.add_option("--chunk-frames", o.chunk_frames, "VAE encode chunk");
   app.add_option("--shard-max-bytes", o.shard_max_bytes, "shard size limit");
-  app.add_option("--device", device, "cpu or cuda:N");
-  app.add_option("--dtype", dtype, "float32 or bfloat16")
+  app.add_option("--device", m.device, "cpu or cuda:N");
+  app.add_option("--dtype", m.dtype, "float32 or bfloat16 (models)")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
   CLI11_PARSE(app, argc, argv);
-  return Run(items, out, vae, device, dtype, o);
+  return Run(items, out, m, o);
 }
