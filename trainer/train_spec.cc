@@ -153,6 +153,15 @@ absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json) {
     get(json, "caption_dropout", &spec.caption_dropout);
     get(json, "vd_weight", &spec.vd_weight);
     get(json, "data_parallel", &spec.data_parallel);
+    get(json, "text_encoder", &spec.text_encoder);
+    get(json, "vae", &spec.vae);
+    std::string precision = "fp32";
+    get(json, "precision", &precision);
+    if (precision != "fp32" && precision != "bf16") {
+      return FieldError("precision", "must be \"fp32\" or \"bf16\"");
+    }
+    spec.precision = precision == "bf16" ? TrainPrecision::kBFloat16
+                                         : TrainPrecision::kFloat32;
     const nlohmann::json& tasks = json.value("tasks", nlohmann::json::array());
     for (size_t i = 0; i < tasks.size(); ++i) {
       const nlohmann::json& j = tasks[i];

@@ -22,6 +22,11 @@ namespace lvs::trainer {
 // Whether a task trains on still images (1-frame latents) or videos.
 enum class MediaType { kImage, kVideo };
 
+// Numeric precision of training: fp32 everywhere, or bf16 parameters and
+// activations with fp32 master weights, optimizer state and gradient
+// reduction (the reference's FSDP mixed precision).
+enum class TrainPrecision { kFloat32, kBFloat16 };
+
 // One task of the mix (the fields of the reference's task file).
 struct TaskSpec {
   std::string name;
@@ -57,6 +62,12 @@ struct TrainSpec {
   double caption_dropout = 0.2;
   double vd_weight = 0.0;
   int64_t data_parallel = 1;  // Processes sharing every global batch.
+  TrainPrecision precision = TrainPrecision::kFloat32;
+  // Text encoder directory (Gemma-2 layout) for records without cached
+  // caption features; empty: every record needs `cap_key`.
+  std::string text_encoder;
+  // VAE directory (diffusers layout) for image records without a latent.
+  std::string vae;
 };
 
 // Parses "FxP" (temporal x spatial, e.g. "1x2") into (P, pF).
@@ -76,7 +87,8 @@ bool TaskRunsAt(const TrainSpec& spec, size_t task, int64_t step);
 absl::Status ValidateTrainSpec(const TrainSpec& spec);
 
 // Reads a spec from JSON with the field names above (`patch` as "FxP",
-// `media_type` "image" or "video"); absent fields keep their defaults.
+// `media_type` "image" or "video", `precision` "fp32" or "bf16"); absent
+// fields keep their defaults.
 // Validates the result.
 absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json);
 

@@ -113,19 +113,35 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
       auto task = std::make_unique<TaskState>();
       task->index = i;
       task->spec = &tr->spec_.tasks[i];
+      LatentDatasetOptions data_options;
+      data_options.text_encoder = spec.text_encoder;
+      data_options.vae = spec.vae;
+      data_options.device = options.device.str();
       LVS_ASSIGN_OR_RETURN(
           task->data,
-          LatentDataset::Open(task->spec->records, /*need_captions=*/true,
+          LatentDataset::Open(task->spec->records, data_options,
                               absl::StrCat("tasks[", i, "].records")));
       tr->tasks_.push_back(std::move(task));
     }
-    tr->model_->to(options.device, torch::kFloat32);
-    tr->model_->train();
+    const torch::ScalarType dtype = tr->compute_dtype();
     torch::NoGradGuard no_grad;
+    // fp32 masters first, taken from the fp32 model before the cast.
+    std::map<std::string, torch::Tensor> masters;
+    if (dtype != torch::kFloat32) {
+      for (auto& p : tr->model_->named_parameters(/*recurse=*/true)) {
+        masters[p.key()] =
+            p.value().detach().to(options.device, torch::kFloat32).clone();
+      }
+    }
+    tr->model_->to(options.device, dtype);
+    tr->model_->train();
     for (auto& p : tr->model_->named_parameters(/*recurse=*/true)) {
       p.value().set_requires_grad(true);
       tr->params_.emplace_back(p.key(), p.value());
-      tr->ema_[p.key()] = p.value().detach().clone();
+      torch::Tensor master =
+          dtype == torch::kFloat32 ? p.value() : masters.at(p.key());
+      tr->masters_.push_back(master);
+      tr->ema_[p.key()] = master.detach().clone();
     }
     return tr;
   } catch (const c10::Error& e) {
@@ -135,8 +151,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
 
 io::TensorMap Trainer::Parameters() const {
   io::TensorMap out;
-  for (const auto& [key, p] : params_) out[key] = p.detach();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out[params_[i].first] = masters_[i].detach();
+  }
   return out;
+}
+
+torch::ScalarType Trainer::compute_dtype() const {
+  return spec_.precision == TrainPrecision::kBFloat16 ? torch::kBFloat16
+                                                      : torch::kFloat32;
 }
 
 absl::StatusOr<Trainer::Item> Trainer::LoadItem(TaskState& task,
@@ -189,6 +212,9 @@ absl::StatusOr<double> Trainer::RunTask(TaskState& task, int64_t local_batch) {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     const int64_t dc = items[0].cap.size(1);
+    // Inputs and t in the compute dtype ("t is cast to the latent dtype").
+    const torch::TensorOptions to =
+        torch::TensorOptions().device(options_.device).dtype(compute_dtype());
     FlowBatch batch;
     batch.cap_feats = torch::zeros({n, max_len, dc});
     batch.cap_mask = torch::zeros({n, max_len}, torch::kInt32);
@@ -200,13 +226,13 @@ absl::StatusOr<double> Trainer::RunTask(TaskState& task, int64_t local_batch) {
       batch.cap_mask[i].narrow(0, 0, len).fill_(1);
       batch.t[i] = items[i].t;
       batch.motion[i] = items[i].motion;
-      batch.x1.push_back(items[i].x1.to(options_.device));
-      batch.x0.push_back(items[i].x0.to(options_.device));
+      batch.x1.push_back(items[i].x1.to(to));
+      batch.x0.push_back(items[i].x0.to(to));
     }
-    batch.cap_feats = batch.cap_feats.to(options_.device);
+    batch.cap_feats = batch.cap_feats.to(to);
     batch.cap_mask = batch.cap_mask.to(options_.device);
-    batch.t = batch.t.to(options_.device);
-    batch.motion = batch.motion.to(options_.device);
+    batch.t = batch.t.to(to);
+    batch.motion = batch.motion.to(to);
     torch::Tensor losses = FlowMatchingLoss(model_, batch, ts.patch_size,
                                             ts.f_patch_size, spec_.vd_weight);
     (losses.sum() / static_cast<double>(local_batch)).backward();
@@ -215,10 +241,37 @@ absl::StatusOr<double> Trainer::RunTask(TaskState& task, int64_t local_batch) {
   return loss_sum / static_cast<double>(local_batch);
 }
 
+absl::StatusOr<double> Trainer::ReduceAndClip() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads, with_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const torch::Tensor& g = params_[i].second.grad();
+    torch::Tensor& master = masters_[i];
+    if (!g.defined()) {
+      if (!master.is_same(params_[i].second)) {
+        master.mutable_grad() = torch::Tensor();
+      }
+      continue;
+    }
+    // fp32 gradients on the masters (the same tensor in fp32 training).
+    if (!master.is_same(params_[i].second)) {
+      master.mutable_grad() = g.to(torch::kFloat32);
+    }
+    grads.push_back(master.grad());
+    with_grad.push_back(master);
+  }
+  if (options_.reducer) {
+    LVS_RETURN_IF_ERROR(options_.reducer->AllReduceMean(grads));
+  }
+  return torch::nn::utils::clip_grad_norm_(with_grad, spec_.grad_clip);
+}
+
 void Trainer::AdamWStep() {
   torch::NoGradGuard no_grad;
   const double lr = spec_.learning_rate;
-  for (auto& [key, p] : params_) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string& key = params_[i].first;
+    torch::Tensor& p = masters_[i];
     const torch::Tensor& g = p.grad();
     if (!g.defined()) continue;
     torch::Tensor& m = exp_avg_[key];
@@ -235,13 +288,16 @@ void Trainer::AdamWStep() {
     const double bc2 = 1 - std::pow(kBeta2, static_cast<double>(step));
     torch::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(kEps);
     p.addcdiv_(m, denom, -lr / bc1);
+    if (!p.is_same(params_[i].second)) params_[i].second.copy_(p);
   }
 }
 
 void Trainer::UpdateEma() {
   torch::NoGradGuard no_grad;
-  for (auto& [key, p] : params_) {
-    ema_[key].mul_(spec_.ema_decay).add_(p.detach(), 1 - spec_.ema_decay);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    ema_[params_[i].first]
+        .mul_(spec_.ema_decay)
+        .add_(masters_[i].detach(), 1 - spec_.ema_decay);
   }
 }
 
@@ -279,19 +335,7 @@ absl::StatusOr<StepStats> Trainer::StepImpl() {
     ++active;
   }
   stats.loss = active ? loss_sum / active : 0;
-  std::vector<torch::Tensor> grads;
-  std::vector<torch::Tensor> with_grad;
-  for (auto& [key, p] : params_) {
-    if (p.grad().defined()) {
-      grads.push_back(p.grad());
-      with_grad.push_back(p);
-    }
-  }
-  if (options_.reducer) {
-    LVS_RETURN_IF_ERROR(options_.reducer->AllReduceMean(grads));
-  }
-  stats.grad_norm =
-      torch::nn::utils::clip_grad_norm_(with_grad, spec_.grad_clip);
+  LVS_ASSIGN_OR_RETURN(stats.grad_norm, ReduceAndClip());
   AdamWStep();
   if (next_step_ % spec_.ema_interval == 0) UpdateEma();
   ++next_step_;
@@ -304,8 +348,9 @@ absl::StatusOr<StepStats> Trainer::StepImpl() {
 absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
   try {
     TrainingCheckpointData data;
-    for (const auto& [key, p] : params_) {
-      data.model[key] = p.detach().cpu();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string& key = params_[i].first;
+      data.model[key] = masters_[i].detach().cpu();
       data.ema[key] = ema_.at(key).cpu();
       auto m = exp_avg_.find(key);
       if (m != exp_avg_.end()) {
@@ -328,7 +373,9 @@ absl::Status Trainer::Resume(const std::string& checkpoint_dir) {
                        ReadTrainingCheckpoint(checkpoint_dir));
   try {
     torch::NoGradGuard no_grad;
-    for (auto& [key, p] : params_) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string& key = params_[i].first;
+      torch::Tensor& p = masters_[i];
       auto w = data.model.find(key);
       auto e = data.ema.find(key);
       if (w == data.model.end() || e == data.ema.end() ||
@@ -337,6 +384,7 @@ absl::Status Trainer::Resume(const std::string& checkpoint_dir) {
                                                 key, " missing or mis-shaped"));
       }
       p.copy_(w->second);
+      if (!p.is_same(params_[i].second)) params_[i].second.copy_(p);
       ema_[key] = e->second.to(options_.device, torch::kFloat32).clone();
       auto m = data.optimizer.find("exp_avg." + key);
       if (m == data.optimizer.end()) continue;

@@ -14,7 +14,14 @@
 // [r*B/P, (r+1)*B/P) of each task) match one process up to float summation
 // order.
 //
-// Thread-safety: a Trainer is used by one thread at a time.
+// Precision: with TrainPrecision::kBFloat16 the model's parameters, inputs
+// and activations are bf16 while fp32 master weights carry the optimizer
+// update: gradients are cast to fp32 before the all-reduce, clipping, AdamW
+// and the EMA (the reference's FSDP mixed precision). Checkpoints hold the
+// fp32 masters.
+//
+// Thread-safety: a Trainer is used by one thread at a time; trainers of one
+// data-parallel group run on one thread each.
 #ifndef LVS_TRAINER_TRAINER_H_
 #define LVS_TRAINER_TRAINER_H_
 
@@ -91,8 +98,11 @@ class Trainer {
   const TrainSpec& spec() const { return spec_; }
   // The model being trained.
   dit::MultiScaleNextDiT& model() { return model_; }
-  // The current parameters by checkpoint key (views, not copies).
+  // The current fp32 master parameters by checkpoint key (views, not
+  // copies).
   io::TensorMap Parameters() const;
+  // The dtype of the model's parameters and activations.
+  torch::ScalarType compute_dtype() const;
 
  private:
   struct TaskState;
@@ -102,6 +112,7 @@ class Trainer {
   absl::StatusOr<StepStats> StepImpl();
   absl::StatusOr<Item> LoadItem(TaskState& task, int64_t position);
   absl::StatusOr<double> RunTask(TaskState& task, int64_t local_batch);
+  absl::StatusOr<double> ReduceAndClip();
   void AdamWStep();
   void UpdateEma();
 
@@ -109,7 +120,10 @@ class Trainer {
   TrainerOptions options_;
   dit::MultiScaleNextDiT model_;
   std::vector<std::unique_ptr<TaskState>> tasks_;
+  // Model parameters (compute dtype, with gradients) and their fp32
+  // masters (the same tensors in fp32 training), in the same order.
   std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<torch::Tensor> masters_;
   std::map<std::string, torch::Tensor> ema_, exp_avg_, exp_avg_sq_;
   std::map<std::string, int64_t> adam_steps_;  // Per parameter, as torch.
   int64_t next_step_ = 0;

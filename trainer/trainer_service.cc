@@ -12,6 +12,7 @@
 #include "grpcpp/grpcpp.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
+#include "trainer/trainer_group.h"
 
 namespace lvs::trainer {
 namespace v1 = ::lumina::video::v1;
@@ -115,7 +116,7 @@ v1::WorkerMessage Failure(const std::string& lease, const absl::Status& s) {
 // Writes the checkpoint of the trainer's current step unless an earlier
 // attempt wrote it already (the trajectory is deterministic, so it holds
 // the same state).
-absl::StatusOr<std::string> Checkpoint(const Trainer& tr,
+absl::StatusOr<std::string> Checkpoint(const TrainerGroup& tr,
                                        const std::string& root) {
   const std::string dir = CheckpointDir(root, tr.next_step());
   if (std::filesystem::exists(dir)) return dir;
@@ -139,6 +140,10 @@ absl::StatusOr<TrainSpec> TrainSpecFromProto(const v1::TrainingJobSpec& p) {
   if (p.caption_dropout() > 0) s.caption_dropout = p.caption_dropout();
   s.vd_weight = p.vd_weight();
   s.data_parallel = p.data_parallel() > 0 ? p.data_parallel() : 1;
+  s.precision = p.precision() == v1::PRECISION_BF16 ? TrainPrecision::kBFloat16
+                                                    : TrainPrecision::kFloat32;
+  s.text_encoder = p.text_encoder();
+  s.vae = p.vae();
   for (int i = 0; i < p.tasks_size(); ++i) {
     const v1::TrainingTask& t = p.tasks(i);
     TaskSpec task;
@@ -187,27 +192,29 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   const std::string root = options_.work_dir + "/" + id;
   Log(absl::StrCat("training_started job=", a.job(), " attempt=", a.attempt(),
                    " resume_from=", a.resume_from().path()));
+  TrainerObserver* obs = options_.observer;
   auto fail = [&](const absl::Status& s) {
+    if (obs) obs->OnJobEnded(a.job(), "failed");
     Log(absl::StrCat("training_failed job=", a.job(), " error=\"", s.ToString(),
                      "\""));
     session->Send(Failure(lease, s));
   };
   absl::StatusOr<TrainSpec> spec = TrainSpecFromProto(a.spec());
   if (!spec.ok()) return fail(spec.status());
-  if (spec->data_parallel != 1) {
-    return fail(absl::InvalidArgumentError(
-        "data_parallel: a leased job runs in one trainer process; run "
-        "multi-process jobs with lvs-trainer --spec and --rank"));
+  // Unspecified precision: bf16 with fp32 masters on GPUs, fp32 on CPUs.
+  if (a.spec().precision() == v1::PRECISION_UNSPECIFIED &&
+      options_.device.rfind("cuda", 0) == 0) {
+    spec->precision = TrainPrecision::kBFloat16;
   }
-  TrainerOptions topts;
-  topts.device = torch::Device(options_.device);
-  absl::StatusOr<std::unique_ptr<Trainer>> tr = Trainer::Create(*spec, topts);
+  absl::StatusOr<std::unique_ptr<TrainerGroup>> tr =
+      TrainerGroup::Create(*spec, options_.device);
   if (!tr.ok()) return fail(tr.status());
   if (a.has_resume_from() && !a.resume_from().path().empty()) {
     if (absl::Status s = (*tr)->Resume(a.resume_from().path()); !s.ok()) {
       return fail(s);
     }
   }
+  if (obs) obs->OnJobStarted(a.job(), (*tr)->next_step(), spec->max_steps);
   while (!(*tr)->done()) {
     if (session->cancel) {
       v1::WorkerMessage ack;
@@ -215,21 +222,25 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
       session->Send(ack);
       Log(absl::StrCat("training_cancelled job=", a.job(),
                        " step=", (*tr)->next_step()));
+      if (obs) obs->OnJobEnded(a.job(), "cancelled");
       return;
     }
     absl::StatusOr<StepStats> st = (*tr)->Step();
     if (!st.ok()) return fail(st.status());
     session->Send(ReportStep(lease, *st, spec->max_steps));
+    if (obs) obs->OnStep(a.job(), *st);
     const int64_t done = (*tr)->next_step();
     if (spec->checkpoint_interval > 0 &&
         done % spec->checkpoint_interval == 0 && !(*tr)->done()) {
       absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
       if (!dir.ok()) return fail(dir.status());
+      if (obs) obs->OnCheckpoint(a.job(), done);
       session->Send(ReportCheckpoint(lease, done, *dir));
     }
   }
   absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
   if (!dir.ok()) return fail(dir.status());
+  if (obs) obs->OnCheckpoint(a.job(), (*tr)->next_step());
   // The final checkpoint is reported like the others (watchers see it, and
   // it becomes the job's last_checkpoint), then the result names it.
   session->Send(ReportCheckpoint(lease, (*tr)->next_step(), *dir));
@@ -242,6 +253,7 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   SetNow(r->mutable_completed()->mutable_checkpoint()->mutable_time());
   session->Send(m);
   Log(absl::StrCat("training_completed job=", a.job(), " checkpoint=", *dir));
+  if (obs) obs->OnJobEnded(a.job(), "completed");
 }
 
 absl::Status TrainerService::ServeSession(bool* registered) {
@@ -267,6 +279,7 @@ absl::Status TrainerService::ServeSession(bool* registered) {
       heartbeat = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
     }
     Log(absl::StrCat("registered name=", options_.name));
+    if (options_.observer) options_.observer->OnConnected(true);
     v1::WorkerMessage lease_request;
     lease_request.mutable_lease_request();
     session->Send(lease_request);
@@ -317,6 +330,7 @@ absl::Status TrainerService::ServeSession(bool* registered) {
       session->Send(m);
     }
   }
+  if (*registered && options_.observer) options_.observer->OnConnected(false);
   session->cancel = true;  // The lease is lost with the stream.
   if (job.joinable()) job.join();
   session->ended.Notify();

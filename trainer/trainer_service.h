@@ -25,8 +25,27 @@
 #include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
 #include "trainer/train_spec.h"
+#include "trainer/trainer.h"
 
 namespace lvs::trainer {
+
+// Receives what a trainer process does (metrics, logs). Called from the
+// session and job threads; implementations must be thread-safe and quick.
+class TrainerObserver {
+ public:
+  virtual ~TrainerObserver() = default;
+  // The stream to the server is up (true) or gone (false).
+  virtual void OnConnected(bool connected) {}
+  // A leased job started (or resumed) at `step` of `total_steps`.
+  virtual void OnJobStarted(const std::string& job, int64_t step,
+                            int64_t total_steps) {}
+  // An optimiser step finished (stats of rank 0).
+  virtual void OnStep(const std::string& job, const StepStats& stats) {}
+  // A checkpoint was written for `step`.
+  virtual void OnCheckpoint(const std::string& job, int64_t step) {}
+  // The job ended: "completed", "failed" or "cancelled".
+  virtual void OnJobEnded(const std::string& job, const std::string& outcome) {}
+};
 
 // Settings of a trainer process.
 struct TrainerServiceOptions {
@@ -37,6 +56,8 @@ struct TrainerServiceOptions {
   std::string work_dir = "./lvs-trainer";  // Checkpoint root.
   absl::Duration backoff_initial = absl::Milliseconds(100);
   absl::Duration backoff_max = absl::Seconds(5);
+  // Told of connections, steps and checkpoints; may be null. Not owned.
+  TrainerObserver* observer = nullptr;
 };
 
 // Converts a job spec from the API (zero fields take the reference's

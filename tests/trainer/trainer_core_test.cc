@@ -55,7 +55,7 @@ class TrainerCoreTest : public ::testing::Test {
 // and noise (independent of the training randomness).
 double EvalLoss(Trainer& tr, const std::string& records) {
   torch::NoGradGuard no_grad;
-  auto ds = LatentDataset::Open({records}, true, "eval").value();
+  auto ds = LatentDataset::Open({records}, {}, "eval").value();
   FlowBatch batch;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(1234);
   const int64_t n = static_cast<int64_t>(ds->size());

@@ -201,5 +201,40 @@ TEST_F(TrainerServiceTest, CliSubmitsWatchesListsAndCancels) {
   EXPECT_EQ(lvs({"train", "submit", "--spec=" + spec + ".missing"}), 2);
 }
 
+// A leased job with data_parallel 2 runs as two ranks inside the trainer
+// and ends where the same job with one rank ends; a bf16 job keeps fp32
+// masters in its checkpoint.
+TEST_F(TrainerServiceTest, DataParallelAndBf16LeasedJobs) {
+  Subprocess trainer = StartTrainer("trainer-f");
+  pb::TrainingJobSpec two = Spec(4, 0);
+  two.set_data_parallel(2);
+  pb::TrainingJobSpec bf16 = two;
+  bf16.set_precision(pb::PRECISION_BF16);
+  std::vector<pb::TrainingJob> done;
+  for (const pb::TrainingJobSpec& spec : {Spec(4, 0), two, bf16}) {
+    done.push_back(WaitFor(Create(spec).name(), Finished));
+    ASSERT_EQ(done.back().state(), pb::SUCCEEDED) << done.back().DebugString();
+  }
+  auto weights = [](const pb::TrainingJob& j) {
+    return io::LoadSafetensors(j.last_checkpoint().path() + "/" + kModelFile)
+        .value();
+  };
+  const io::TensorMap a = weights(done[0]), b = weights(done[1]),
+                      c = weights(done[2]),
+                      init = io::LoadSafetensors(cluster_->dir() + "/init/" +
+                                                 kModelFile)
+                                 .value();
+  double diff = 0, norm = 0, moved = 0;
+  for (const auto& [key, t] : a) {
+    diff += (b.at(key) - t).pow(2).sum().item<double>();
+    norm += t.pow(2).sum().item<double>();
+    ASSERT_EQ(c.at(key).scalar_type(), torch::kFloat32) << key;
+    moved += (c.at(key) - init.at(key)).abs().sum().item<double>();
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-5);
+  EXPECT_GT(moved, 0);
+  EXPECT_EQ(done[1].last_step().step(), 4);
+}
+
 }  // namespace
 }  // namespace lvs::trainer
