@@ -1,13 +1,15 @@
 #include "server/admin_service.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
 #include "server/job_log.h"
 #include "server/proto_time.h"
 #include "server/rich_status.h"
 #include "server/validation.h"
-#include "server/video_service.h"
 
 namespace lvs::server {
 namespace {
@@ -21,31 +23,13 @@ AdminServiceImpl::AdminServiceImpl(ServiceContext* shared, int64_t max_queue)
     : shared_(shared), max_queue_(max_queue) {}
 
 grpc::Status AdminServiceImpl::Gate(grpc::CallbackServerContext* ctx) const {
-  if (!shared_->ready) {
-    return RichError(grpc::StatusCode::UNAVAILABLE,
-                     "the server is starting: the job store is not open yet",
-                     "NOT_READY")
-        .RetryAfter(absl::Seconds(1))
-        .Build();
-  }
-  return ToGrpc(shared_->credentials->AuthorizeAdmin(MetadataOf(ctx)));
+  return GateAdmin(*shared_, ctx);
 }
 
 grpc::Status AdminServiceImpl::LoadTraining(const std::string& name,
                                             JobRecord* job) {
-  absl::StatusOr<std::string> id =
-      ParseJobName(JobKind::kTraining, name, "name");
-  if (!id.ok()) {
-    return RichError(grpc::StatusCode::INVALID_ARGUMENT,
-                     std::string(id.status().message()), "INVALID_REQUEST")
-        .FieldViolation("name", std::string(id.status().message()))
-        .Build();
-  }
-  absl::StatusOr<JobRecord> found =
-      shared_->store->Get(JobKind::kTraining, *id);
-  if (!found.ok()) return ToGrpc(found.status());
-  *job = *std::move(found);
-  return grpc::Status::OK;
+  return LoadNamedJob(*shared_, JobKind::kTraining, name, /*owner=*/nullptr,
+                      job);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkers(
@@ -177,30 +161,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTrainingJobs(
   ListQuery query;
   query.kind = JobKind::kTraining;
   query.state = request->state();
-  if (!request->page_token().empty()) {
-    absl::StatusOr<int64_t> before =
-        DecodePageToken(request->page_token(), request->state(), "page_token");
-    if (before.ok()) {
-      query.before_seq = *before;
-    } else {
-      auto* v = bad.add_field_violations();
-      v->set_field("page_token");
-      v->set_description(std::string(before.status().message()));
-    }
-  }
-  if (bad.field_violations_size() > 0) return Done(ctx, InvalidRequest(bad));
-  const int page_size = EffectivePageSize(request->page_size());
-  query.limit = page_size + 1;
-  absl::StatusOr<std::vector<JobRecord>> jobs = shared_->store->List(query);
-  if (!jobs.ok()) return Done(ctx, ToGrpc(jobs.status()));
-  const bool more = static_cast<int>(jobs->size()) > page_size;
-  if (more) jobs->resize(page_size);
-  for (const JobRecord& job : *jobs) *response->add_jobs() = ToTrainingJob(job);
-  if (more) {
-    response->set_next_page_token(
-        EncodePageToken(jobs->back().seq, request->state()));
-  }
-  return Done(ctx, grpc::Status::OK);
+  return Done(ctx, ServeJobPage(*shared_, *request, query, std::move(bad),
+                                response, ToTrainingJob));
 }
 
 grpc::ServerWriteReactor<v1::TrainingEvent>* AdminServiceImpl::WatchTrainingJob(

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
 #include "server/job_log.h"
@@ -51,18 +52,7 @@ VideoServiceImpl::VideoServiceImpl(ServiceContext* shared,
 
 grpc::Status VideoServiceImpl::Gate(grpc::CallbackServerContext* ctx,
                                     ClientIdentity* identity) const {
-  if (!shared_->ready) {
-    return RichError(grpc::StatusCode::UNAVAILABLE,
-                     "the server is starting: the job store is not open yet",
-                     "NOT_READY")
-        .RetryAfter(absl::Seconds(1))
-        .Build();
-  }
-  absl::StatusOr<ClientIdentity> who =
-      shared_->credentials->AuthenticateClient(MetadataOf(ctx));
-  if (!who.ok()) return ToGrpc(who.status());
-  *identity = *std::move(who);
-  return grpc::Status::OK;
+  return GateClient(*shared_, ctx, identity);
 }
 
 grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
@@ -149,20 +139,7 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
 
 grpc::Status VideoServiceImpl::Load(const ClientIdentity& identity,
                                     const std::string& name, JobRecord* job) {
-  absl::StatusOr<std::string> id = ParseJobName(JobKind::kVideo, name, "name");
-  if (!id.ok()) {
-    return RichError(grpc::StatusCode::INVALID_ARGUMENT,
-                     std::string(id.status().message()), "INVALID_REQUEST")
-        .FieldViolation("name", std::string(id.status().message()))
-        .Build();
-  }
-  absl::StatusOr<JobRecord> found = shared_->store->Get(JobKind::kVideo, *id);
-  if (found.ok() && found->owner != identity.owner) {
-    found = absl::NotFoundError(absl::StrCat(name, " does not exist"));
-  }
-  if (!found.ok()) return ToGrpc(found.status());
-  *job = *std::move(found);
-  return grpc::Status::OK;
+  return LoadNamedJob(*shared_, JobKind::kVideo, name, &identity.owner, job);
 }
 
 v1::VideoJob VideoServiceImpl::Describe(const JobRecord& job) {
@@ -243,32 +220,9 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListVideoJobs(
   query.kind = JobKind::kVideo;
   query.owner = identity.owner;
   query.state = request->state();
-  if (!request->page_token().empty()) {
-    absl::StatusOr<int64_t> before =
-        DecodePageToken(request->page_token(), request->state(), "page_token");
-    if (before.ok()) {
-      query.before_seq = *before;
-    } else {
-      auto* v = bad.add_field_violations();
-      v->set_field("page_token");
-      v->set_description(std::string(before.status().message()));
-    }
-  }
-  if (bad.field_violations_size() > 0) {
-    return Done(ctx, InvalidRequest(bad));
-  }
-  const int page_size = EffectivePageSize(request->page_size());
-  query.limit = page_size + 1;
-  absl::StatusOr<std::vector<JobRecord>> jobs = shared_->store->List(query);
-  if (!jobs.ok()) return Done(ctx, ToGrpc(jobs.status()));
-  const bool more = static_cast<int>(jobs->size()) > page_size;
-  if (more) jobs->resize(page_size);
-  for (const JobRecord& job : *jobs) *response->add_jobs() = Describe(job);
-  if (more) {
-    response->set_next_page_token(
-        EncodePageToken(jobs->back().seq, request->state()));
-  }
-  return Done(ctx, grpc::Status::OK);
+  return Done(ctx, ServeJobPage(
+                       *shared_, *request, query, std::move(bad), response,
+                       [this](const JobRecord& job) { return Describe(job); }));
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::CancelVideoJob(
