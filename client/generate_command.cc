@@ -113,31 +113,20 @@ int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
   PrepareClientContext(&context, absl::Seconds(f.timeout_s), options.api_key);
   CancelOnInterrupt cancel_on_interrupt(&context);
   auto reader = stub.GenerateVideo(&context, request);
-  pb::GenerateVideoEvent event;
-  absl::Status local;
-  while (reader->Read(&event)) {
-    local = (*follower)->Consume(event);
-    if (!local.ok()) {
-      context.TryCancel();
-      break;
-    }
-  }
-  const grpc::Status status = reader->Finish();
-  if (!local.ok()) {
-    bar.Finish();
-    std::fprintf(stderr, "lvs: %s\n", local.ToString().c_str());
+  const FollowOutcome outcome = (*follower)->Follow(*reader, context);
+  if (!outcome.local.ok()) {
+    std::fprintf(stderr, "lvs: %s\n", outcome.local.ToString().c_str());
     return 1;
   }
-  if (!status.ok()) {
-    bar.Finish();
+  if (!outcome.rpc.ok()) {
     if (CancelOnInterrupt::interrupted()) {
       std::fprintf(stderr, "lvs: cancelled %s\n", (*follower)->job().c_str());
       return 130;
     }
-    PrintRpcError("GenerateVideo", status);
+    PrintRpcError("GenerateVideo", outcome.rpc);
     return 1;
   }
-  local = (*follower)->Finish();
+  const absl::Status local = (*follower)->Finish();
   if (!local.ok()) {
     std::fprintf(stderr, "lvs: %s\n", local.ToString().c_str());
     return 1;

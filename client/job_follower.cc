@@ -164,6 +164,23 @@ absl::Status JobFollower::Consume(const pb::GenerateVideoEvent& event) {
   return absl::OkStatus();
 }
 
+FollowOutcome JobFollower::Follow(
+    grpc::ClientReaderInterface<pb::GenerateVideoEvent>& reader,
+    grpc::ClientContext& context) {
+  FollowOutcome outcome;
+  pb::GenerateVideoEvent event;
+  while (reader.Read(&event)) {
+    outcome.local = Consume(event);
+    if (!outcome.local.ok()) {
+      context.TryCancel();
+      break;
+    }
+  }
+  outcome.rpc = reader.Finish();
+  if (!outcome.ok() && progress_ != nullptr) progress_->Finish();
+  return outcome;
+}
+
 absl::Status JobFollower::Finish() {
   if (progress_ != nullptr) progress_->Finish();
   if (!completed_) {

@@ -2,11 +2,15 @@
 // for the `lvs` CLI: keeps the progress line current and writes the MP4 as
 // its chunks arrive, into "<output>.part", renamed to the output when the
 // job completes. A Requeued event voids the bytes of the lost attempt (the
-// next attempt streams from offset 0), so the file restarts.
+// next attempt streams from offset 0), so the file restarts. Follow() reads
+// a whole call (`lvs generate` and `lvs jobs watch` share it).
 //
 // Thread-safety: used by one thread.
 #ifndef LVS_CLIENT_JOB_FOLLOWER_H_
 #define LVS_CLIENT_JOB_FOLLOWER_H_
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <cstdint>
 #include <memory>
@@ -17,6 +21,17 @@
 #include "lumina/video/v1/common.pb.h"
 
 namespace lvs::client {
+
+// How a followed call ended.
+struct FollowOutcome {
+  // The first error applying an event (the call was cancelled then), or OK.
+  absl::Status local;
+  // The call's final status (CANCELLED after a local error).
+  grpc::Status rpc;
+
+  // Returns whether the stream ended without an error on either side.
+  bool ok() const { return local.ok() && rpc.ok(); }
+};
 
 // See the file comment.
 class JobFollower {
@@ -34,6 +49,14 @@ class JobFollower {
   // Applies one event. DATA_LOSS when a chunk leaves a gap; errors name the
   // file when a write fails.
   absl::Status Consume(const lumina::video::v1::GenerateVideoEvent& event);
+
+  // Reads `reader` to the end of the call, applying each event. A local
+  // error cancels the call through `context` and stops the reading. When
+  // either side failed, the progress line is finished. `reader` and
+  // `context` belong to the same call.
+  FollowOutcome Follow(grpc::ClientReaderInterface<
+                           lumina::video::v1::GenerateVideoEvent>& reader,
+                       grpc::ClientContext& context);
 
   // After a Completed event: checks the size, syncs the file and renames it
   // to the output. FAILED_PRECONDITION when no Completed event came.

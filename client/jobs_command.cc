@@ -132,25 +132,14 @@ int Watch(const GlobalOptions& options, const std::string& id,
   PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
   CancelOnInterrupt cancel_on_interrupt(&context);
   auto reader = stub->WatchVideoJob(&context, request);
-  pb::GenerateVideoEvent event;
-  absl::Status local;
-  while (reader->Read(&event)) {
-    local = (*follower)->Consume(event);
-    if (!local.ok()) {
-      context.TryCancel();
-      break;
-    }
-  }
-  const grpc::Status status = reader->Finish();
-  if (!local.ok()) {
-    bar.Finish();
-    std::fprintf(stderr, "lvs: %s\n", local.ToString().c_str());
+  const FollowOutcome outcome = (*follower)->Follow(*reader, context);
+  if (!outcome.local.ok()) {
+    std::fprintf(stderr, "lvs: %s\n", outcome.local.ToString().c_str());
     return 1;
   }
-  if (!status.ok()) {
-    bar.Finish();
+  if (!outcome.rpc.ok()) {
     if (CancelOnInterrupt::interrupted()) return 130;
-    PrintRpcError("WatchVideoJob", status);
+    PrintRpcError("WatchVideoJob", outcome.rpc);
     return 1;
   }
   if (!(*follower)->completed()) {
@@ -159,7 +148,7 @@ int Watch(const GlobalOptions& options, const std::string& id,
                  JobName(id).c_str());
     return 1;
   }
-  local = (*follower)->Finish();
+  const absl::Status local = (*follower)->Finish();
   if (!local.ok()) {
     std::fprintf(stderr, "lvs: %s\n", local.ToString().c_str());
     return 1;

@@ -1,12 +1,15 @@
 // Tests of the CLI's JobFollower: chunks land at their offsets, a gap is
 // DATA_LOSS, a re-queue restarts the file, a resume continues a partial
-// file, and the output appears only on completion.
+// file, the output appears only on completion, and Follow() reads a whole
+// call, stopping at a local error.
 #include "client/job_follower.h"
 
 #include <unistd.h>
 
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -43,6 +46,38 @@ pb::GenerateVideoEvent Completed(int64_t size) {
   e.mutable_completed()->set_frames(9);
   return e;
 }
+
+// A call's stream: hands out `events`, then ends with `end`.
+class FakeReader : public grpc::ClientReaderInterface<pb::GenerateVideoEvent> {
+ public:
+  FakeReader(std::vector<pb::GenerateVideoEvent> events, grpc::Status end)
+      : events_(std::move(events)), end_(std::move(end)) {}
+
+  bool NextMessageSize(uint32_t* size) override {
+    if (next_ >= events_.size()) return false;
+    *size = static_cast<uint32_t>(events_[next_].ByteSizeLong());
+    return true;
+  }
+  bool Read(pb::GenerateVideoEvent* event) override {
+    if (next_ >= events_.size()) return false;
+    *event = events_[next_++];
+    return true;
+  }
+  void WaitForInitialMetadata() override {}
+  grpc::Status Finish() override {
+    ++finished_;
+    return end_;
+  }
+
+  size_t read() const { return next_; }
+  int finished() const { return finished_; }
+
+ private:
+  std::vector<pb::GenerateVideoEvent> events_;
+  grpc::Status end_;
+  size_t next_ = 0;
+  int finished_ = 0;
+};
 
 TEST(JobFollowerTest, WritesChunksAndRenamesOnCompletion) {
   const std::string out = TempPath("a.mp4");
@@ -118,6 +153,52 @@ TEST(JobFollowerTest, FinishWithoutCompletionFails) {
   auto f = JobFollower::Create("", 0, nullptr);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ((*f)->Finish().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(JobFollowerTest, FollowReadsTheWholeCall) {
+  const std::string out = TempPath("f.mp4");
+  auto f = JobFollower::Create(out, 0, nullptr);
+  ASSERT_TRUE(f.ok()) << f.status();
+  FakeReader reader({Chunk(0, "abc"), Chunk(3, "de"), Completed(5)},
+                    grpc::Status::OK);
+  grpc::ClientContext context;
+  const FollowOutcome outcome = (*f)->Follow(reader, context);
+  EXPECT_TRUE(outcome.ok());
+  EXPECT_EQ(reader.read(), 3u);
+  EXPECT_EQ(reader.finished(), 1);
+  EXPECT_TRUE((*f)->completed());
+  ASSERT_TRUE((*f)->Finish().ok());
+  EXPECT_EQ(Read(out), "abcde");
+  unlink(out.c_str());
+}
+
+TEST(JobFollowerTest, FollowStopsAtALocalError) {
+  auto f = JobFollower::Create("", 0, nullptr);
+  ASSERT_TRUE(f.ok());
+  // The second chunk leaves a gap: nothing after it is read.
+  FakeReader reader({Chunk(0, "abc"), Chunk(9, "xy"), Completed(11)},
+                    grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  grpc::ClientContext context;
+  const FollowOutcome outcome = (*f)->Follow(reader, context);
+  EXPECT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.local.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(reader.read(), 2u);
+  EXPECT_EQ(reader.finished(), 1);
+  EXPECT_FALSE((*f)->completed());
+}
+
+TEST(JobFollowerTest, FollowReturnsTheCallStatus) {
+  auto f = JobFollower::Create("", 0, nullptr);
+  ASSERT_TRUE(f.ok());
+  FakeReader reader({Chunk(0, "abc")},
+                    grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone"));
+  grpc::ClientContext context;
+  const FollowOutcome outcome = (*f)->Follow(reader, context);
+  EXPECT_TRUE(outcome.local.ok()) << outcome.local;
+  EXPECT_EQ(outcome.rpc.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(outcome.rpc.error_message(), "gone");
+  EXPECT_FALSE(outcome.ok());
+  EXPECT_FALSE((*f)->completed());
 }
 
 }  // namespace
