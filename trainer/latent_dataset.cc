@@ -15,12 +15,52 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Parses one record of a file in `dir`; `where` ("tasks[0].records[1]: line
+// 3 of x.jsonl") starts every error.
+absl::StatusOr<LatentItem> ParseRecord(const std::string& line,
+                                       const std::string& where,
+                                       const fs::path& dir,
+                                       const LatentDatasetOptions& options) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("shard") ||
+      !j.contains("key") || !j["shard"].is_string() || !j["key"].is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " is not a record with string shard and key"));
+  }
+  LatentItem item;
+  item.shard = (dir / j["shard"].get<std::string>()).string();
+  item.key = j["key"].get<std::string>();
+  item.cap_key = j.value("cap_key", std::string());
+  const bool has_prompt = j.contains("prompt") && j["prompt"].is_string();
+  if (has_prompt) item.prompt = j["prompt"].get<std::string>();
+  if (j.contains("unimatch_flow") && j["unimatch_flow"].is_number()) {
+    item.motion = j["unimatch_flow"].get<double>();
+  }
+  if (!fs::exists(item.shard)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": shard ", item.shard, " does not exist"));
+  }
+  if (options.need_captions && item.cap_key.empty()) {
+    if (options.text_encoder.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where,
+          " has no cached caption features (cap_key); run lvs-extract "
+          "with --text-encoder, or set text_encoder"));
+    }
+    if (!has_prompt) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where,
+                       " has neither cached caption features (cap_key) nor "
+                       "a string prompt to encode"));
+    }
+  }
+  return item;
+}
+
 // Appends the items of record file `file` (`f` names it in errors).
 absl::Status ReadRecordFile(const std::string& f, const fs::path& file,
                             const LatentDatasetOptions& options,
                             std::vector<LatentItem>* items) {
-  const bool need_captions = options.need_captions;
-  const bool on_the_fly = !options.text_encoder.empty();
   std::ifstream in(file);
   if (!in) {
     return absl::InvalidArgumentError(
@@ -29,7 +69,7 @@ absl::Status ReadRecordFile(const std::string& f, const fs::path& file,
   const fs::path dir = file.parent_path();
   std::string system_prompt = (dir / "system_prompt.safetensors");
   if (!fs::exists(system_prompt)) {
-    if (need_captions && !on_the_fly) {
+    if (options.need_captions && options.text_encoder.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(f, ": ", system_prompt,
                        " (caption-dropout features) does not exist"));
@@ -40,41 +80,11 @@ absl::Status ReadRecordFile(const std::string& f, const fs::path& file,
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("shard") ||
-        !j.contains("key") || !j["shard"].is_string() ||
-        !j["key"].is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(f, ": line ", n, " of ", file.string(),
-                       " is not a record with string shard and key"));
-    }
-    LatentItem item;
-    item.shard = (dir / j["shard"].get<std::string>()).string();
-    item.key = j["key"].get<std::string>();
-    item.cap_key = j.value("cap_key", std::string());
+    LVS_ASSIGN_OR_RETURN(
+        LatentItem item,
+        ParseRecord(line, absl::StrCat(f, ": line ", n, " of ", file.string()),
+                    dir, options));
     item.system_prompt = system_prompt;
-    const bool has_prompt = j.contains("prompt") && j["prompt"].is_string();
-    if (has_prompt) item.prompt = j["prompt"].get<std::string>();
-    if (j.contains("unimatch_flow") && j["unimatch_flow"].is_number()) {
-      item.motion = j["unimatch_flow"].get<double>();
-    }
-    if (!fs::exists(item.shard)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(f, ": shard ", item.shard, " of line ", n, " of ",
-                       file.string(), " does not exist"));
-    }
-    if (need_captions && item.cap_key.empty() && !on_the_fly) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          f, ": line ", n, " of ", file.string(),
-          " has no cached caption features (cap_key); run lvs-extract "
-          "with --text-encoder, or set text_encoder"));
-    }
-    if (need_captions && item.cap_key.empty() && !has_prompt) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(f, ": line ", n, " of ", file.string(),
-                       " has neither cached caption features (cap_key) nor "
-                       "a string prompt to encode"));
-    }
     items->push_back(std::move(item));
   }
   if (items->size() == first) {

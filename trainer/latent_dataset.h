@@ -82,7 +82,8 @@ class LatentDataset {
   // without `cap_key` have a string `prompt` and that the encoder folder
   // looks right (weights are loaded on first use). `field` names the spec
   // field in errors ("tasks[0].records"), e.g. INVALID_ARGUMENT
-  // "tasks[0].records[1]: shard x.safetensors of line 3 does not exist";
+  // "tasks[0].records[1]: line 3 of r.jsonl: shard x.safetensors does not
+  // exist";
   // a bad text encoder folder is INVALID_ARGUMENT "text_encoder: ...".
   static absl::StatusOr<std::unique_ptr<LatentDataset>> Open(
       const std::vector<std::string>& record_files,

@@ -32,6 +32,19 @@ struct Models {
   lvs::tools::CaptionEncoderOptions captions;
 };
 
+// The caption encoder on the VAE's device and precision; null without
+// --text-encoder.
+absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> LoadCaptionEncoder(
+    const Models& models, const lvs::vae::VaeOptions& vo) {
+  if (models.text_encoder_dir.empty()) {
+    return std::unique_ptr<lvs::tools::CaptionEncoder>();
+  }
+  lvs::tools::CaptionEncoderOptions co = models.captions;
+  co.device = vo.device;
+  co.dtype = vo.dtype;
+  return lvs::tools::CaptionEncoder::Create(models.text_encoder_dir, co);
+}
+
 int Run(const std::string& items_path, const std::string& out,
         const Models& models, const lvs::tools::ExtractOptions& options) {
   absl::StatusOr<std::vector<nlohmann::json>> items =
@@ -50,22 +63,15 @@ int Run(const std::string& items_path, const std::string& out,
     std::fprintf(stderr, "lvs-extract: %s\n", vae.status().ToString().c_str());
     return 2;
   }
-  std::unique_ptr<lvs::tools::CaptionEncoder> captions;
-  if (!models.text_encoder_dir.empty()) {
-    lvs::tools::CaptionEncoderOptions co = models.captions;
-    co.device = vo.device;
-    co.dtype = vo.dtype;
-    absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> c =
-        lvs::tools::CaptionEncoder::Create(models.text_encoder_dir, co);
-    if (!c.ok()) {
-      std::fprintf(stderr, "lvs-extract: --text-encoder: %s\n",
-                   c.status().ToString().c_str());
-      return 2;
-    }
-    captions = std::move(*c);
+  absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> captions =
+      LoadCaptionEncoder(models, vo);
+  if (!captions.ok()) {
+    std::fprintf(stderr, "lvs-extract: --text-encoder: %s\n",
+                 captions.status().ToString().c_str());
+    return 2;
   }
   absl::StatusOr<std::unique_ptr<lvs::tools::Extractor>> ex =
-      lvs::tools::Extractor::Open(out, vae->get(), options, captions.get());
+      lvs::tools::Extractor::Open(out, vae->get(), options, captions->get());
   if (!ex.ok()) {
     std::fprintf(stderr, "lvs-extract: %s\n", ex.status().ToString().c_str());
     return 2;
