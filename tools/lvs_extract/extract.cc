@@ -86,6 +86,33 @@ torch::Tensor PreprocessFrames(const std::vector<media::RgbFrame>& frames,
   return x.permute({1, 0, 2, 3}).unsqueeze(0).contiguous();  // [1, 3, T, H, W]
 }
 
+namespace {
+
+// Decodes a video and keeps the 1 + 4k frames the reference samples
+// (`seconds` is the clip's length). Returns a skip reason (fps below
+// target/2, fewer than 9 frames) or nullopt.
+absl::StatusOr<std::optional<std::string>> SampleVideo(
+    media::VideoDecoder& dec, double fps, const ExtractOptions& options,
+    std::vector<media::RgbFrame>* frames, double* seconds) {
+  if (fps < options.target_fps / 2) {
+    return std::optional<std::string>(
+        absl::StrCat("fps ", fps, " below target/2"));
+  }
+  LVS_ASSIGN_OR_RETURN(std::vector<media::RgbFrame> all, dec.DecodeAll());
+  *seconds = double(all.size()) / fps;
+  std::vector<int64_t> idx = SampleFrameIndices(*seconds, fps, options);
+  while (!idx.empty() && idx.back() >= int64_t(all.size())) idx.pop_back();
+  if (idx.size() < 9) {
+    return std::optional<std::string>(
+        absl::StrCat("too short (", idx.size(), " frames < 9)"));
+  }
+  idx.resize((idx.size() - 1) / 4 * 4 + 1);
+  for (int64_t i : idx) frames->push_back(all[i]);  // May repeat.
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Extractor>> Extractor::Open(
     const std::string& out_dir, const vae::CogVideoXVae* vae,
     const ExtractOptions& options, const CaptionEncoder* captions) {
@@ -185,20 +212,9 @@ absl::StatusOr<std::optional<std::string>> Extractor::Add(
   if (image) {
     LVS_ASSIGN_OR_RETURN(frames, dec->DecodeAll(1));
   } else {
-    if (fps < options_.target_fps / 2) {
-      return std::optional<std::string>(
-          absl::StrCat("fps ", fps, " below target/2"));
-    }
-    LVS_ASSIGN_OR_RETURN(std::vector<media::RgbFrame> all, dec->DecodeAll());
-    seconds = double(all.size()) / fps;
-    std::vector<int64_t> idx = SampleFrameIndices(seconds, fps, options_);
-    while (!idx.empty() && idx.back() >= int64_t(all.size())) idx.pop_back();
-    if (idx.size() < 9) {
-      return std::optional<std::string>(
-          absl::StrCat("too short (", idx.size(), " frames < 9)"));
-    }
-    idx.resize((idx.size() - 1) / 4 * 4 + 1);
-    for (int64_t i : idx) frames.push_back(all[i]);
+    LVS_ASSIGN_OR_RETURN(std::optional<std::string> skip,
+                         SampleVideo(*dec, fps, options_, &frames, &seconds));
+    if (skip.has_value()) return skip;
   }
   if (frames.empty()) return absl::DataLossError(path + ": no frame decoded");
   const auto crop = ChooseCrop(CropSizeList(min_area / (32 * 32), 32),
