@@ -10,9 +10,15 @@
 // line per step and writes checkpoints (rank 0) under --work-dir:
 //   lvs-trainer --spec=job.json --work-dir=DIR [--resume=CKPT]
 //               [--rank=0 --world-size=2 --dist-port=29500]
+// Both modes serve Prometheus metrics and a health check with
+// --metrics-listen=HOST:PORT (trainer_metrics.h); in local mode
+// --metrics-linger=SECONDS keeps them up after the run so the last values
+// can be scraped.
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +28,7 @@
 #include "model/common/shutdown_signal.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
+#include "trainer/trainer_metrics.h"
 #include "trainer/trainer_service.h"
 #ifdef LVS_HAVE_C10D_GLOO
 #include "trainer/data_parallel.h"
@@ -34,7 +41,85 @@ struct LocalFlags {
   int rank = 0, world_size = 1, dist_port = 29500;
 };
 
-int RunLocal(const LocalFlags& f) {
+// Joins the data-parallel group of `f` when --world-size > 1; leaves
+// `reducer` null for a single process. Errors are printed; returns the exit
+// code (0 on success).
+int JoinGroup(const LocalFlags& f,
+              std::unique_ptr<lvs::trainer::GradientReducer>* reducer) {
+  if (f.world_size <= 1) return 0;
+#ifdef LVS_HAVE_C10D_GLOO
+  lvs::trainer::DataParallelOptions dp;
+  dp.host = f.dist_host;
+  dp.port = static_cast<uint16_t>(f.dist_port);
+  dp.rank = f.rank;
+  dp.world_size = f.world_size;
+  auto r = lvs::trainer::JoinGlooGroup(dp);
+  if (!r.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  *reducer = std::move(*r);
+  return 0;
+#else
+  std::fprintf(stderr,
+               "lvs-trainer: built without c10d/Gloo; --world-size must "
+               "be 1\n");
+  return 2;
+#endif
+}
+
+// Prints one JSON line of a step (the local mode's output).
+void PrintStep(const lvs::trainer::StepStats& st) {
+  nlohmann::json line = {{"step", st.step + 1},
+                         {"loss", st.loss},
+                         {"task_loss", st.task_loss},
+                         {"grad_norm", st.grad_norm},
+                         {"lr", st.learning_rate},
+                         {"seconds", st.seconds},
+                         {"samples_per_second", st.samples / st.seconds}};
+  std::printf("%s\n", line.dump().c_str());
+  std::fflush(stdout);
+}
+
+// Runs the steps of a created (and possibly resumed) trainer, checkpointing
+// on rank 0; tells `obs` of every step, checkpoint and the outcome.
+int TrainLocal(const LocalFlags& f, const lvs::trainer::TrainSpec& spec,
+               lvs::trainer::Trainer& tr, lvs::trainer::TrainerObserver& obs) {
+  using namespace lvs::trainer;
+  auto save = [&]() -> bool {
+    if (f.rank != 0) return true;
+    const std::string dir = CheckpointDir(f.work_dir, tr.next_step());
+    absl::Status s = tr.SaveCheckpoint(dir);
+    if (!s.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+      return false;
+    }
+    obs.OnCheckpoint(f.spec, tr.next_step());
+    return true;
+  };
+  obs.OnJobStarted(f.spec, tr.next_step(), spec.max_steps);
+  while (!tr.done()) {
+    absl::StatusOr<StepStats> st = tr.Step();
+    if (!st.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", st.status().ToString().c_str());
+      obs.OnJobEnded(f.spec, "failed");
+      return 1;
+    }
+    PrintStep(*st);
+    obs.OnStep(f.spec, *st);
+    const int64_t n = tr.next_step();
+    if (spec.checkpoint_interval > 0 && n % spec.checkpoint_interval == 0 &&
+        !tr.done() && !save()) {
+      obs.OnJobEnded(f.spec, "failed");
+      return 1;
+    }
+  }
+  const bool saved = save();
+  obs.OnJobEnded(f.spec, saved ? "completed" : "failed");
+  return saved ? 0 : 1;
+}
+
+int RunLocal(const LocalFlags& f, lvs::trainer::TrainerObserver& obs) {
   using namespace lvs::trainer;
   std::ifstream in(f.spec);
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
@@ -48,27 +133,8 @@ int RunLocal(const LocalFlags& f) {
   TrainerOptions options;
   options.device = torch::Device(f.device);
   std::unique_ptr<GradientReducer> reducer;
-  if (f.world_size > 1) {
-#ifdef LVS_HAVE_C10D_GLOO
-    DataParallelOptions dp;
-    dp.host = f.dist_host;
-    dp.port = static_cast<uint16_t>(f.dist_port);
-    dp.rank = f.rank;
-    dp.world_size = f.world_size;
-    absl::StatusOr<std::unique_ptr<GradientReducer>> r = JoinGlooGroup(dp);
-    if (!r.ok()) {
-      std::fprintf(stderr, "lvs-trainer: %s\n", r.status().ToString().c_str());
-      return 1;
-    }
-    reducer = std::move(*r);
-    options.reducer = reducer.get();
-#else
-    std::fprintf(stderr,
-                 "lvs-trainer: built without c10d/Gloo; --world-size must "
-                 "be 1\n");
-    return 2;
-#endif
-  }
+  if (int code = JoinGroup(f, &reducer); code != 0) return code;
+  options.reducer = reducer.get();
   absl::StatusOr<std::unique_ptr<Trainer>> tr = Trainer::Create(*spec, options);
   if (!tr.ok()) {
     std::fprintf(stderr, "lvs-trainer: %s\n", tr.status().ToString().c_str());
@@ -80,36 +146,7 @@ int RunLocal(const LocalFlags& f) {
       return 1;
     }
   }
-  auto save = [&]() -> bool {
-    if (f.rank != 0) return true;
-    const std::string dir = CheckpointDir(f.work_dir, (*tr)->next_step());
-    absl::Status s = (*tr)->SaveCheckpoint(dir);
-    if (!s.ok())
-      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
-    return s.ok();
-  };
-  while (!(*tr)->done()) {
-    absl::StatusOr<StepStats> st = (*tr)->Step();
-    if (!st.ok()) {
-      std::fprintf(stderr, "lvs-trainer: %s\n", st.status().ToString().c_str());
-      return 1;
-    }
-    nlohmann::json line = {{"step", st->step + 1},
-                           {"loss", st->loss},
-                           {"task_loss", st->task_loss},
-                           {"grad_norm", st->grad_norm},
-                           {"lr", st->learning_rate},
-                           {"seconds", st->seconds},
-                           {"samples_per_second", st->samples / st->seconds}};
-    std::printf("%s\n", line.dump().c_str());
-    std::fflush(stdout);
-    const int64_t n = (*tr)->next_step();
-    if (spec->checkpoint_interval > 0 && n % spec->checkpoint_interval == 0 &&
-        !(*tr)->done() && !save()) {
-      return 1;
-    }
-  }
-  return save() ? 0 : 1;
+  return TrainLocal(f, *spec, **tr, obs);
 }
 
 std::string ReadToken(const std::string& path) {
@@ -138,13 +175,35 @@ int RunService(lvs::trainer::TrainerServiceOptions options) {
   return s.ok() ? 0 : 1;
 }
 
+// Serves the metrics on --metrics-listen (empty: off) while `run` runs,
+// then keeps serving for --metrics-linger seconds so that a last scrape
+// sees the final values of a local run.
+int WithMetrics(const std::string& listen, double linger_s,
+                const lvs::trainer::TrainerMetrics& metrics,
+                const std::function<int()>& run) {
+  lvs::trainer::TrainerMetricsServer server(&metrics);
+  if (!listen.empty()) {
+    if (absl::Status s = server.Start(listen); !s.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+      return 2;
+    }
+  }
+  const int code = run();
+  if (!listen.empty() && linger_s > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
+  }
+  server.Stop();
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"lvs-trainer: flow-matching training of Lumina-Video DiTs"};
   lvs::trainer::TrainerServiceOptions service;
   LocalFlags local;
-  std::string server = "127.0.0.1:50052", token_file;
+  std::string server = "127.0.0.1:50052", token_file, metrics_listen;
+  double metrics_linger = 0;
   app.add_option("--server", server, "server worker port host:port");
   app.add_option("--name", service.name, "unique trainer name");
   app.add_option("--work-dir", local.work_dir, "checkpoint root");
@@ -153,6 +212,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", service.channel.tls_ca, "CA of the server");
   app.add_option("--tls-cert", service.channel.tls_cert, "client certificate");
   app.add_option("--tls-key", service.channel.tls_key, "client key");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port of /metrics and /healthz (empty: off)");
+  app.add_option("--metrics-linger", metrics_linger,
+                 "seconds /metrics stays up after a local run ends");
   app.add_option("--spec", local.spec, "local mode: job spec JSON");
   app.add_option("--resume", local.resume, "local mode: checkpoint to resume");
   app.add_option("--rank", local.rank, "local mode: data-parallel rank");
@@ -161,7 +224,15 @@ int main(int argc, char** argv) {
   app.add_option("--dist-port", local.dist_port, "local mode: TCPStore port");
   CLI11_PARSE(app, argc, argv);
   if (local.work_dir.empty()) local.work_dir = "./lvs-trainer";
-  if (!local.spec.empty()) return RunLocal(local);
+  if (!local.spec.empty()) {
+    // Local mode: the `trainer` label is --name, or "local-rank<R>".
+    lvs::trainer::TrainerMetrics metrics(
+        service.name.empty() ? absl::StrCat("local-rank", local.rank)
+                             : service.name,
+        /*local=*/true);
+    return WithMetrics(metrics_listen, metrics_linger, metrics,
+                       [&] { return RunLocal(local, metrics); });
+  }
   if (service.name.empty()) {
     std::fprintf(stderr, "lvs-trainer: --name is required\n");
     return 2;
@@ -170,5 +241,8 @@ int main(int argc, char** argv) {
   service.token = ReadToken(token_file);
   service.device = local.device;
   service.work_dir = local.work_dir;
-  return RunService(std::move(service));
+  lvs::trainer::TrainerMetrics metrics(service.name);
+  service.observer = &metrics;
+  return WithMetrics(metrics_listen, 0, metrics,
+                     [&] { return RunService(std::move(service)); });
 }

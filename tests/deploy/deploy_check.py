@@ -6,6 +6,7 @@
   deploy_check.py compose-cpu SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
                   [--trainer=TRAINER]
   deploy_check.py metrics SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
+                  [--trainer=TRAINER]
 
 compose-cpu parses the CPU profile of deploy/compose/docker-compose.yml as
 docker-compose resolves it, checks its ports, volumes and health checks
@@ -13,9 +14,11 @@ against the command lines, starts the server and worker command lines on
 loopback (container ports mapped to free ports, volumes to a temporary
 directory or their host sources) and waits until both are healthy through the
 compose health checks; with --trainer it also starts the trainer-cpu command
-line and waits until the server counts it as a connected idle worker. metrics brings up the same stack and checks that every
-lvs_* metric used by the Grafana dashboard and the alert rules exists in the
-real /metrics of the server or the worker. --fake-model swaps the tiny Lumina
+line and waits until its compose health check passes and the server counts
+it as a connected idle worker. metrics brings up the same stack (with
+--trainer, the trainer too) and checks that every lvs_* metric used by the
+Grafana dashboard and the alert rules exists in the real /metrics of the
+server, the worker or the trainer. --fake-model swaps the tiny Lumina
 model for the fake one when the worker was built without the pipeline.
 """
 import json
@@ -110,8 +113,71 @@ def check_dockerfiles(src):
 
 
 # ------------------------------------------------------------------------ k8s
+def check_dialing_pod(overlay, objs, name, binaries, scraped):
+    """A Deployment that dials in to the server (worker, trainer): real
+    flags, probes on its --metrics-listen port, a GPU exactly on the gpu
+    overlay, read-only checkpoints, and a headless metrics Service that
+    prometheus-k8s.yml scrapes on that port."""
+    if ("Deployment", name) not in objs:
+        fail(f"{overlay}: no Deployment {name}")
+    pod = objs[("Deployment", name)]["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    check_flags(f"{overlay} {name}", c["args"], binaries)
+    metrics_port = int(flag(c["args"], "metrics-listen").rsplit(":", 1)[1])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        spec = c[probe]
+        port = (spec.get("httpGet") or spec.get("tcpSocket"))["port"]
+        if port != metrics_port:
+            fail(f"{overlay}: {name} {probe} port {port} is not --metrics-listen")
+    gpus = c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")
+    device = flag(c["args"], "device")
+    if overlay == "gpu" and (gpus != 1 or not device.startswith("cuda")):
+        fail(f"gpu: {name} needs nvidia.com/gpu: 1 and --device=cuda")
+    if overlay == "cpu" and (gpus is not None or device != "cpu"):
+        fail(f"cpu: {name} must not ask for a GPU")
+    for mount in c["volumeMounts"]:
+        if mount["mountPath"] == "/models" and not mount.get("readOnly"):
+            fail(f"{overlay}: {name}: checkpoints must be mounted read-only")
+    service = objs.get(("Service", f"{name}-metrics"))
+    if service is None:
+        fail(f"{overlay}: no headless Service {name}-metrics")
+    labels = pod["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in service["spec"]["selector"].items()):
+        fail(f"{overlay}: Service {name}-metrics does not select the {name} pods")
+    if metrics_port not in [p["port"] for p in service["spec"]["ports"]]:
+        fail(f"{overlay}: Service {name}-metrics does not serve port {metrics_port}")
+    if (f"{name}-metrics.lvs.svc.cluster.local", metrics_port) not in scraped:
+        fail(f"prometheus-k8s.yml does not scrape {name}-metrics on {metrics_port}")
+
+
+def check_trainer_pod(overlay, objs):
+    """The trainer's --work-dir is a writable PVC that a second pod never
+    mounts at the same time."""
+    spec = objs[("Deployment", "lvs-trainer")]["spec"]
+    if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
+        fail(f"{overlay}: lvs-trainer must be replicas 1 with strategy Recreate")
+    pod = spec["template"]["spec"]
+    c = pod["containers"][0]
+    work_dir = flag(c["args"], "work-dir")
+    mount = next((m for m in c["volumeMounts"] if m["mountPath"] == work_dir), None)
+    if mount is None or mount.get("readOnly"):
+        fail(f"{overlay}: lvs-trainer --work-dir={work_dir} is not a writable mount")
+    volume_spec = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    claim = volume_spec.get("persistentVolumeClaim", {}).get("claimName")
+    if ("PersistentVolumeClaim", claim) not in objs:
+        fail(f"{overlay}: lvs-trainer --work-dir is not on a PersistentVolumeClaim")
+
+
+def k8s_scraped(src):
+    """(DNS name, port) of every dns_sd target of prometheus-k8s.yml."""
+    prom = yaml.safe_load(open(os.path.join(src, "deploy/prometheus/prometheus-k8s.yml")))
+    return {(n, sd["port"]) for job in prom["scrape_configs"]
+            for sd in job.get("dns_sd_configs", []) for n in sd["names"]}
+
+
 def check_k8s(src, kubectl, binaries):
     docs = {}
+    scraped = k8s_scraped(src)
     for overlay in ("cpu", "gpu"):
         out = subprocess.run(
             [kubectl, "kustomize", os.path.join(src, "deploy/k8s/overlays", overlay)],
@@ -129,24 +195,9 @@ def check_k8s(src, kubectl, binaries):
             port = container[probe]["grpc"]["port"]
             if not isinstance(port, int) or not health.endswith(f":{port}"):
                 fail(f"{overlay}: server {probe} must use the numeric --health-listen port")
-        worker = objs[("Deployment", "lvs-worker")]["spec"]["template"]["spec"]
-        wc = worker["containers"][0]
-        check_flags(f"{overlay} lvs-worker", wc["args"], binaries)
-        metrics_port = int(flag(wc["args"], "metrics-listen").rsplit(":", 1)[1])
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            spec = wc[probe]
-            port = (spec.get("httpGet") or spec.get("tcpSocket"))["port"]
-            if port != metrics_port:
-                fail(f"{overlay}: worker {probe} port {port} is not --metrics-listen")
-        gpus = wc.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")
-        device = flag(wc["args"], "device")
-        if overlay == "gpu" and (gpus != 1 or not device.startswith("cuda")):
-            fail("gpu: worker needs nvidia.com/gpu: 1 and --device=cuda")
-        if overlay == "cpu" and (gpus is not None or device != "cpu"):
-            fail("cpu: worker must not ask for a GPU")
-        for mount in wc["volumeMounts"]:
-            if mount["mountPath"] == "/models" and not mount.get("readOnly"):
-                fail(f"{overlay}: checkpoints must be mounted read-only")
+        for name in ("lvs-worker", "lvs-trainer"):
+            check_dialing_pod(overlay, objs, name, binaries, scraped)
+        check_trainer_pod(overlay, objs)
         hpa = objs[("HorizontalPodAutoscaler", "lvs-worker")]["spec"]
         if hpa["metrics"][0]["external"]["metric"]["name"] != "lvs_queue_depth":
             fail(f"{overlay}: HPA must scale on lvs_queue_depth")
@@ -238,16 +289,26 @@ class Stack:
             target = flag(services[name]["command"], "server")
             if target != f"lvs-server:{self.port_of(server, 'worker-listen')}":
                 fail(f"{name}: --server={target} is not lvs-server's --worker-listen")
-        metrics = self.port_of(worker, "metrics-listen")
-        if str(metrics) not in [str(p) for p in worker.get("expose", [])]:
-            fail(f"worker-cpu: metrics port {metrics} is not exposed")
+        for name in ("worker-cpu", "trainer-cpu"):
+            svc = services[name]
+            metrics = self.port_of(svc, "metrics-listen")
+            if str(metrics) not in [str(p) for p in svc.get("expose", [])]:
+                fail(f"{name}: metrics port {metrics} is not exposed")
+            if f":{metrics}/" not in " ".join(svc.get("healthcheck", {}).get("test", [])):
+                fail(f"{name}: the health check does not ask --metrics-listen's port")
+        trainer = services["trainer-cpu"]
+        work_dir = flag(trainer["command"], "work-dir")
+        if not any(v["type"] == "volume" and v["target"] == work_dir and not v.get("read_only")
+                   for v in map(volume, trainer["volumes"])):
+            fail(f"trainer-cpu: --work-dir={work_dir} is not on a writable named volume")
         data_dir = flag(server["command"], "data-dir")
         if not any(v["type"] == "volume" and v["target"] == data_dir
                    for v in map(volume, server["volumes"])):
             fail(f"lvs-server: --data-dir={data_dir} is not on a named volume")
-        for v in map(volume, worker["volumes"]):
-            if v["target"].startswith("/models") and not v.get("read_only"):
-                fail(f"worker-cpu: {v['target']} is not read-only")
+        for name in ("worker-cpu", "trainer-cpu"):
+            for v in map(volume, services[name]["volumes"]):
+                if v["target"].startswith(("/models", "/data")) and not v.get("read_only"):
+                    fail(f"{name}: {v['target']} is not read-only")
         for flag_name in ("dit", "text-encoder", "vae"):
             path = flag(worker["command"], flag_name)
             if not any(volume(v)["target"] == path for v in worker["volumes"]):
@@ -395,7 +456,7 @@ def check_compose_cpu(stack):
     if idle_workers(stack) < 1:
         fail("the server reports no idle worker after the worker became healthy")
     if stack.binaries["lvs-trainer"] is not None:
-        stack.start("trainer-cpu")
+        stack.wait_healthy("trainer-cpu", stack.start("trainer-cpu"), 60)
         deadline = time.monotonic() + 60
         while idle_workers(stack) < 2:
             for proc in stack.procs:
@@ -413,6 +474,13 @@ def check_metrics(stack):
     names = exposed_names(stack.scrape(Stack.port_of(services["lvs-server"], "metrics-listen")))
     names |= exposed_names(stack.scrape(Stack.port_of(services["worker-cpu"], "metrics-listen")))
     used = used_names(stack.src)
+    if stack.binaries["lvs-trainer"] is not None:
+        stack.wait_healthy("trainer-cpu", stack.start("trainer-cpu"), 60)
+        names |= exposed_names(stack.scrape(Stack.port_of(services["trainer-cpu"], "metrics-listen")))
+    else:
+        skipped = sorted(n for n in used if n.startswith("lvs_trainer_"))
+        used = {n: w for n, w in used.items() if not n.startswith("lvs_trainer_")}
+        print(f"metrics: no lvs-trainer built; not checked: {', '.join(skipped)}")
     if not used:
         fail("no lvs_ metric found in the dashboard and the alerts")
     missing = sorted(f"{n} ({where})" for n, where in used.items() if n not in names)
