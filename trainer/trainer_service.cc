@@ -209,6 +209,10 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   absl::StatusOr<std::unique_ptr<TrainerGroup>> tr =
       TrainerGroup::Create(*spec, options_.device);
   if (!tr.ok()) return fail(tr.status());
+  Log(absl::StrCat(
+      "training_ranks job=", a.job(), " ranks=", (*tr)->size(),
+      " device=", options_.device, " precision=",
+      spec->precision == TrainPrecision::kBFloat16 ? "bf16" : "fp32"));
   if (a.has_resume_from() && !a.resume_from().path().empty()) {
     if (absl::Status s = (*tr)->Resume(a.resume_from().path()); !s.ok()) {
       return fail(s);
