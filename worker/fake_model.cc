@@ -75,7 +75,9 @@ absl::Status FakeVideoModel::MakePlan(const GenerateRequest& request,
   plan->height = request.height > 0 ? request.height : options_.default_height;
   plan->frames = request.frames > 0 ? request.frames : options_.default_frames;
   plan->fps = request.fps > 0 ? request.fps : options_.default_fps;
-  plan->steps = request.steps > 0 ? request.steps : options_.default_steps;
+  // N grid points are N - 1 denoising steps, as in the Euler sampler.
+  const int grid = request.steps > 0 ? request.steps : options_.default_steps;
+  plan->steps = std::max(grid - 1, 1);
   plan->seed = request.seed;
   if (plan->width % 2 != 0 || plan->width > options_.max_width) {
     return absl::InvalidArgumentError(absl::StrCat("width: ", plan->width,

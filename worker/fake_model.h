@@ -1,8 +1,9 @@
 // A deterministic stand-in for the video model, used by the serving tests and
 // benchmarks: it sleeps a configurable time per "denoising step", can fail at
-// a chosen step, and produces synthetic frames that depend only on the seed,
-// the frame index and the geometry (moving colour gradients that encode
-// well).
+// a chosen step, runs `steps - 1` denoising steps for a request of `steps`
+// grid points as the real sampler does, and produces synthetic frames that
+// depend only on the seed, the frame index and the geometry (moving colour
+// gradients that encode well).
 //
 // Thread-safety: like every `VideoModel`, used by one thread at a time.
 #ifndef LVS_WORKER_FAKE_MODEL_H_
@@ -23,7 +24,7 @@ struct FakeVideoModelOptions {
   absl::Duration step_time = absl::Milliseconds(20);
   // 1-based step at which Generate() fails with INTERNAL; 0 never fails.
   int fail_at_step = 0;
-  // Defaults for request fields left at 0.
+  // Defaults for request fields left at 0 (`default_steps` in grid points).
   int default_steps = 8;
   int default_frames = 16;
   int default_width = 256;

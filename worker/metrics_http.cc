@@ -45,6 +45,12 @@ std::string RenderWorkerMetrics(const std::string& name,
       c.jobs_cancelled, "\n");
   absl::StrAppend(
       &out,
+      "# HELP lvs_worker_denoise_steps_total Denoising steps (sampler grid "
+      "intervals) the worker's model finished.\n"
+      "# TYPE lvs_worker_denoise_steps_total counter\n",
+      "lvs_worker_denoise_steps_total{", w, "} ", c.denoise_steps, "\n");
+  absl::StrAppend(
+      &out,
       "# HELP lvs_worker_connects_total Streams opened to the server.\n"
       "# TYPE lvs_worker_connects_total counter\n",
       "lvs_worker_connects_total{", w, "} ", c.connects, "\n",

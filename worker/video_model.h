@@ -38,6 +38,8 @@ struct GenerateRequest {
   int frames = 0;
   int fps = 0;
   std::string sample_config;  // Named sampling configuration; may be empty.
+  // Grid points N of the Euler sampler (0: the model default). A job runs
+  // N - 1 denoising steps, one per grid interval (one model call each).
   int steps = 0;
   uint64_t seed = 0;
   std::string precision;  // "bf16", "fp32" or empty for the model default.
@@ -50,14 +52,17 @@ struct VideoPlan {
   int height = 0;
   int frames = 0;
   int fps = 0;
-  int steps = 0;
+  int steps = 0;  // Denoising steps (grid intervals): request steps - 1.
   uint64_t seed = 0;
 };
 
-// One finished denoising step.
+// One finished denoising step (one grid interval of the sampler). Every
+// model reports `total` = VideoPlan::steps = request steps - 1, so progress
+// "step i of total" means the same for every model, on the worker, the
+// server (VideoJobProgress) and the client's progress bar.
 struct StepEvent {
   int index = 0;        // 1-based index of the finished step.
-  int total = 0;        // Number of steps of the job.
+  int total = 0;        // Number of denoising steps of the job.
   double t = 0;         // Flow time of the step.
   std::string patch;    // Patch size of the step, "FxP" (e.g. "1x2").
   bool guided = false;  // Whether classifier-free guidance ran.

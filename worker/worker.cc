@@ -312,9 +312,15 @@ void Worker::RunJob(const Task& task) {
                         {"attempt", absl::StrCat(a.attempt())},
                         {"worker", options_.name}});
   const absl::Time start = absl::Now();
-  const pb::WorkerMessage final_message = runner_.Run(
-      a, *cancel,
-      [&task](const pb::WorkerMessage& m) { return task.session->Write(m); });
+  const pb::WorkerMessage final_message =
+      runner_.Run(a, *cancel, [this, &task](const pb::WorkerMessage& m) {
+        if (m.job_event().event().has_step()) {
+          // One Step event per finished denoising step (grid interval).
+          absl::MutexLock lock(&mu_);
+          ++counters_.denoise_steps;
+        }
+        return task.session->Write(m);
+      });
   std::string outcome = "succeeded";
   if (final_message.has_cancel_ack()) {
     outcome = "cancelled";

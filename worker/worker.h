@@ -52,6 +52,9 @@ struct WorkerCounters {
   int64_t jobs_succeeded = 0;
   int64_t jobs_failed = 0;
   int64_t jobs_cancelled = 0;
+  // Denoising steps (sampler grid intervals) the model finished, counted as
+  // each step ends, in every job whatever its outcome.
+  int64_t denoise_steps = 0;
   int64_t connects = 0;
   uint64_t device_memory_bytes = 0;
 };

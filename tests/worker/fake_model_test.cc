@@ -46,7 +46,7 @@ TEST(FakeVideoModelTest, ReportsEveryStageAndFrame) {
   req.width = 64;
   req.height = 32;
   req.frames = 10;
-  req.steps = 5;
+  req.steps = 6;  // Grid points: 5 denoising steps.
   req.seed = 7;
   RecordingSink sink;
   CancelToken cancel;
@@ -85,7 +85,8 @@ TEST(FakeVideoModelTest, AppliesDefaults) {
   EXPECT_EQ(sink.plan_.width, o.default_width);
   EXPECT_EQ(sink.plan_.height, o.default_height);
   EXPECT_EQ(sink.plan_.frames, o.default_frames);
-  EXPECT_EQ(sink.plan_.steps, o.default_steps);
+  EXPECT_EQ(sink.plan_.steps, o.default_steps - 1);
+  EXPECT_EQ(sink.steps_.size(), static_cast<size_t>(o.default_steps - 1));
 }
 
 TEST(FakeVideoModelTest, RejectsOddWidthNamingTheField) {

@@ -75,8 +75,9 @@ TEST(JobRunnerTest, StreamsEventsAndADecodableMp4) {
   JobRunner runner(&model, FastEncoder());
   Capture capture;
   CancelToken cancel;
+  // 4 grid points: 3 denoising steps.
   const pb::WorkerMessage final_message =
-      runner.Run(Assignment(64, 48, 10, 3), cancel, capture.Writer());
+      runner.Run(Assignment(64, 48, 10, 4), cancel, capture.Writer());
 
   ASSERT_TRUE(final_message.has_job_result());
   const pb::JobResult& result = final_message.job_result();
@@ -191,7 +192,7 @@ TEST(JobRunnerTest, StopsWhenTheStreamIsGone) {
   capture.fail_after = 5;  // Text encoded, 3 steps, then the first chunk.
   CancelToken cancel;
   const pb::WorkerMessage m =
-      runner.Run(Assignment(64, 48, 10, 3), cancel, capture.Writer());
+      runner.Run(Assignment(64, 48, 10, 4), cancel, capture.Writer());
   ASSERT_TRUE(m.has_job_result());
   EXPECT_EQ(m.job_result().error().code(), 14);  // UNAVAILABLE.
 }

@@ -67,10 +67,10 @@ TEST(ServingE2eTest, GenerateVideoStreamsEventsAndADecodableMp4) {
     }
     if (e.has_step()) {
       EXPECT_EQ(e.step().index(), steps++);
-      EXPECT_EQ(e.step().total(), 6);
+      EXPECT_EQ(e.step().total(), 5);
     }
   }
-  EXPECT_EQ(steps, 6);
+  EXPECT_EQ(steps, 5);  // 6 grid points: 5 denoising steps.
   ASSERT_GE(kinds.size(), 5u);
   EXPECT_EQ(kinds[0], pb::GenerateVideoEvent::kQueued);
   EXPECT_EQ(kinds[1], pb::GenerateVideoEvent::kStarted);
@@ -115,7 +115,9 @@ TEST(ServingE2eTest, CliWritesAPlayableMp4) {
   ASSERT_TRUE(rc.ok());
   ASSERT_EQ(*rc, 0) << output;
   EXPECT_TRUE(absl::StrContains(output, "13 frames 96x64 @ 12 fps")) << output;
-  EXPECT_TRUE(absl::StrContains(output, "5/5")) << output;  // Progress line.
+  // Progress line: 5 grid points are 4 denoising steps.
+  EXPECT_TRUE(absl::StrContains(output, " 4/4 ")) << output;
+  EXPECT_FALSE(absl::StrContains(output, "5/5")) << output;
   std::string probe;
   rc = RunCommand(
       {"/usr/bin/ffprobe", "-v", "error", "-count_frames", "-select_streams",
@@ -463,14 +465,29 @@ TEST(ServingE2eTest, WorkerMetricsPassPromtool) {
   st = c.StartWorker("w1", {"--fake-step-ms=2",
                             absl::StrCat("--metrics-listen=127.0.0.1:", port)});
   ASSERT_TRUE(st.ok()) << st;
-  absl::StatusOr<pb::VideoJob> job = c.Create(SmallRequest(2, 5));
-  ASSERT_TRUE(job.ok());
-  ASSERT_TRUE(c.WaitFinished(job->name(), absl::Seconds(20)).ok());
-  EXPECT_EQ(HttpGetPort(port, "/healthz"), 200);
   std::string metrics;
   ASSERT_EQ(HttpGetPort(port, "/metrics", &metrics), 200);
   EXPECT_TRUE(absl::StrContains(
-      metrics, "lvs_worker_jobs_total{worker=\"w1\",outcome=\"succeeded\"} 1"))
+      metrics, "lvs_worker_denoise_steps_total{worker=\"w1\"} 0\n"))
+      << metrics;
+  // 2 and 5 grid points: 1 + 4 denoising steps, which the server's
+  // progress reports the same way.
+  for (const int grid : {2, 5}) {
+    absl::StatusOr<pb::VideoJob> job = c.Create(SmallRequest(grid, 5));
+    ASSERT_TRUE(job.ok());
+    absl::StatusOr<pb::VideoJob> done =
+        c.WaitFinished(job->name(), absl::Seconds(20));
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->progress().step(), grid - 1);
+    EXPECT_EQ(done->progress().total_steps(), grid - 1);
+  }
+  EXPECT_EQ(HttpGetPort(port, "/healthz"), 200);
+  ASSERT_EQ(HttpGetPort(port, "/metrics", &metrics), 200);
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "lvs_worker_jobs_total{worker=\"w1\",outcome=\"succeeded\"} 2"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "lvs_worker_denoise_steps_total{worker=\"w1\"} 5\n"))
       << metrics;
   EXPECT_TRUE(
       absl::StrContains(metrics, "lvs_worker_connected{worker=\"w1\"} 1"));
