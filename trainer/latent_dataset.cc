@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
+#include "model/pipeline/caption_encoder.h"
 #include "nlohmann/json.hpp"
-#include "tools/lvs_extract/caption_encoder.h"
 
 namespace lvs::trainer {
 namespace fs = std::filesystem;
@@ -110,7 +110,8 @@ absl::StatusOr<std::unique_ptr<LatentDataset>> LatentDataset::Open(
         "lvs-extract");
   }
   if (!options.text_encoder.empty()) {
-    if (absl::Status s = tools::CaptionEncoder::CheckDir(options.text_encoder);
+    if (absl::Status s =
+            pipeline::CaptionEncoder::CheckDir(options.text_encoder);
         !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("text_encoder: ", s.message()));
@@ -161,18 +162,18 @@ absl::StatusOr<torch::Tensor> LatentDataset::Latent(size_t i) {
   return t;
 }
 
-absl::StatusOr<const tools::CaptionEncoder*> LatentDataset::Encoder() {
+absl::StatusOr<const pipeline::CaptionEncoder*> LatentDataset::Encoder() {
   absl::MutexLock lock(&mu_);
   if (!encoder_) {
     if (options_.text_encoder.empty()) {
       return absl::FailedPreconditionError(
           "caption features are not cached and no text encoder is set");
     }
-    tools::CaptionEncoderOptions o;
+    pipeline::CaptionEncoderOptions o;
     o.device = torch::Device(options_.device);
     o.dtype = o.device.is_cpu() ? torch::kFloat : torch::kBFloat16;
-    absl::StatusOr<std::unique_ptr<tools::CaptionEncoder>> e =
-        tools::CaptionEncoder::Create(options_.text_encoder, o);
+    absl::StatusOr<std::unique_ptr<pipeline::CaptionEncoder>> e =
+        pipeline::CaptionEncoder::Create(options_.text_encoder, o);
     if (!e.ok()) {
       return absl::Status(e.status().code(),
                           absl::StrCat("text_encoder: ", e.status().message()));
@@ -187,7 +188,7 @@ absl::StatusOr<torch::Tensor> LatentDataset::EncodedSystemPrompt() {
     absl::MutexLock lock(&mu_);
     if (system_feats_.defined()) return system_feats_;
   }
-  LVS_ASSIGN_OR_RETURN(const tools::CaptionEncoder* encoder, Encoder());
+  LVS_ASSIGN_OR_RETURN(const pipeline::CaptionEncoder* encoder, Encoder());
   LVS_ASSIGN_OR_RETURN(torch::Tensor feats, encoder->EncodeSystemPrompt());
   feats = feats.to(torch::kFloat32);
   absl::MutexLock lock(&mu_);
@@ -203,7 +204,7 @@ absl::StatusOr<torch::Tensor> LatentDataset::Caption(size_t i,
     return Tensor(item.system_prompt, "cap_feats");
   }
   if (!item.cap_key.empty()) return Tensor(item.shard, item.cap_key);
-  LVS_ASSIGN_OR_RETURN(const tools::CaptionEncoder* encoder, Encoder());
+  LVS_ASSIGN_OR_RETURN(const pipeline::CaptionEncoder* encoder, Encoder());
   LVS_ASSIGN_OR_RETURN(torch::Tensor feats, encoder->Encode(item.prompt));
   return feats.to(torch::kFloat32);
 }

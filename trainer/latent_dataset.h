@@ -13,7 +13,7 @@
 // With a text encoder (LatentDatasetOptions::text_encoder), records without
 // `cap_key` and record files without system_prompt.safetensors are accepted:
 // their caption features are computed on the fly from the record's `prompt`
-// by a Gemma-2 encoder loaded on first use (tools/lvs_extract/
+// by a Gemma-2 encoder loaded on first use (model/pipeline/
 // caption_encoder.h), with the same values lvs-extract --text-encoder
 // caches. Only the system prompt's features are kept in memory; item
 // features are encoded on every call (cache them with lvs-extract for real
@@ -39,9 +39,9 @@
 #include "absl/synchronization/mutex.h"
 #include "model/io/torch_tensors.h"
 
-namespace lvs::tools {
+namespace lvs::pipeline {
 class CaptionEncoder;
-}  // namespace lvs::tools
+}  // namespace lvs::pipeline
 
 namespace lvs::trainer {
 
@@ -107,7 +107,7 @@ class LatentDataset {
   absl::StatusOr<torch::Tensor> Tensor(const std::string& file,
                                        const std::string& key);
   // Loads the text encoder on first use.
-  absl::StatusOr<const tools::CaptionEncoder*> Encoder();
+  absl::StatusOr<const pipeline::CaptionEncoder*> Encoder();
   // The system prompt's features, encoded once.
   absl::StatusOr<torch::Tensor> EncodedSystemPrompt();
 
@@ -115,7 +115,7 @@ class LatentDataset {
   std::vector<LatentItem> items_;
   absl::Mutex mu_;
   std::map<std::string, io::TensorMap> shards_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<tools::CaptionEncoder> encoder_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<pipeline::CaptionEncoder> encoder_ ABSL_GUARDED_BY(mu_);
   torch::Tensor system_feats_ ABSL_GUARDED_BY(mu_);  // Undefined until used.
 };
 

@@ -1,5 +1,5 @@
 // Caption features as the generation pipeline computes them.
-#include "tools/lvs_extract/caption_encoder.h"
+#include "model/pipeline/caption_encoder.h"
 
 #include <torch/torch.h>
 
@@ -10,7 +10,7 @@
 #include "model/pipeline/pipeline.h"
 #include "model/text_encoder/gemma2_config.h"
 
-namespace lvs::tools {
+namespace lvs::pipeline {
 namespace fs = std::filesystem;
 
 const char* DefaultSystemPrompt() { return pipeline::kSystemPrompt; }
@@ -81,4 +81,4 @@ absl::StatusOr<torch::Tensor> CaptionEncoder::Encode(const std::string& caption,
   }
 }
 
-}  // namespace lvs::tools
+}  // namespace lvs::pipeline

@@ -1,5 +1,6 @@
-// Caption features for training, computed exactly as the generation pipeline
-// conditions the DiT (model/pipeline/pipeline.cc, EncodeText): the system
+// Caption features for training (lvs-extract caches them, the trainer
+// encodes uncached ones), computed exactly as the generation pipeline
+// conditions the DiT (pipeline.cc, EncodeText): the system
 // prompt is prepended to the caption, the Gemma tokenizer adds BOS and cuts
 // the row at `max_tokens` ids, and the Gemma-2 encoder's hidden_states[-2]
 // is taken. Only the rows of the real tokens are kept ([L, Dc], no padding),
@@ -11,8 +12,8 @@
 //
 // Thread-safety: a CaptionEncoder is immutable after Create(); Encode may
 // be called concurrently.
-#ifndef LVS_TOOLS_LVS_EXTRACT_CAPTION_ENCODER_H_
-#define LVS_TOOLS_LVS_EXTRACT_CAPTION_ENCODER_H_
+#ifndef LVS_MODEL_PIPELINE_CAPTION_ENCODER_H_
+#define LVS_MODEL_PIPELINE_CAPTION_ENCODER_H_
 
 #include <torch/types.h>
 
@@ -25,7 +26,7 @@
 #include "model/text_encoder/gemma2_encoder.h"
 #include "model/text_encoder/tokenizer.h"
 
-namespace lvs::tools {
+namespace lvs::pipeline {
 
 // The system prompt the pipeline prepends to every prompt (the reference's
 // SYSTEM_PROMPT, trailing space included).
@@ -84,6 +85,6 @@ class CaptionEncoder {
   CaptionEncoderOptions options_;
 };
 
-}  // namespace lvs::tools
+}  // namespace lvs::pipeline
 
-#endif  // LVS_TOOLS_LVS_EXTRACT_CAPTION_ENCODER_H_
+#endif  // LVS_MODEL_PIPELINE_CAPTION_ENCODER_H_

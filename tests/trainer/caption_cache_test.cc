@@ -18,10 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "model/dit/dit.h"
 #include "model/io/torch_tensors.h"
+#include "model/pipeline/caption_encoder.h"
 #include "model/pipeline/pipeline.h"
 #include "tests/trainer/synthetic_clips.h"
 #include "tests/trainer/trainer_test_util.h"
-#include "tools/lvs_extract/caption_encoder.h"
 #include "tools/lvs_extract/item_list.h"
 #include "trainer/checkpoint.h"
 #include "trainer/latent_dataset.h"
@@ -30,6 +30,8 @@
 
 namespace lvs::tools {
 namespace {
+
+using pipeline::CaptionEncoder;
 
 const char kTextEncoder[] = LVS_GOLDEN_DIR "/text_encoder";
 

@@ -115,7 +115,7 @@ absl::StatusOr<std::optional<std::string>> SampleVideo(
 
 absl::StatusOr<std::unique_ptr<Extractor>> Extractor::Open(
     const std::string& out_dir, const vae::CogVideoXVae* vae,
-    const ExtractOptions& options, const CaptionEncoder* captions) {
+    const ExtractOptions& options, const pipeline::CaptionEncoder* captions) {
   std::unique_ptr<Extractor> ex(new Extractor(out_dir, vae, options, captions));
   std::error_code ec;
   fs::create_directories(out_dir, ec);

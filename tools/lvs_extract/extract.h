@@ -37,9 +37,9 @@
 
 #include "absl/status/statusor.h"
 #include "model/media/video_decoder.h"
+#include "model/pipeline/caption_encoder.h"
 #include "model/vae/vae.h"
 #include "nlohmann/json.hpp"
-#include "tools/lvs_extract/caption_encoder.h"
 
 namespace lvs::tools {
 
@@ -84,7 +84,8 @@ class Extractor {
   // system_prompt.safetensors holds other features.
   static absl::StatusOr<std::unique_ptr<Extractor>> Open(
       const std::string& out_dir, const vae::CogVideoXVae* vae,
-      const ExtractOptions& options, const CaptionEncoder* captions = nullptr);
+      const ExtractOptions& options,
+      const pipeline::CaptionEncoder* captions = nullptr);
 
   // True when item `ori_id` is in the records already.
   bool Done(int64_t ori_id) const { return done_.count(ori_id) > 0; }
@@ -109,7 +110,7 @@ class Extractor {
   };
 
   Extractor(std::string out_dir, const vae::CogVideoXVae* vae,
-            ExtractOptions options, const CaptionEncoder* captions)
+            ExtractOptions options, const pipeline::CaptionEncoder* captions)
       : out_dir_(std::move(out_dir)),
         vae_(vae),
         options_(options),
@@ -124,7 +125,7 @@ class Extractor {
   std::string out_dir_;
   const vae::CogVideoXVae* vae_;
   ExtractOptions options_;
-  const CaptionEncoder* captions_;
+  const pipeline::CaptionEncoder* captions_;
   std::vector<nlohmann::json> records_;  // Written ones.
   std::set<int64_t> done_;
   int next_shard_ = 0;

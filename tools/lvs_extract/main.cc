@@ -17,7 +17,7 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
-#include "tools/lvs_extract/caption_encoder.h"
+#include "model/pipeline/caption_encoder.h"
 #include "tools/lvs_extract/extract.h"
 #include "tools/lvs_extract/item_list.h"
 
@@ -29,20 +29,20 @@ struct Models {
   std::string text_encoder_dir;  // Empty: no caption features.
   std::string device = "cpu";
   std::string dtype = "float32";
-  lvs::tools::CaptionEncoderOptions captions;
+  lvs::pipeline::CaptionEncoderOptions captions;
 };
 
 // The caption encoder on the VAE's device and precision; null without
 // --text-encoder.
-absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> LoadCaptionEncoder(
-    const Models& models, const lvs::vae::VaeOptions& vo) {
+absl::StatusOr<std::unique_ptr<lvs::pipeline::CaptionEncoder>>
+LoadCaptionEncoder(const Models& models, const lvs::vae::VaeOptions& vo) {
   if (models.text_encoder_dir.empty()) {
-    return std::unique_ptr<lvs::tools::CaptionEncoder>();
+    return std::unique_ptr<lvs::pipeline::CaptionEncoder>();
   }
-  lvs::tools::CaptionEncoderOptions co = models.captions;
+  lvs::pipeline::CaptionEncoderOptions co = models.captions;
   co.device = vo.device;
   co.dtype = vo.dtype;
-  return lvs::tools::CaptionEncoder::Create(models.text_encoder_dir, co);
+  return lvs::pipeline::CaptionEncoder::Create(models.text_encoder_dir, co);
 }
 
 int Run(const std::string& items_path, const std::string& out,
@@ -63,7 +63,7 @@ int Run(const std::string& items_path, const std::string& out,
     std::fprintf(stderr, "lvs-extract: %s\n", vae.status().ToString().c_str());
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<lvs::tools::CaptionEncoder>> captions =
+  absl::StatusOr<std::unique_ptr<lvs::pipeline::CaptionEncoder>> captions =
       LoadCaptionEncoder(models, vo);
   if (!captions.ok()) {
     std::fprintf(stderr, "lvs-extract: --text-encoder: %s\n",
