@@ -1,10 +1,13 @@
 #include "model/pipeline/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
@@ -206,6 +209,18 @@ absl::Status Pipeline::ReloadDiT(const std::string& dir, bool use_ema) {
         dir, ": DiT takes ", next.in_channels, " latent channels and ",
         next.cap_feat_dim, "-wide captions; the pipeline needs ",
         now.in_channels, " and ", now.cap_feat_dim));
+  }
+  // limits_ (and what a worker advertised from them) stay valid only while
+  // the patch combinations do.
+  std::vector<std::string> now_patches = now.patch_keys();
+  std::vector<std::string> next_patches = next.patch_keys();
+  std::sort(now_patches.begin(), now_patches.end());
+  std::sort(next_patches.begin(), next_patches.end());
+  if (next_patches != now_patches) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": DiT has the patch combinations ",
+                     absl::StrJoin(next_patches, ","), "; the pipeline serves ",
+                     absl::StrJoin(now_patches, ",")));
   }
   dit_ = loaded;
   dit_dir_ = dir;

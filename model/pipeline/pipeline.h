@@ -168,7 +168,8 @@ class Pipeline {
   // Replaces the DiT by the checkpoint in `dir` (model_args.pth plus
   // consolidated.00-of-01.safetensors, or with `use_ema` the trainer's
   // consolidated_ema.00-of-01.safetensors). The architecture must take the
-  // same latent and caption widths; on error the current DiT stays.
+  // same latent and caption widths and have the same patch combinations
+  // (limits() stays as it is); on error the current DiT stays.
   absl::Status ReloadDiT(const std::string& dir, bool use_ema)
       ABSL_LOCKS_EXCLUDED(mu_);
 
