@@ -9,7 +9,9 @@
 // ranks meet at every gradient all-reduce. The figure is the median over the
 // steps after the warm-up ones. Cases (OMP_NUM_THREADS per process): one
 // process with all --threads, one process with half of them, and two ranks
-// with half each (the same total as the first).
+// with half each (the same total as the first). On a shared machine with
+// fewer free cores than threads, the multi-threaded cases mostly measure
+// OpenMP/OpenBLAS threads waiting for a core; compare runs of one thread.
 //
 // Run (plain program, not Google Benchmark; never run by ctest):
 //   OPENBLAS_CORETYPE=SkylakeX build/bench/trainer/trainer_bench
