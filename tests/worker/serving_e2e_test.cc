@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -138,6 +139,41 @@ TEST(ServingE2eTest, CliWritesAPlayableMp4) {
       {CliBinary(), "workers", absl::StrCat("--server=", c.address())},
       absl::Seconds(20), &output);
   ASSERT_EQ(*rc, 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "w1")) << output;
+}
+
+// `lvs workers reload` swaps a running worker's weights and reports each
+// worker's outcome; a bad checkpoint leaves the worker as it was.
+TEST(ServingE2eTest, CliReloadsWorkers) {
+  Cluster c("cli-reload");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=5"}).ok());
+  const std::string ckpt = absl::StrCat(c.dir(), "/ckpt");
+  std::filesystem::create_directories(ckpt);
+  std::string output;
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {CliBinary(), absl::StrCat("--server=", c.address()), "workers",
+                 "reload"});
+    absl::StatusOr<int> rc = RunCommand(args, absl::Seconds(30), &output);
+    return rc.ok() && WIFEXITED(*rc) ? WEXITSTATUS(*rc) : -1;
+  };
+  ASSERT_EQ(cli({"--checkpoint", ckpt, "--ema"}), 0) << output;
+  EXPECT_TRUE(
+      absl::StrContains(output, absl::StrCat("reloaded: ", ckpt, " (ema)")))
+      << output;
+  EXPECT_TRUE(absl::StartsWith(output, "w1 ")) << output;
+  EXPECT_EQ(cli({"--worker", "w1", "--checkpoint", ckpt + "/missing"}), 1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "failed:")) << output;
+  EXPECT_EQ(cli({"--checkpoint", ckpt, "--training-job", "x"}), 2) << output;
+  EXPECT_EQ(cli({}), 2) << output;
+  // `lvs workers` alone still lists.
+  absl::StatusOr<int> rc = RunCommand(
+      {CliBinary(), "workers", absl::StrCat("--server=", c.address())},
+      absl::Seconds(20), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 0) << output;
   EXPECT_TRUE(absl::StrContains(output, "w1")) << output;
 }
 
