@@ -6,8 +6,10 @@
 //               [--worker-token-file=F] [--device=cpu] [--tls-ca=F]
 // Local mode: runs one job spec (JSON, train_spec.h field names) without a
 // server, optionally as rank R of a data-parallel group over c10d/Gloo
-// (every rank runs the same command with its own --rank); prints one JSON
-// line per step and writes checkpoints (rank 0) under --work-dir:
+// (every rank runs the same command with its own --rank; a spec with
+// data_parallel > 1 run without --world-size runs all its ranks in this
+// process, one per device from --device, as leased jobs do); prints one
+// JSON line per step and writes checkpoints (rank 0) under --work-dir:
 //   lvs-trainer --spec=job.json --work-dir=DIR [--resume=CKPT]
 //               [--rank=0 --world-size=2 --dist-port=29500]
 // Both modes serve Prometheus metrics and a health check with
@@ -28,6 +30,7 @@
 #include "model/common/shutdown_signal.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
+#include "trainer/trainer_group.h"
 #include "trainer/trainer_metrics.h"
 #include "trainer/trainer_service.h"
 #ifdef LVS_HAVE_C10D_GLOO
@@ -81,10 +84,12 @@ void PrintStep(const lvs::trainer::StepStats& st) {
   std::fflush(stdout);
 }
 
-// Runs the steps of a created (and possibly resumed) trainer, checkpointing
-// on rank 0; tells `obs` of every step, checkpoint and the outcome.
-int TrainLocal(const LocalFlags& f, const lvs::trainer::TrainSpec& spec,
-               lvs::trainer::Trainer& tr, lvs::trainer::TrainerObserver& obs) {
+// Runs the steps of a created (and possibly resumed) Trainer or
+// TrainerGroup, checkpointing on rank 0; tells `obs` of every step,
+// checkpoint and the outcome.
+template <typename T>
+int TrainLocal(const LocalFlags& f, const lvs::trainer::TrainSpec& spec, T& tr,
+               lvs::trainer::TrainerObserver& obs) {
   using namespace lvs::trainer;
   auto save = [&]() -> bool {
     if (f.rank != 0) return true;
@@ -129,6 +134,18 @@ int RunLocal(const LocalFlags& f, lvs::trainer::TrainerObserver& obs) {
   if (!spec.ok()) {
     std::fprintf(stderr, "lvs-trainer: %s\n", spec.status().ToString().c_str());
     return 2;
+  }
+  if (f.world_size <= 1 && spec->data_parallel > 1) {
+    // All ranks in this process.
+    absl::StatusOr<std::unique_ptr<TrainerGroup>> group =
+        TrainerGroup::Create(*spec, f.device);
+    absl::Status s = group.status();
+    if (s.ok() && !f.resume.empty()) s = (*group)->Resume(f.resume);
+    if (!s.ok()) {
+      std::fprintf(stderr, "lvs-trainer: %s\n", s.ToString().c_str());
+      return group.ok() ? 1 : 2;
+    }
+    return TrainLocal(f, *spec, **group, obs);
   }
   TrainerOptions options;
   options.device = torch::Device(f.device);

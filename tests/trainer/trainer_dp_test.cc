@@ -75,22 +75,35 @@ TEST(TrainerDataParallelTest, TwoProcessesMatchOne) {
   const io::TensorMap b =
       io::LoadSafetensors(CheckpointDir(dir + "/two", 4) + "/" + kModelFile)
           .value();
+  // The same spec without --world-size: both ranks in one process.
+  absl::StatusOr<int> local = ::lvs::testing::RunCommand(
+      {LVS_TRAINER_BIN, "--spec=" + spec2, "--work-dir=" + dir + "/local"},
+      absl::Seconds(120), &out);
+  ASSERT_TRUE(local.ok() && WIFEXITED(*local) && WEXITSTATUS(*local) == 0)
+      << out;
+  const io::TensorMap c =
+      io::LoadSafetensors(CheckpointDir(dir + "/local", 4) + "/" + kModelFile)
+          .value();
   const io::TensorMap init =
       io::LoadSafetensors(dir + "/init/" + kModelFile).value();
-  double max_diff = 0, max_moved = 0;
+  double max_diff = 0, max_moved = 0, max_local = 0;
   for (const auto& [key, t] : a) {
     if (absl::EndsWith(key, "k_norm.bias") ||
         absl::EndsWith(key, "ky_norm.bias")) {
       continue;
     }
     max_diff = std::max(max_diff, (t - b.at(key)).abs().max().item<double>());
+    max_local = std::max(max_local, (t - c.at(key)).abs().max().item<double>());
     max_moved =
         std::max(max_moved, (t - init.at(key)).abs().max().item<double>());
   }
   EXPECT_LE(max_diff, 1e-5);
+  EXPECT_LE(max_local, 1e-5);
   EXPECT_GT(max_moved, 1e-3);  // The weights did train.
-  std::printf("max |1-proc - 2-proc| = %g, max |trained - init| = %g\n",
-              max_diff, max_moved);
+  std::printf(
+      "max |1-proc - 2-proc| = %g, max |1-proc - 2 ranks in 1 proc| = %g, "
+      "max |trained - init| = %g\n",
+      max_diff, max_local, max_moved);
 }
 
 }  // namespace
