@@ -25,25 +25,34 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(
 }
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
-    const std::string& address, Handlers handlers) {
-  auto host_port = SplitHostPort(address, "metrics-listen");
+    const std::string& address, Handlers handlers, const std::string& flag) {
+  auto host_port = SplitHostPort(address, flag);
   if (!host_port.ok()) return host_port.status();
   std::unique_ptr<HttpEndpoint> ep(new HttpEndpoint());
   ep->server_ = std::make_unique<httplib::Server>();
   httplib::Server& s = *ep->server_;
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   s.Get("/metrics", [h = handlers](const httplib::Request&,
                                    httplib::Response& res) {
     res.set_content(h.metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
+  s.Get("/healthz", [h = handlers](const httplib::Request&,
+                                   httplib::Response& res) {
+    const bool healthy = !h.healthy || h.healthy();
+    res.status = healthy ? 200 : 503;
+    res.set_content(healthy ? "ok\n" : h.unhealthy_text + "\n", "text/plain");
   });
-  s.Get("/readyz",
-        [h = handlers](const httplib::Request&, httplib::Response& res) {
-          const bool ready = h.ready();
-          res.status = ready ? 200 : 503;
-          res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
-        });
+  if (handlers.ready) {
+    s.Get("/readyz",
+          [h = handlers](const httplib::Request&, httplib::Response& res) {
+            const bool ready = h.ready();
+            res.status = ready ? 200 : 503;
+            res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
+          });
+  }
   const auto& [host, port] = *host_port;
   if (port == 0) {
     ep->port_ = s.bind_to_any_port(host);
@@ -52,7 +61,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   }
   if (ep->port_ <= 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, " (metrics HTTP)"));
+        absl::StrCat("--", flag, ": cannot bind ", address));
   }
   ep->thread_ = std::thread(
       [server = ep->server_.get()] { server->listen_after_bind(); });

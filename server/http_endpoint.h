@@ -1,7 +1,10 @@
-// The plain HTTP port of lvs-server (cpp-httplib on its own threads):
-// `/metrics` (Prometheus text format 0.0.4), `/healthz` (the process is alive)
-// and `/readyz` (200 while the server admits jobs, 503 before the store is
-// open and while draining).
+// The plain HTTP port of the lvs processes (cpp-httplib on its own threads):
+// `/metrics` (Prometheus text format 0.0.4), `/healthz` and, when asked for,
+// `/readyz`. lvs-server answers /healthz while alive and /readyz while it
+// admits jobs; lvs-worker and lvs-trainer answer /healthz while connected to
+// the server. The port is bound with SO_REUSEADDR only (cpp-httplib's default
+// SO_REUSEPORT would let a second process bind it and take half the scrapes).
+// Torch-free and gRPC-free (its own library, lvs_http_endpoint).
 //
 // Thread-safety: the handlers run on httplib's threads; they must be
 // thread-safe. Start/stop from one thread.
@@ -31,13 +34,22 @@ class HttpEndpoint {
  public:
   // What the endpoints answer.
   struct Handlers {
+    // The exposition text of /metrics.
     std::function<std::string()> metrics;
+    // /healthz: 200 "ok" while it returns true (always when unset), else
+    // 503 with `unhealthy_text`.
+    std::function<bool()> healthy;
+    std::string unhealthy_text = "not connected";
+    // /readyz: 200 "ready" or 503 "not ready"; no /readyz when unset.
     std::function<bool()> ready;
   };
 
-  // Binds `address` ("host:port") and serves until destroyed.
+  // Binds `address` ("host:port"; port 0 picks a free one) and serves until
+  // destroyed. `flag` names the address in errors: INVALID_ARGUMENT when
+  // malformed, UNAVAILABLE when it cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(
-      const std::string& address, Handlers handlers);
+      const std::string& address, Handlers handlers,
+      const std::string& flag = "metrics-listen");
   ~HttpEndpoint();
 
   // The bound port.

@@ -8,7 +8,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "httplib.h"
 
 namespace lvs::trainer {
 namespace {
@@ -191,45 +190,16 @@ TrainerMetricsServer::TrainerMetricsServer(const TrainerMetrics* metrics)
 TrainerMetricsServer::~TrainerMetricsServer() { Stop(); }
 
 absl::Status TrainerMetricsServer::Start(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics-listen: '", listen, "' is not host:port"));
-  }
-  const std::string host = listen.substr(0, colon);
-  http_ = std::make_unique<httplib::Server>();
-  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second
-  // process bind the same port and take half of the scrapes.
-  http_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  http_->Get("/metrics",
-             [this](const httplib::Request&, httplib::Response& res) {
-               res.set_content(metrics_->Render(),
-                               "text/plain; version=0.0.4; charset=utf-8");
-             });
-  http_->Get(
-      "/healthz", [this](const httplib::Request&, httplib::Response& res) {
-        const bool healthy = metrics_->Healthy();
-        res.status = healthy ? 200 : 503;
-        res.set_content(healthy ? "ok\n" : "not connected\n", "text/plain");
-      });
-  if (!http_->bind_to_port(host.c_str(), port)) {
-    http_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("--metrics-listen: cannot bind ", listen));
-  }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  server::HttpEndpoint::Handlers handlers;
+  handlers.metrics = [this] { return metrics_->Render(); };
+  handlers.healthy = [this] { return metrics_->Healthy(); };
+  absl::StatusOr<std::unique_ptr<server::HttpEndpoint>> http =
+      server::HttpEndpoint::Start(listen, std::move(handlers));
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
   return absl::OkStatus();
 }
 
-void TrainerMetricsServer::Stop() {
-  if (http_ != nullptr) http_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+void TrainerMetricsServer::Stop() { http_.reset(); }
 
 }  // namespace lvs::trainer

@@ -1,7 +1,8 @@
 // The trainer's metrics: `TrainerMetrics`, a `TrainerObserver` that keeps
 // counters and gauges of one lvs-trainer process and renders them in the
 // Prometheus text format 0.0.4, and `TrainerMetricsServer`, which serves
-// `/metrics` and `/healthz` over HTTP (cpp-httplib) for `--metrics-listen`.
+// `/metrics` and `/healthz` over HTTP (server::HttpEndpoint) for
+// `--metrics-listen`.
 //
 // Every series carries the label `trainer` (the process's --name). Job ids
 // are not labels (unbounded cardinality); the gauges describe the job that
@@ -17,17 +18,13 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/http_endpoint.h"
 #include "trainer/trainer_service.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace lvs::trainer {
 
@@ -110,8 +107,7 @@ class TrainerMetricsServer {
 
  private:
   const TrainerMetrics* metrics_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<server::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::trainer

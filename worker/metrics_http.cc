@@ -2,7 +2,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "httplib.h"
 
 namespace lvs::worker {
 namespace {
@@ -67,38 +66,18 @@ MetricsHttpServer::MetricsHttpServer(const std::string& name,
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::Status MetricsHttpServer::Start(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics-listen: '", listen, "' is not host:port"));
-  }
-  const std::string host = listen.substr(0, colon);
-  http_ = std::make_unique<httplib::Server>();
-  http_->Get("/metrics",
-             [this](const httplib::Request&, httplib::Response& res) {
-               res.set_content(RenderWorkerMetrics(name_, worker_->Snapshot()),
-                               "text/plain; version=0.0.4; charset=utf-8");
-             });
-  http_->Get(
-      "/healthz", [this](const httplib::Request&, httplib::Response& res) {
-        const bool connected = worker_->Snapshot().connected;
-        res.status = connected ? 200 : 503;
-        res.set_content(connected ? "ok\n" : "not connected\n", "text/plain");
-      });
-  if (!http_->bind_to_port(host.c_str(), port)) {
-    return absl::UnavailableError(
-        absl::StrCat("--metrics-listen: cannot bind ", listen));
-  }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  server::HttpEndpoint::Handlers handlers;
+  handlers.metrics = [this] {
+    return RenderWorkerMetrics(name_, worker_->Snapshot());
+  };
+  handlers.healthy = [this] { return worker_->Snapshot().connected; };
+  absl::StatusOr<std::unique_ptr<server::HttpEndpoint>> http =
+      server::HttpEndpoint::Start(listen, std::move(handlers));
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
   return absl::OkStatus();
 }
 
-void MetricsHttpServer::Stop() {
-  if (http_ != nullptr) http_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+void MetricsHttpServer::Stop() { http_.reset(); }
 
 }  // namespace lvs::worker

@@ -1,6 +1,6 @@
 // The worker's HTTP endpoint (`--metrics-listen`): `/metrics` in Prometheus
 // text format 0.0.4 and `/healthz` (200 while connected to the server, 503
-// otherwise), served by cpp-httplib on its own threads.
+// otherwise), served by server::HttpEndpoint on its own threads.
 //
 // Thread-safety: Start/Stop from one thread; the handlers only read
 // `Worker::Snapshot()`, which is thread-safe.
@@ -9,14 +9,10 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
+#include "server/http_endpoint.h"
 #include "worker/worker.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace lvs::worker {
 
@@ -41,8 +37,7 @@ class MetricsHttpServer {
  private:
   const std::string name_;
   const Worker* worker_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<server::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::worker
