@@ -29,23 +29,7 @@ class TrainerCoreTest : public ::testing::Test {
   }
 
   TrainSpec Spec(int64_t steps) const {
-    TrainSpec spec;
-    spec.init_from = dir_ + "/init";
-    spec.learning_rate = 2e-3;
-    spec.max_steps = steps;
-    spec.seed = 11;
-    spec.ema_interval = 2;
-    TaskSpec video;
-    video.name = "V-FP2";
-    video.records = {records_};
-    video.global_batch_size = 4;
-    video.micro_batch_size = 2;
-    video.max_frames = 8;
-    video.patch_size = 2;
-    video.f_patch_size = 2;
-    video.time_shift = 2.0;
-    spec.tasks.push_back(video);
-    return spec;
+    return testing::TinyVideoSpec(dir_ + "/init", records_, steps);
   }
 
   std::string dir_, records_;

@@ -27,23 +27,8 @@ class TrainerGroupTest : public ::testing::Test {
   }
 
   TrainSpec Spec(int64_t steps, TrainPrecision precision) const {
-    TrainSpec spec;
-    spec.init_from = dir_ + "/init";
-    spec.learning_rate = 2e-3;
-    spec.max_steps = steps;
-    spec.seed = 11;
-    spec.ema_interval = 2;
+    TrainSpec spec = testing::TinyVideoSpec(dir_ + "/init", records_, steps);
     spec.precision = precision;
-    TaskSpec video;
-    video.name = "V-FP2";
-    video.records = {records_};
-    video.global_batch_size = 4;
-    video.micro_batch_size = 2;
-    video.max_frames = 8;
-    video.patch_size = 2;
-    video.f_patch_size = 2;
-    video.time_shift = 2.0;
-    spec.tasks.push_back(video);
     return spec;
   }
 

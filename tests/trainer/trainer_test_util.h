@@ -19,6 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "trainer/checkpoint.h"
 #include "trainer/model_args_writer.h"
+#include "trainer/train_spec.h"
 
 namespace lvs::trainer::testing {
 
@@ -92,6 +93,30 @@ inline std::string WriteSyntheticLatents(const std::string& dir, int n,
                                   {{"cap_feats", torch::randn({3, 32})}})
                   .ok());
   return dir + "/records.jsonl";
+}
+
+// A spec fine-tuning the tiny checkpoint in `init` on `records` with one
+// video task "V-FP2" (global batch 4, micro-batch 2, 8 frames, patch 2x2,
+// shift 2), lr 2e-3, seed 11, EMA every 2 steps.
+inline TrainSpec TinyVideoSpec(const std::string& init,
+                               const std::string& records, int64_t steps) {
+  TrainSpec spec;
+  spec.init_from = init;
+  spec.learning_rate = 2e-3;
+  spec.max_steps = steps;
+  spec.seed = 11;
+  spec.ema_interval = 2;
+  TaskSpec video;
+  video.name = "V-FP2";
+  video.records = {records};
+  video.global_batch_size = 4;
+  video.micro_batch_size = 2;
+  video.max_frames = 8;
+  video.patch_size = 2;
+  video.f_patch_size = 2;
+  video.time_shift = 2.0;
+  spec.tasks.push_back(video);
+  return spec;
 }
 
 // A fresh temporary directory for one test.
