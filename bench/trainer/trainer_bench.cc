@@ -1,16 +1,18 @@
 // Training throughput of the tiny DiT (2 layers, width 64; the model of
-// tests/trainer/trainer_test_util.h) on synthetic cached latents, fp32 on
-// the CPU: samples/s of one lvs-trainer process against two data-parallel
-// ranks (c10d/Gloo over loopback) sharing the same global batch.
+// tests/trainer/trainer_test_util.h) on synthetic cached latents on the
+// CPU: samples/s of one lvs-trainer process against two data-parallel ranks
+// sharing the same global batch (two processes over c10d/Gloo on loopback,
+// or two ranks inside one process), and bf16 (fp32 masters) against fp32.
 //
 // Both cases run the real `lvs-trainer --spec` processes (local mode) and
 // parse the JSON line each prints per step; rank 0's `samples_per_second`
 // (global batch / step wall time) is the throughput of the group, since the
 // ranks meet at every gradient all-reduce. The figure is the median over the
 // steps after the warm-up ones. Cases (OMP_NUM_THREADS per process): one
-// process with all --threads, one process with half of them, and two ranks
-// with half each (the same total as the first). On a shared machine with
-// fewer free cores than threads, the multi-threaded cases mostly measure
+// process with all --threads, one process with half of them, two processes
+// with half each (the same total as the first), two ranks in one process
+// with half each, and one bf16 process with half of them. On a shared machine
+// with fewer free cores than threads, the multi-threaded cases mostly measure
 // OpenMP/OpenBLAS threads waiting for a core; compare runs of one thread.
 //
 // Run (plain program, not Google Benchmark; never run by ctest):
@@ -77,13 +79,29 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// One measured configuration.
+struct Case {
+  int processes = 1;  // lvs-trainer processes (ranks over loopback).
+  int ranks = 1;      // data_parallel of the spec.
+  int threads = 1;    // OMP_NUM_THREADS of each process.
+  std::string precision = "fp32";
+  std::string Name() const {
+    return absl::StrCat(processes, " process(es), ", ranks, " rank(s), ",
+                        threads, " thread(s), ", precision);
+  }
+  std::string Id() const {
+    return absl::StrCat(processes, "p", ranks, "r", threads, "t", precision);
+  }
+};
+
 std::string WriteSpec(const std::string& dir, const std::string& records,
-                      const Options& o, int world) {
+                      const Options& o, const Case& c) {
   nlohmann::json spec = {{"init_from", dir + "/init"},
                          {"learning_rate", 1e-4},
                          {"max_steps", o.steps},
                          {"seed", 5},
-                         {"data_parallel", world},
+                         {"data_parallel", c.ranks},
+                         {"precision", c.precision},
                          {"tasks",
                           {{{"name", "V"},
                             {"records", {records}},
@@ -91,27 +109,26 @@ std::string WriteSpec(const std::string& dir, const std::string& records,
                             {"micro_batch_size", 1},
                             {"max_frames", o.frames},
                             {"patch", "2x2"}}}}};
-  const std::string path = absl::StrCat(dir, "/spec", world, ".json");
+  const std::string path = absl::StrCat(dir, "/spec-", c.Id(), ".json");
   std::ofstream(path) << spec.dump();
   return path;
 }
 
-// Starts `world` lvs-trainer ranks of `per_rank` threads each and reads
-// rank 0's step lines.
+// Starts the processes of `k` and reads rank 0's step lines.
 Result Run(const std::string& dir, const std::string& records, const Options& o,
-           int world, int per_rank) {
-  const std::string spec = WriteSpec(dir, records, o, world);
+           const Case& k) {
+  const std::string spec = WriteSpec(dir, records, o, k);
   const int port = FreePort();
+  const int world = k.processes;
   auto command = [&](int rank) {
-    std::string c = absl::StrCat(
-        "OMP_NUM_THREADS=", per_rank, " exec '", o.trainer, "' --spec=", spec,
-        " --work-dir=", dir, "/run", world, "x", per_rank);
+    std::string c =
+        absl::StrCat("OMP_NUM_THREADS=", k.threads, " exec '", o.trainer,
+                     "' --spec=", spec, " --work-dir=", dir, "/run-", k.Id());
     if (world > 1) {
       absl::StrAppend(&c, " --rank=", rank, " --world-size=", world,
                       " --dist-port=", port);
     }
-    return absl::StrCat(c, " 2>>", dir, "/rank", rank, "-of-", world, "x",
-                        per_rank, ".log");
+    return absl::StrCat(c, " 2>>", dir, "/rank", rank, "-", k.Id(), ".log");
   };
   std::vector<FILE*> ranks;
   for (int r = 0; r < world; ++r) {
@@ -176,7 +193,7 @@ int main(int argc, char** argv) {
               core ? core : "(unset)", o.threads);
   for (const std::string& w : blas.warnings) std::printf("  %s\n", w.c_str());
   std::printf(
-      "tiny DiT (2 layers, dim 64), fp32, cpu; global batch %d (micro 1), "
+      "tiny DiT (2 layers, dim 64), cpu; global batch %d (micro 1), "
       "latents [16, %d, %d, %d] (max_frames %d), %d steps, median after %d "
       "warm-up steps\n",
       o.batch, kLatentFrames, o.size, o.size, o.frames, o.steps, o.warmup);
@@ -185,31 +202,32 @@ int main(int argc, char** argv) {
   lvs::trainer::testing::WriteTinyCheckpoint(dir + "/init");
   const std::string records = lvs::trainer::testing::WriteSyntheticLatents(
       dir + "/data", std::max(8, o.batch * 2), kLatentFrames, o.size, o.size);
-  // (processes, threads per process): all threads in one process, one
-  // process with a rank's share of them, and the two ranks.
   const int half = std::max(1, o.threads / 2);
+  const std::vector<Case> cases = {{1, 1, o.threads, "fp32"},
+                                   {1, 1, half, "fp32"},
+                                   {2, 2, half, "fp32"},
+                                   {1, 2, half, "fp32"},
+                                   {1, 1, half, "bf16"}};
   int failures = 0;
-  double one = 0;
-  for (const auto& [world, threads] :
-       std::vector<std::pair<int, int>>{{1, o.threads}, {1, half}, {2, half}}) {
-    const Result r = Run(dir, records, o, world, threads);
+  double one = 0;  // The best fp32 single-rank figure.
+  for (const Case& k : cases) {
+    const Result r = Run(dir, records, o, k);
     if (!r.ok) {
-      std::printf("%d process(es) x %d thread(s): FAILED (logs in %s)\n", world,
-                  threads, dir.c_str());
+      std::printf("%s: FAILED (logs in %s)\n", k.Name().c_str(), dir.c_str());
       ++failures;
       continue;
     }
-    if (world == 1) one = std::max(one, r.median_samples_per_s);
-    std::printf(
-        "%d process(es) x %d thread(s): %.2f samples/s (median step %.4f s)"
-        "%s; rank-0 loss %.4f -> %.4f\n",
-        world, threads, r.median_samples_per_s, r.median_step_s,
-        world > 1 && one > 0
+    const bool reference = k.ranks == 1 && k.precision == "fp32";
+    if (reference) one = std::max(one, r.median_samples_per_s);
+    const std::string ratio =
+        !reference && one > 0
             ? absl::StrCat(", ", absl::SixDigits(r.median_samples_per_s / one),
-                           "x of the best 1-process run")
-                  .c_str()
-            : "",
-        r.first_loss, r.last_loss);
+                           "x of the best fp32 1-rank run")
+            : "";
+    std::printf("%s: %.2f samples/s (median step %.4f s)%s; %s %.4f -> %.4f\n",
+                k.Name().c_str(), r.median_samples_per_s, r.median_step_s,
+                ratio.c_str(), k.processes > 1 ? "rank-0 loss" : "loss",
+                r.first_loss, r.last_loss);
   }
   if (failures == 0) std::filesystem::remove_all(dir);
   return failures == 0 ? 0 : 1;
