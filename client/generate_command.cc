@@ -155,7 +155,9 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
   cmd->add_option("--fps", f->fps, "frames per second");
   cmd->add_option("--sample-config", f->sample_config,
                   "named sample config, e.g. f24F96R960-MultiScale");
-  cmd->add_option("--steps", f->steps, "denoising steps (server default 70)");
+  cmd->add_option(
+      "--steps", f->steps,
+      "sampler grid points: N gives N-1 denoising steps (default 70)");
   cmd->add_option("--seed", f->seed, "random seed (0: the server picks)");
   cmd->add_option("--precision", f->precision, "bf16 or fp32")
       ->check(CLI::IsMember({"bf16", "fp32"}));

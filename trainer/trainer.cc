@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
+#include "model/common/torch_status.h"
 #include "model/io/checkpoint.h"
 #include "model/io/torch_pickle.h"
 #include "trainer/checkpoint.h"
@@ -31,14 +32,6 @@ uint64_t Mix(uint64_t x) {
 
 uint64_t Seed(int64_t seed, uint64_t a, uint64_t b, uint64_t c) {
   return Mix(Mix(Mix(static_cast<uint64_t>(seed) ^ Mix(a)) ^ b) ^ c);
-}
-
-absl::Status FromTorchError(const c10::Error& e, const std::string& what) {
-  const std::string msg = e.what_without_backtrace();
-  if (msg.find("out of memory") != std::string::npos) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", msg));
-  }
-  return absl::InternalError(absl::StrCat(what, ": ", msg));
 }
 
 absl::StatusOr<dit::MultiScaleNextDiT> BuildModel(const TrainSpec& spec) {
@@ -144,8 +137,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
       tr->ema_[p.key()] = master.detach().clone();
     }
     return tr;
-  } catch (const c10::Error& e) {
-    return FromTorchError(e, "building the trainer");
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e, "building the trainer");
   }
 }
 
@@ -308,8 +301,9 @@ absl::StatusOr<StepStats> Trainer::Step() {
   }
   try {
     return StepImpl();
-  } catch (const c10::Error& e) {
-    return FromTorchError(e, absl::StrCat("training step ", next_step_));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(
+        e, absl::StrCat("training step ", next_step_));
   }
 }
 
@@ -363,8 +357,9 @@ absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
     data.state = {{"step", next_step_}, {"seed", spec_.seed}};
     return WriteTrainingCheckpoint(dir, ModelArgsJson(model_->config(), spec_),
                                    data);
-  } catch (const c10::Error& e) {
-    return FromTorchError(e, absl::StrCat("writing checkpoint ", dir));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(e,
+                                      absl::StrCat("writing checkpoint ", dir));
   }
 }
 
@@ -395,11 +390,12 @@ absl::Status Trainer::Resume(const std::string& checkpoint_dir) {
     }
     next_step_ = data.state["step"].get<int64_t>();
     return absl::OkStatus();
-  } catch (const c10::Error& e) {
-    return FromTorchError(e, absl::StrCat("resuming from ", checkpoint_dir));
   } catch (const std::out_of_range&) {
     return absl::DataLossError(
         absl::StrCat(checkpoint_dir, ": optimizer state incomplete"));
+  } catch (const std::exception& e) {
+    return common::TorchErrorToStatus(
+        e, absl::StrCat("resuming from ", checkpoint_dir));
   }
 }
 
