@@ -1,13 +1,49 @@
 #include "server/call_context.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/rich_status.h"
-#include "server/video_service.h"
 
 namespace lvs::server {
+
+std::string EncodePageToken(int64_t before_seq, int filter) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("v1:", before_seq, ":", filter));
+}
+
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token, int filter,
+                                        const std::string& field) {
+  std::string raw;
+  std::vector<std::string> parts;
+  int64_t seq = 0;
+  int token_filter = 0;
+  if (absl::WebSafeBase64Unescape(token, &raw)) {
+    parts = absl::StrSplit(raw, ':');
+  }
+  if (parts.size() != 3 || parts[0] != "v1" ||
+      !absl::SimpleAtoi(parts[1], &seq) ||
+      !absl::SimpleAtoi(parts[2], &token_filter) || seq <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": not a token from a previous response"));
+  }
+  if (token_filter != filter) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": the token belongs to a different filter"));
+  }
+  return seq;
+}
+
+int EffectivePageSize(int page_size) {
+  if (page_size == 0) return 50;
+  return std::min(page_size, 1000);
+}
 
 grpc::Status CheckReady(const ServiceContext& shared) {
   if (shared.ready) return grpc::Status::OK;

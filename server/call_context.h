@@ -77,6 +77,17 @@ grpc::Status ServeJobPage(const ServiceContext& shared, const Request& request,
   return grpc::Status::OK;
 }
 
+// Encodes a page token: the position after which the next page starts and a
+// fingerprint of the filter (a token used with another filter is rejected).
+std::string EncodePageToken(int64_t before_seq, int filter);
+
+// Decodes a page token for `filter` (INVALID_ARGUMENT naming `field`).
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token, int filter,
+                                        const std::string& field);
+
+// Applies AIP-158 page size rules: 0 -> 50, above 1000 -> 1000.
+int EffectivePageSize(int page_size);
+
 }  // namespace lvs::server
 
 #endif  // LVS_SERVER_CALL_CONTEXT_H_

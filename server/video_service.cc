@@ -3,10 +3,7 @@
 #include <utility>
 
 #include "absl/random/random.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
@@ -14,38 +11,6 @@
 #include "server/rich_status.h"
 
 namespace lvs::server {
-std::string EncodePageToken(int64_t before_seq, int filter) {
-  return absl::WebSafeBase64Escape(
-      absl::StrCat("v1:", before_seq, ":", filter));
-}
-
-absl::StatusOr<int64_t> DecodePageToken(const std::string& token, int filter,
-                                        const std::string& field) {
-  std::string raw;
-  std::vector<std::string> parts;
-  int64_t seq = 0;
-  int token_filter = 0;
-  if (absl::WebSafeBase64Unescape(token, &raw)) {
-    parts = absl::StrSplit(raw, ':');
-  }
-  if (parts.size() != 3 || parts[0] != "v1" ||
-      !absl::SimpleAtoi(parts[1], &seq) ||
-      !absl::SimpleAtoi(parts[2], &token_filter) || seq <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": not a token from a previous response"));
-  }
-  if (token_filter != filter) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": the token belongs to a different filter"));
-  }
-  return seq;
-}
-
-int EffectivePageSize(int page_size) {
-  if (page_size == 0) return 50;
-  return std::min(page_size, 1000);
-}
-
 VideoServiceImpl::VideoServiceImpl(ServiceContext* shared,
                                    VideoServiceOptions options)
     : shared_(shared), options_(std::move(options)) {}

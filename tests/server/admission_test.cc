@@ -6,6 +6,7 @@
 #include <set>
 
 #include "server/auth.h"
+#include "server/call_context.h"
 #include "server/rich_status.h"
 #include "server/validation.h"
 #include "server/video_service.h"
