@@ -16,23 +16,11 @@
 namespace lvs::trainer {
 namespace {
 
-using testing::TempDir;
-
-class TrainerCoreTest : public ::testing::Test {
+class TrainerCoreTest : public testing::TinyTrainingTest {
  protected:
-  void SetUp() override {
-    torch::set_num_threads(1);
-    dir_ = TempDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    testing::WriteTinyCheckpoint(dir_ + "/init");
-    records_ = testing::WriteSyntheticLatents(dir_ + "/data", 4, 5, 8, 8);
-  }
-
   TrainSpec Spec(int64_t steps) const {
     return testing::TinyVideoSpec(dir_ + "/init", records_, steps);
   }
-
-  std::string dir_, records_;
 };
 
 // The mean flow-matching loss of the model on a fixed set of items, times

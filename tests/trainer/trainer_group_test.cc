@@ -14,25 +14,13 @@
 namespace lvs::trainer {
 namespace {
 
-using testing::TempDir;
-
-class TrainerGroupTest : public ::testing::Test {
+class TrainerGroupTest : public testing::TinyTrainingTest {
  protected:
-  void SetUp() override {
-    torch::set_num_threads(1);
-    dir_ = TempDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    testing::WriteTinyCheckpoint(dir_ + "/init");
-    records_ = testing::WriteSyntheticLatents(dir_ + "/data", 4, 5, 8, 8);
-  }
-
   TrainSpec Spec(int64_t steps, TrainPrecision precision) const {
     TrainSpec spec = testing::TinyVideoSpec(dir_ + "/init", records_, steps);
     spec.precision = precision;
     return spec;
   }
-
-  std::string dir_, records_;
 };
 
 // ||a - b|| / ||b|| over all parameters.

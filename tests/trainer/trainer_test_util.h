@@ -128,6 +128,22 @@ inline std::string TempDir(const std::string& name) {
   return dir;
 }
 
+// A test with its own directory holding the tiny checkpoint (`dir_/init`)
+// and four synthetic items of 5 latent frames of 8x8 (`records_`), run on
+// one intra-op thread.
+class TinyTrainingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+    dir_ = TempDir(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    WriteTinyCheckpoint(dir_ + "/init");
+    records_ = WriteSyntheticLatents(dir_ + "/data", 4, 5, 8, 8);
+  }
+
+  std::string dir_, records_;
+};
+
 }  // namespace lvs::trainer::testing
 
 #endif  // LVS_TESTS_TRAINER_TRAINER_TEST_UTIL_H_
