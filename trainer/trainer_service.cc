@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
+#include "server/proto_time.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 #include "trainer/trainer_group.h"
@@ -64,13 +65,6 @@ void Log(const std::string& line) {
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-void SetNow(google::protobuf::Timestamp* t) {
-  const absl::Time now = absl::Now();
-  t->set_seconds(absl::ToUnixSeconds(now));
-  t->set_nanos(static_cast<int>(absl::ToInt64Nanoseconds(
-      now - absl::FromUnixSeconds(absl::ToUnixSeconds(now)))));
-}
-
 v1::WorkerMessage ReportCheckpoint(const std::string& lease, int64_t step,
                                    const std::string& path) {
   v1::WorkerMessage m;
@@ -79,7 +73,7 @@ v1::WorkerMessage ReportCheckpoint(const std::string& lease, int64_t step,
   m.mutable_training_report()->set_lease_id(lease);
   c->set_step(step);
   c->set_path(path);
-  SetNow(c->mutable_time());
+  server::ToProto(absl::Now(), c->mutable_time());
   return m;
 }
 
@@ -254,7 +248,8 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   r->mutable_completed()->set_steps((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_step((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_path(*dir);
-  SetNow(r->mutable_completed()->mutable_checkpoint()->mutable_time());
+  server::ToProto(absl::Now(),
+                  r->mutable_completed()->mutable_checkpoint()->mutable_time());
   session->Send(m);
   Log(absl::StrCat("training_completed job=", a.job(), " checkpoint=", *dir));
   if (obs) obs->OnJobEnded(a.job(), "completed");

@@ -7,18 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "model/media/video_encoder.h"
+#include "server/proto_time.h"
 
 namespace lvs::worker {
 namespace {
 
 namespace pb = ::lumina::video::v1;
-
-// Writes `d` into a protobuf Duration.
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 // Receives the model's progress for one lease: encodes frames and sends
 // JobEvents. Owned by the model-owner thread for the duration of one job.
@@ -52,8 +46,8 @@ class JobSink : public ProgressSink {
     s->set_guided(step.guided);
     s->set_it_per_s(static_cast<float>(it_per_s));
     if (it_per_s > 0) {
-      SetDuration(absl::Seconds((step.total - step.index) / it_per_s),
-                  s->mutable_eta());
+      server::ToProto(absl::Seconds((step.total - step.index) / it_per_s),
+                      s->mutable_eta());
     }
     Send(event);
   }
@@ -110,13 +104,13 @@ class JobSink : public ProgressSink {
     completed->set_seed(static_cast<int64_t>(plan_.seed));
     completed->set_size_bytes(encoder_->stats().bytes);
     pb::Timings* t = completed->mutable_timings();
-    SetDuration(text_encode_, t->mutable_text_encode());
-    SetDuration(denoise_end_ - denoise_start_, t->mutable_denoise());
-    SetDuration(
+    server::ToProto(text_encode_, t->mutable_text_encode());
+    server::ToProto(denoise_end_ - denoise_start_, t->mutable_denoise());
+    server::ToProto(
         total - text_encode_ - (denoise_end_ - denoise_start_) - encode_,
         t->mutable_decode());
-    SetDuration(encode_, t->mutable_encode());
-    SetDuration(total, t->mutable_total());
+    server::ToProto(encode_, t->mutable_encode());
+    server::ToProto(total, t->mutable_total());
     return absl::OkStatus();
   }
 
