@@ -25,6 +25,7 @@
 #include <fstream>
 #include <string>
 
+#include "bench/dit/config_2b.h"
 #include "model/dit/attention_kernels.h"
 #include "model/dit/dit.h"
 
@@ -62,20 +63,6 @@ double ProcessCpuSeconds() {
 
 // Resets VmHWM to the current RSS (Linux >= 4.0).
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-DiTConfig Config2B(int64_t layers) {
-  DiTConfig c = DiTConfigFromArgs({{"model", "MultiScaleNextDiT_2B_GQA"},
-                                   {"qk_norm", true},
-                                   {"patch_sizes", {2, 2, 4}},
-                                   {"f_patch_sizes", {1, 2, 2}},
-                                   {"rope_theta", 256.0},
-                                   {"t_scale", 1000.0},
-                                   {"motion_scale", 20.0}},
-                                  "bench")
-                    .value();
-  c.n_layers = layers;
-  return c;
-}
 
 // Multiply-adds x 2 of one layer for `n` tokens and `ny` caption tokens.
 double LayerFlops(const DiTConfig& c, double n, double ny) {

@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "bench/dit/config_2b.h"
 #include "model/dit/dit.h"
 
 namespace lvs::dit {
@@ -26,16 +27,7 @@ double PeakGpuGb() {
 
 MultiScaleNextDiT& Model() {
   static auto* model = [] {
-    DiTConfig c = DiTConfigFromArgs({{"model", "MultiScaleNextDiT_2B_GQA"},
-                                     {"qk_norm", true},
-                                     {"patch_sizes", {2, 2, 4}},
-                                     {"f_patch_sizes", {1, 2, 2}},
-                                     {"rope_theta", 256.0},
-                                     {"t_scale", 1000.0},
-                                     {"motion_scale", 20.0}},
-                                    "bench")
-                      .value();
-    auto* m = new MultiScaleNextDiT(c);
+    auto* m = new MultiScaleNextDiT(Config2B());
     (*m)->to(torch::kCUDA, torch::kBFloat16);
     return m;
   }();
