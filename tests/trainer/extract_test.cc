@@ -47,6 +47,31 @@ TEST(SampleFrameIndicesTest, RoundsToOnePlusFourK) {
   EXPECT_EQ(SampleFrameIndices(2.0, 25, o)[3], 9);  // round(3/8*25 = 9.375).
 }
 
+// Every clip skipped (here: smaller than --image-size) used to exit 0 with
+// no records.jsonl; it is a failure that says why.
+TEST(LvsExtractTest, FailsWhenEveryItemIsSkipped) {
+  const std::string dir = absl::StrCat(
+      LVS_BINARY_DIR, "/tests/trainer/tmp/extract-none-", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(
+      trainer::testing::WriteShapesClip(dir + "/small.mp4", 48, 32, 18, 8, 1.5)
+          .ok());
+  {
+    std::ofstream items(dir + "/items.json");
+    items << R"([{"path": "small.mp4", "prompt": "small"}])";
+  }
+  const std::string cmd = absl::StrCat(
+      LVS_BINARY_DIR, "/tools/lvs_extract/lvs-extract --items=", dir,
+      "/items.json --out=", dir, "/out --vae=", LVS_GOLDEN_DIR,
+      "/vae --image-size=64 --target-fps=8 2>", dir, "/log.txt");
+  EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 1);
+  std::ifstream log(dir + "/log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("no item was extracted"), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(LvsExtractTest, ExtractsShardsAndRecordsAndResumes) {
   const std::string dir =
       absl::StrCat(LVS_BINARY_DIR, "/tests/trainer/tmp/extract-", ::getpid());

@@ -77,6 +77,7 @@ int Run(const std::string& items_path, const std::string& out,
     return 2;
   }
   lvs::tools::ToolProgress progress(stderr, items->size());
+  int64_t unusable = 0;  // Skipped for what they are, not as already done.
   for (size_t i = 0; i < items->size(); ++i) {
     const nlohmann::json& item = (*items)[i];
     const std::string path = item.value("path", std::string());
@@ -95,6 +96,7 @@ int Run(const std::string& items_path, const std::string& out,
       progress.Failed(path, std::string(r.status().message()));
     } else if (r->has_value()) {
       progress.Skipped(path, **r);
+      ++unusable;
     } else {
       progress.Done(path);
     }
@@ -104,6 +106,16 @@ int Run(const std::string& items_path, const std::string& out,
     return 1;
   }
   progress.Finish();
+  if (progress.done() == 0 && unusable > 0) {
+    // Nothing new to train on is a failure, not a success with no output
+    // (for example --image-size larger than every clip).
+    std::fprintf(stderr,
+                 "lvs-extract: no item was extracted: %lld skipped as "
+                 "unusable (see the summary; check --image-size, "
+                 "--target-fps and --max-frames against the items)\n",
+                 static_cast<long long>(unusable));
+    return 1;
+  }
   return progress.failed() > 0 ? 1 : 0;
 }
 

@@ -2,8 +2,12 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -54,12 +58,43 @@ void DrawStep(const sampler::StepInfo& s) {
   std::fflush(stderr);
 }
 
+// The limits known before loading: the pipeline's defaults with this run's
+// pixel budget (the checkpoint adds its patch combinations).
+pipeline::ModelLimits PreloadLimits(const GenerateFlags& f) {
+  pipeline::ModelLimits limits;
+  limits.max_resolution = f.pipeline.max_resolution;
+  return limits;
+}
+
+// Checks that `path` can be written (creating it, then removing what the
+// check created), so a bad -o fails before any model loads.
+absl::Status CheckWritable(const std::string& path) {
+  const bool existed = std::filesystem::exists(path);
+  {
+    std::ofstream probe(path, std::ios::app | std::ios::binary);
+    if (!probe) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-o: cannot write '", path, "': ", std::strerror(errno)));
+    }
+  }
+  if (!existed) std::filesystem::remove(path);
+  return absl::OkStatus();
+}
+
 absl::Status Run(GenerateFlags& f) {
   LVS_ASSIGN_OR_RETURN(auto wh, pipeline::ParseResolution(f.resolution));
   f.request.width = wh[0];
   f.request.height = wh[1];
   LVS_ASSIGN_OR_RETURN(f.request.precision,
                        pipeline::ParsePrecision(f.precision));
+  // Every argument is checked before minutes of loading and denoising: the
+  // request against the pipeline's general limits (the loaded checkpoint's
+  // patches are checked again after loading), then the output.
+  LVS_RETURN_IF_ERROR(
+      pipeline::PlanGeneration(f.request, PreloadLimits(f),
+                               f.pipeline.device.rfind("cuda", 0) == 0)
+          .status());
+  LVS_RETURN_IF_ERROR(CheckWritable(f.output));
   f.pipeline.precision = f.request.precision;
   f.pipeline.vae_tiling.enabled = f.tile_vae;
   std::fprintf(stderr, "loading models on %s ...\n", f.pipeline.device.c_str());
@@ -161,8 +196,12 @@ void AddGenerateCommand(CLI::App& app) {
                   "bf16 or fp32 (default: bf16 on CUDA, fp32 on CPU)");
   cmd->add_option("--device", f->pipeline.device, "cpu or cuda[:N]");
   cmd->add_option("-o,--output", f->output, "Output MP4 path");
-  cmd->add_option("--crf", f->crf, "x264 CRF [0, 51]");
-  cmd->add_option("--preset", f->preset, "x264 preset");
+  cmd->add_option("--crf", f->crf, "x264 CRF [0, 51]")
+      ->check(CLI::Range(0, 51));
+  cmd->add_option("--preset", f->preset, "x264 preset")
+      ->check(
+          CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast",
+                         "medium", "slow", "slower", "veryslow", "placebo"}));
   cmd->add_flag("--tile-vae", f->tile_vae, "Decode the VAE in spatial tiles");
   cmd->add_flag("--release-text-encoder", f->pipeline.release_text_encoder,
                 "Free the text encoder after encoding");

@@ -58,6 +58,15 @@ int main(int argc, char** argv) {
 #if LVS_MODEL_WITH_GENERATE
   lvs::generate::AddGenerateCommand(app);
 #endif
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {  // A command's own exit status.
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;  // A usage error.
+  }
   return 0;
 }
