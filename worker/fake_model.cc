@@ -41,6 +41,11 @@ ModelInfo FakeVideoModel::Info() const {
   info.max_width = options_.max_width;
   info.max_height = options_.max_height;
   info.max_frames = options_.max_frames;
+  info.default_width = options_.default_width;
+  info.default_height = options_.default_height;
+  info.default_frames = options_.default_frames;
+  info.default_fps = options_.default_fps;
+  info.default_steps = options_.default_steps;
   return info;
 }
 

@@ -1,6 +1,11 @@
 #include "worker/job_runner.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/random/distributions.h"
@@ -106,9 +111,12 @@ class JobSink : public ProgressSink {
     pb::Timings* t = completed->mutable_timings();
     server::ToProto(text_encode_, t->mutable_text_encode());
     server::ToProto(denoise_end_ - denoise_start_, t->mutable_denoise());
-    server::ToProto(
-        total - text_encode_ - (denoise_end_ - denoise_start_) - encode_,
-        t->mutable_decode());
+    // Decoding overlaps encoding chunk by chunk: what is left of the total
+    // is decode time, never below zero.
+    server::ToProto(std::max(absl::ZeroDuration(),
+                             total - text_encode_ -
+                                 (denoise_end_ - denoise_start_) - encode_),
+                    t->mutable_decode());
     server::ToProto(encode_, t->mutable_encode());
     server::ToProto(total, t->mutable_total());
     return absl::OkStatus();
@@ -145,9 +153,59 @@ class JobSink : public ProgressSink {
   absl::Time denoise_end_ = denoise_start_;
 };
 
+// The double a person means by a float of the API: 0.03f becomes 0.03 (its
+// shortest decimal form), so an explicit config equal to a named one runs
+// the same grid switches.
+double Decimal(float value) {
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof(buf), value).ptr;
+  return std::strtod(std::string(buf, end).c_str(), nullptr);
+}
+
+template <typename T, typename Schedule, typename Convert>
+sampler::TimeAware<T> ToTimeAware(const Schedule& s, Convert convert) {
+  sampler::TimeAware<T> out;
+  out.default_value = convert(s.initial());
+  for (const auto& sw : s.switches()) {
+    if constexpr (std::is_same_v<Schedule, pb::PatchSchedule>) {
+      out.steps.emplace_back(Decimal(sw.from_t()), convert(sw.patch()));
+    } else {
+      out.steps.emplace_back(Decimal(sw.from_t()), convert(sw.value()));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-GenerateRequest ToGenerateRequest(const pb::JobAssignment& assignment) {
+absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
+    const pb::SampleConfig& sample) {
+  sampler::SampleConfig c;
+  c.name = "custom";
+  absl::Status bad;
+  auto patch = [&bad](const std::string& text) {
+    absl::StatusOr<sampler::PatchComb> p =
+        sampler::ParsePatchComb(text, "sample.patch");
+    if (!p.ok()) {
+      if (bad.ok()) bad = p.status();
+      return sampler::PatchComb();
+    }
+    return *p;
+  };
+  auto number = [](float v) { return Decimal(v); };
+  c.patch = ToTimeAware<sampler::PatchComb>(sample.patch(), patch);
+  c.time_shift = Decimal(sample.time_shift());
+  // The proto's 0 disables renormalisation; the sampler's switch is <= 0.
+  c.renorm = sample.renorm_cfg() > 0 ? Decimal(sample.renorm_cfg()) : -1;
+  c.cfg = ToTimeAware<double>(sample.cfg_scale(), number);
+  c.motion = ToTimeAware<double>(sample.motion_score(), number);
+  c.neg_motion = ToTimeAware<double>(sample.negative_motion_score(), number);
+  if (!bad.ok()) return bad;
+  return c;
+}
+
+absl::StatusOr<GenerateRequest> ToGenerateRequest(
+    const pb::JobAssignment& assignment) {
   const pb::GenerateVideoRequest& r = assignment.request();
   GenerateRequest out;
   out.job_id = assignment.job();
@@ -160,6 +218,12 @@ GenerateRequest ToGenerateRequest(const pb::JobAssignment& assignment) {
   out.sample_config = r.sample_config();
   out.steps = r.steps();
   out.seed = static_cast<uint64_t>(r.seed());
+  out.cache_threshold = r.cache_threshold();
+  if (r.has_sample() && r.sample_config().empty()) {
+    absl::StatusOr<sampler::SampleConfig> sample = ToSampleConfig(r.sample());
+    if (!sample.ok()) return sample.status();
+    out.sample = *std::move(sample);
+  }
   switch (r.precision()) {
     case pb::PRECISION_BF16:
       out.precision = "bf16";
@@ -181,12 +245,14 @@ pb::WorkerMessage JobRunner::Run(const pb::JobAssignment& assignment,
                                  const MessageWriter& write) {
   const absl::Time start = absl::Now();
   JobSink sink(assignment.lease_id(), settings_, write);
-  GenerateRequest request = ToGenerateRequest(assignment);
+  absl::StatusOr<GenerateRequest> converted = ToGenerateRequest(assignment);
+  absl::Status status = converted.status();
+  GenerateRequest request = converted.ok() ? *converted : GenerateRequest();
   if (request.seed == 0) {
     // "0 picks a random seed"; Completed reports the one used.
     request.seed = absl::Uniform<uint64_t>(rng_, 1, uint64_t{1} << 62);
   }
-  absl::Status status = model_->Generate(request, sink, cancel);
+  if (status.ok()) status = model_->Generate(request, sink, cancel);
   pb::WorkerMessage out;
   if (cancel.cancelled()) {
     out.mutable_cancel_ack()->set_lease_id(assignment.lease_id());

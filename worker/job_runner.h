@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/random/random.h"
+#include "absl/status/statusor.h"
 #include "lumina/video/v1/worker_service.pb.h"
 #include "worker/video_model.h"
 
@@ -50,9 +51,15 @@ class JobRunner {
   absl::BitGen rng_;  // Seeds for requests without one.
 };
 
-// Converts an assignment's request into the model's request.
-GenerateRequest ToGenerateRequest(
+// Converts an assignment's request into the model's request: every field,
+// the explicit `sample` config included (INVALID_ARGUMENT when it does not
+// parse).
+absl::StatusOr<GenerateRequest> ToGenerateRequest(
     const lumina::video::v1::JobAssignment& assignment);
+
+// Converts an explicit sample config of the API into the sampler's.
+absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
+    const lumina::video::v1::SampleConfig& sample);
 
 }  // namespace lvs::worker
 

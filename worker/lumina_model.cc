@@ -1,7 +1,10 @@
 #include "worker/lumina_model.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "model/common/status_macros.h"
@@ -24,7 +27,7 @@ class LuminaVideoModel : public VideoModel {
       if (min_f_patch == 0 || p.f_patch < min_f_patch) min_f_patch = p.f_patch;
     }
     ModelInfo info;
-    info.model_ids = {"lumina-video"};
+    info.model_ids = {"lumina-video", "lumina"};
     info.device_name = pipe_->device().str();
     // The RoPE limits with the smallest patches bound every request.
     info.max_height = static_cast<int>(l.rope_max_positions[1] *
@@ -34,7 +37,61 @@ class LuminaVideoModel : public VideoModel {
     info.max_frames = static_cast<int>(l.rope_max_positions[0] * min_f_patch *
                                            l.temporal_factor +
                                        l.temporal_factor - 1);
+    info.frames_per_latent = static_cast<int>(l.temporal_factor);
+    info.min_latent_frames = 2;
+    info.max_fps = l.max_fps;
+    info.max_steps = l.max_steps;
+    info.max_pixels =
+        (l.max_resolution / 32 * 32) * (l.max_resolution / 32 * 32);
+    for (const std::string& name : sampler::NamedSampleConfigNames()) {
+      absl::StatusOr<sampler::SampleConfig> c =
+          sampler::NamedSampleConfig(name);
+      if (!c.ok()) continue;
+      std::optional<SampleConfigRule> rule = Rule(*c, l);
+      if (rule) info.sample_configs.push_back(*rule);
+    }
+    // The reference's defaults (generation_request.h), when the checkpoint
+    // has the patches of its default config.
+    const pipeline::GenerationRequest defaults;
+    info.default_frames = defaults.frames;
+    info.default_fps = defaults.fps;
+    info.default_width = 1248;
+    info.default_height = 704;
+    for (const SampleConfigRule& r : info.sample_configs) {
+      if (r.name == defaults.sample_config) {
+        info.default_sample_config = r.name;
+        info.latent_frames_multiple = r.latent_frames_multiple;
+      }
+    }
+    if (info.default_sample_config.empty() && !info.sample_configs.empty()) {
+      info.default_sample_config = info.sample_configs.front().name;
+      info.latent_frames_multiple =
+          info.sample_configs.front().latent_frames_multiple;
+    }
+    auto named = sampler::NamedSampleConfig(info.default_sample_config);
+    info.default_steps = named.ok() ? named->num_steps : 70;
     return info;
+  }
+
+  // The rules of `config` on this checkpoint; none when the DiT lacks one of
+  // its patch combinations.
+  static std::optional<SampleConfigRule> Rule(
+      const sampler::SampleConfig& config, const pipeline::ModelLimits& l) {
+    std::vector<sampler::PatchComb> patches = {config.patch.default_value};
+    for (const auto& [t, p] : config.patch.steps) patches.push_back(p);
+    SampleConfigRule rule;
+    rule.name = config.name;
+    for (const sampler::PatchComb& p : patches) {
+      bool found = l.patches.empty();
+      for (const sampler::PatchComb& q : l.patches) found = found || p == q;
+      if (!found) return std::nullopt;
+      rule.latent_frames_multiple =
+          std::max(rule.latent_frames_multiple, p.f_patch);
+    }
+    // The pipeline's budget: (W/32) * (H/32) cells <= (R/32)^2.
+    const int64_t r = pipeline::ResolutionBudget(config, l) / 32 * 32;
+    rule.max_pixels = r * r;
+    return rule;
   }
 
   uint64_t DeviceMemoryInUse() const override {
@@ -61,6 +118,7 @@ class LuminaVideoModel : public VideoModel {
     if (request.frames != 0) r.frames = request.frames;
     if (request.fps != 0) r.fps = request.fps;
     if (!request.sample_config.empty()) r.sample_config = request.sample_config;
+    r.config = request.sample;
     r.steps = request.steps;
     r.seed = request.seed;
     LVS_ASSIGN_OR_RETURN(r.precision,

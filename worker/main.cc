@@ -11,7 +11,13 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
+
+extern "C" {
+#include <libavutil/log.h>
+}
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -42,7 +48,8 @@ int main(int argc, char** argv) {
   CLI::App app{"lvs-worker: runs video jobs for an lvs server"};
   lvs::worker::WorkerOptions options;
   lvs::worker::ModelOptions model;
-  std::string token_file, metrics_listen = "127.0.0.1:9465";
+  // Off by default: a fixed port would stop a second worker on one host.
+  std::string token_file, metrics_listen;
   int fake_step_ms = 20;
   options.channel.target = "127.0.0.1:50052";
   char host[256] = "worker";
@@ -51,7 +58,10 @@ int main(int argc, char** argv) {
   app.add_option("--server", options.channel.target,
                  "host:port of the server's worker port");
   app.add_option("--name", options.name, "unique worker name");
-  app.add_option("--model", model.kind, "fake or lumina")
+  model.kind.clear();
+  app.add_option("--model", model.kind,
+                 "lumina (the default when --dit, --text-encoder or --vae "
+                 "is given) or fake (synthetic frames, for tests)")
       ->check(CLI::IsMember({"fake", "lumina"}));
   app.add_option("--dit", model.dit_dir, "DiT checkpoint directory");
   app.add_option("--text-encoder", model.text_encoder_dir,
@@ -61,7 +71,8 @@ int main(int argc, char** argv) {
   app.add_option("--worker-token-file", token_file,
                  "file holding the shared worker token");
   app.add_option("--metrics-listen", metrics_listen,
-                 "host:port of /metrics and /healthz (empty: off)");
+                 "host:port of /metrics and /healthz (default and empty: "
+                 "off; port 0 picks a free one)");
   app.add_option("--tls-ca", options.channel.tls_ca,
                  "CA of the server certificate (enables TLS)");
   app.add_option("--tls-cert", options.channel.tls_cert,
@@ -75,7 +86,35 @@ int main(int argc, char** argv) {
   app.add_option("--x264-crf", options.encoder.crf,
                  "x264 constant rate factor");
   app.add_option("--x264-preset", options.encoder.preset, "x264 preset");
-  CLI11_PARSE(app, argc, argv);
+  // CLI11 refuses an empty `--flag=` value; `--metrics-listen=` means off.
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::string& a : args) {
+    if (a == "--metrics-listen=") a = "--metrics-listen=off";
+  }
+  std::vector<char*> argp;
+  for (std::string& a : args) argp.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(argp.size()), argp.data());
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (metrics_listen == "off") metrics_listen.clear();
+  if (model.kind.empty()) {
+    if (model.dit_dir.empty() && model.text_encoder_dir.empty() &&
+        model.vae_dir.empty()) {
+      std::fprintf(stderr,
+                   "lvs-worker: --model: give --model=lumina with --dit, "
+                   "--text-encoder and --vae (or --model=fake, the synthetic "
+                   "test model)\n");
+      return 2;
+    }
+    model.kind = "lumina";
+  }
+  // libx264 logs ~18 info lines per job through av_log; keep warnings.
+  av_log_set_level(AV_LOG_WARNING);
   model.fake.step_time = absl::Milliseconds(fake_step_ms);
   options.device = model.device;
 

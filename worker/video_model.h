@@ -16,12 +16,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "model/sampler/sample_config.h"
 
 namespace lvs::worker {
 
@@ -43,6 +45,10 @@ struct GenerateRequest {
   int steps = 0;
   uint64_t seed = 0;
   std::string precision;  // "bf16", "fp32" or empty for the model default.
+  // An explicit sampling configuration; when set it replaces `sample_config`.
+  std::optional<sampler::SampleConfig> sample;
+  // Step-caching threshold of the request (0: compute every forward).
+  float cache_threshold = 0;
 };
 
 // What the model will actually produce for a request: the frame count can
@@ -118,14 +124,37 @@ class CancelToken {
   std::atomic<bool> cancelled_{false};
 };
 
-// What a worker advertises to the server when it registers.
+// The rules a named sample config adds to the model's (see ModelInfo).
+struct SampleConfigRule {
+  std::string name;
+  int latent_frames_multiple = 1;  // Its largest frame patch.
+  int64_t max_pixels = 0;          // Its pixel budget (0: the model's).
+};
+
+// What a worker advertises to the server when it registers: the server admits
+// only requests these limits accept and fills absent fields with the defaults
+// (lumina.video.v1.ModelLimits).
 struct ModelInfo {
-  std::vector<std::string> model_ids;
+  std::vector<std::string> model_ids;  // The first is the id, then aliases.
   std::string device_name;  // For example "cpu" or "NVIDIA H100 80GB".
   uint64_t device_memory_bytes = 0;
   int max_width = 0;
   int max_height = 0;
   int max_frames = 0;
+  int size_multiple = 32;
+  int64_t max_pixels = 0;  // width * height bound (0: none).
+  int frames_per_latent = 1;
+  int min_latent_frames = 1;
+  int latent_frames_multiple = 1;
+  int max_fps = 0;
+  int max_steps = 0;
+  std::vector<SampleConfigRule> sample_configs;  // Empty: any name.
+  int default_width = 0;
+  int default_height = 0;
+  int default_frames = 0;
+  int default_fps = 0;
+  int default_steps = 0;
+  std::string default_sample_config;
 };
 
 // A resident video generator (weights loaded once, reused across jobs).

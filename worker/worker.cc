@@ -140,6 +140,7 @@ absl::Status Worker::Run() {
     }
     bool registered = false;
     const absl::Status status = ServeSession(&registered);
+    if (absl::IsAlreadyExists(status)) return status;
     {
       absl::MutexLock lock(&mu_);
       counters_.connected = false;
@@ -179,6 +180,36 @@ pb::WorkerMessage Worker::Registration() const {
   caps->set_max_height(info.max_height);
   caps->set_max_frames(info.max_frames);
   caps->set_model_version(model_->Version());
+  if (!info.model_ids.empty()) {
+    pb::ModelLimits* l = caps->add_model_limits();
+    l->set_id(info.model_ids[0]);
+    for (size_t i = 1; i < info.model_ids.size(); ++i) {
+      l->add_aliases(info.model_ids[i]);
+    }
+    l->set_version(model_->Version());
+    l->set_size_multiple(info.size_multiple);
+    l->set_max_width(info.max_width);
+    l->set_max_height(info.max_height);
+    l->set_max_pixels(info.max_pixels);
+    l->set_frames_per_latent(info.frames_per_latent);
+    l->set_min_latent_frames(info.min_latent_frames);
+    l->set_latent_frames_multiple(info.latent_frames_multiple);
+    l->set_max_frames(info.max_frames);
+    l->set_max_fps(info.max_fps);
+    l->set_max_steps(info.max_steps);
+    for (const SampleConfigRule& rule : info.sample_configs) {
+      pb::SampleConfigLimits* c = l->add_sample_configs();
+      c->set_name(rule.name);
+      c->set_latent_frames_multiple(rule.latent_frames_multiple);
+      c->set_max_pixels(rule.max_pixels);
+    }
+    l->set_default_width(info.default_width);
+    l->set_default_height(info.default_height);
+    l->set_default_frames(info.default_frames);
+    l->set_default_fps(info.default_fps);
+    l->set_default_steps(info.default_steps);
+    l->set_default_sample_config(info.default_sample_config);
+  }
   return hello;
 }
 
@@ -192,8 +223,24 @@ absl::Status Worker::ServeSession(bool* registered) {
     session->MarkClosed();
     if (read) session->Cancel();  // Not the protocol: drop the call.
     const grpc::Status s = session->Finish();
+    if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      // Another live worker holds the name: retrying cannot help.
+      return absl::AlreadyExistsError(
+          absl::StrCat("registration refused: ", client::DescribeStatus(s),
+                       "; give this worker another --name"));
+    }
+    std::string hint;
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      hint = absl::StrCat("; ", options_.channel.target,
+                          " does not serve WorkerService: --server must be "
+                          "the server's worker port (its --worker-listen, "
+                          "default 50052), not the client port");
+    } else if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      hint = absl::StrCat("; is lvs-server running with --worker-listen=",
+                          options_.channel.target, "?");
+    }
     return absl::UnavailableError(
-        absl::StrCat("registration failed: ", client::DescribeStatus(s)));
+        absl::StrCat("registration failed: ", client::DescribeStatus(s), hint));
   }
   *registered = true;
   const absl::Duration heartbeat =

@@ -217,7 +217,10 @@ TEST(JobRunnerTest, ConvertsTheRequest) {
   a.mutable_request()->set_negative_prompt("blurry");
   a.mutable_request()->set_sample_config("f24F96R960-MultiScale");
   a.mutable_request()->set_precision(pb::PRECISION_FP32);
-  const GenerateRequest r = ToGenerateRequest(a);
+  a.mutable_request()->set_cache_threshold(0.25f);
+  const absl::StatusOr<GenerateRequest> converted = ToGenerateRequest(a);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  const GenerateRequest& r = *converted;
   EXPECT_EQ(r.job_id, "jobs/abc");
   EXPECT_EQ(r.prompt, "a red fox");
   EXPECT_EQ(r.negative_prompt, "blurry");
@@ -229,6 +232,49 @@ TEST(JobRunnerTest, ConvertsTheRequest) {
   EXPECT_EQ(r.seed, 5u);
   EXPECT_EQ(r.sample_config, "f24F96R960-MultiScale");
   EXPECT_EQ(r.precision, "fp32");
+  EXPECT_FLOAT_EQ(r.cache_threshold, 0.25f);
+  EXPECT_FALSE(r.sample.has_value());
+}
+
+// The explicit `sample` config reaches the model (it used to be dropped):
+// written like the named f24F96R960-MultiScale, it converts to that config.
+TEST(JobRunnerTest, ConvertsTheExplicitSampleConfig) {
+  pb::JobAssignment a = Assignment(320, 192, 33, 12);
+  pb::SampleConfig* s = a.mutable_request()->mutable_sample();
+  s->mutable_patch()->set_initial("2x4");
+  auto* p1 = s->mutable_patch()->add_switches();
+  p1->set_from_t(0.03f);
+  p1->set_patch("2x2");
+  auto* p2 = s->mutable_patch()->add_switches();
+  p2->set_from_t(0.125f);
+  p2->set_patch("1x2");
+  s->set_time_shift(24);
+  s->set_renorm_cfg(2);
+  s->mutable_cfg_scale()->set_initial(20);
+  auto* c1 = s->mutable_cfg_scale()->add_switches();
+  c1->set_from_t(0.2f);
+  c1->set_value(0);
+  s->mutable_motion_score()->set_initial(6);
+  s->mutable_negative_motion_score()->set_initial(2);
+  auto* n1 = s->mutable_negative_motion_score()->add_switches();
+  n1->set_from_t(0.05f);
+  n1->set_value(6);
+  const absl::StatusOr<GenerateRequest> r = ToGenerateRequest(a);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->sample.has_value());
+  absl::StatusOr<sampler::SampleConfig> named =
+      sampler::NamedSampleConfig("f24F96R960-MultiScale");
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(r->sample->patch, named->patch);
+  EXPECT_EQ(r->sample->time_shift, named->time_shift);
+  EXPECT_EQ(r->sample->renorm, named->renorm);
+  EXPECT_EQ(r->sample->motion, named->motion);
+  EXPECT_EQ(r->sample->neg_motion, named->neg_motion);
+  EXPECT_EQ(r->sample->cfg, named->cfg);
+
+  s->mutable_patch()->set_initial("bad");
+  EXPECT_EQ(ToGenerateRequest(a).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
