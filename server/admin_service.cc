@@ -120,14 +120,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateTrainingJob(
                          .RetryAfter(absl::Seconds(5))
                          .Build());
   }
-  google::rpc::BadRequest bad = ValidateTrainingSpec(request->spec(), "spec.");
+  // task_ratio 0 (absent) means 1, as in lvs-trainer --spec.
+  v1::TrainingJobSpec spec = request->spec();
+  for (v1::TrainingTask& t : *spec.mutable_tasks()) {
+    if (t.task_ratio() == 0) t.set_task_ratio(1);
+  }
+  google::rpc::BadRequest bad = ValidateTrainingSpec(spec, "spec.");
   ValidateRequestId(request->request_id(), "request_id", &bad);
   if (bad.field_violations_size() > 0) return Done(ctx, InvalidRequest(bad));
   NewJob job;
   job.kind = JobKind::kTraining;
   job.owner = kAdminOwner;
   job.request_id = request->request_id();
-  job.spec = request->spec().SerializeAsString();
+  job.spec = spec.SerializeAsString();
   absl::StatusOr<AdmitResult> admitted =
       shared_->store->Admit(job, AdmitLimits{});
   if (!admitted.ok()) return Done(ctx, ToGrpc(admitted.status()));
@@ -158,6 +163,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTrainingJobs(
   if (!status.ok()) return Done(ctx, status);
   google::rpc::BadRequest bad;
   ValidatePageSize(request->page_size(), "page_size", &bad);
+  if (!v1::JobState_IsValid(request->state())) {
+    auto* v = bad.add_field_violations();
+    v->set_field("state");
+    v->set_description("unknown job state");
+  }
   ListQuery query;
   query.kind = JobKind::kTraining;
   query.state = request->state();

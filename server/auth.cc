@@ -131,8 +131,22 @@ absl::StatusOr<ClientIdentity> Credentials::AuthenticateClient(
   return keys_[i].identity;
 }
 
+int64_t Credentials::MaxConcurrent(const std::string& owner) const {
+  for (const Key& k : keys_) {
+    if (k.identity.owner == owner) return k.identity.max_concurrent;
+  }
+  return 0;
+}
+
 absl::Status Credentials::AuthorizeAdmin(const Metadata& md) const {
-  if (admin_key_.empty()) return absl::OkStatus();
+  if (admin_key_.empty() && keys_.empty()) return absl::OkStatus();
+  if (admin_key_.empty()) {
+    // Secure by default: with client keys configured, an admin API without
+    // its own key would be open to anyone.
+    return absl::PermissionDeniedError(
+        "AdminService is disabled: the server has API keys but no admin key "
+        "(start it with --admin-key-file)");
+  }
   const std::string token = Bearer(md);
   if (token.empty()) {
     return absl::UnauthenticatedError(

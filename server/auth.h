@@ -47,8 +47,14 @@ class Credentials {
   // unknown key).
   absl::StatusOr<ClientIdentity> AuthenticateClient(const Metadata& md) const;
 
+  // The max_concurrent of the API key whose owner id is `owner` (0: no
+  // limit): the dispatcher leases at most that many of its jobs at once.
+  int64_t MaxConcurrent(const std::string& owner) const;
+
   // Checks the admin credential (UNAUTHENTICATED when missing or unknown,
-  // PERMISSION_DENIED for a client key).
+  // PERMISSION_DENIED for a client key). Without an admin key every call is
+  // allowed only when no API keys are configured either; with API keys and
+  // no admin key every admin call is PERMISSION_DENIED.
   absl::Status AuthorizeAdmin(const Metadata& md) const;
 
   // Checks a worker's token (UNAUTHENTICATED when missing or wrong).

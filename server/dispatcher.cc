@@ -79,6 +79,15 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
   {
     absl::MutexLock lock(&mu_);
     auto old = workers_.find(name);
+    if (old != workers_.end() && clock_->Now() - old->second.last_heartbeat <
+                                     store_->options().lease_duration) {
+      // Workers heartbeat even when idle: this name belongs to a live
+      // process, and a second one under it would steal its jobs.
+      return absl::AlreadyExistsError(absl::StrCat(
+          "a worker named ", name, " is already connected (last heard ",
+          absl::FormatDuration(clock_->Now() - old->second.last_heartbeat),
+          " ago); names must be unique"));
+    }
     if (old != workers_.end()) {
       if (old->second.lease) {
         ReleaseLease(old->second,
@@ -151,10 +160,23 @@ bool Dispatcher::Fits(const Worker& w, const JobRecord& job) const {
          (caps.max_frames() == 0 || req.frames() <= caps.max_frames());
 }
 
+bool Dispatcher::OwnerHasRoom(const JobRecord& job) const {
+  if (job.kind != JobKind::kVideo || !options_.owner_max_running) return true;
+  const int64_t limit = options_.owner_max_running(job.owner);
+  if (limit <= 0) return true;
+  int64_t running = 0;
+  for (const auto& [name, w] : workers_) {
+    running += w.lease && w.lease->kind == JobKind::kVideo &&
+               w.lease->owner == job.owner;
+  }
+  return running < limit;
+}
+
 void Dispatcher::Assign(Worker& w, const JobRecord& job) {
   const absl::Time now = clock_->Now();
   Lease lease;
   lease.job = job.id;
+  lease.owner = job.owner;
   lease.lease_id = job.lease_id;
   lease.kind = job.kind;
   lease.start = lease.last_step = now;
@@ -192,8 +214,10 @@ void Dispatcher::DispatchLocked(Touched* touched) {
     const JobKind kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
                              ? JobKind::kTraining
                              : JobKind::kVideo;
-    absl::StatusOr<std::optional<JobRecord>> leased = store_->LeaseNext(
-        kind, name, [&](const JobRecord& job) { return Fits(w, job); });
+    absl::StatusOr<std::optional<JobRecord>> leased =
+        store_->LeaseNext(kind, name, [&](const JobRecord& job) {
+          return Fits(w, job) && OwnerHasRoom(job);
+        });
     if (!leased.ok()) {
       LogEvent("lease_error",
                {{"worker", name}, {"error", leased.status().ToString()}});

@@ -48,6 +48,9 @@ struct DispatcherOptions {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // A ReloadModel call gives up on workers that did not answer by then.
   absl::Duration reload_timeout = absl::Minutes(10);
+  // Video jobs of one owner that may run at once (0 or unset: no limit);
+  // queued jobs beyond it wait while other owners' jobs are leased.
+  std::function<int64_t(const std::string& owner)> owner_max_running;
 };
 
 // See the file comment.
@@ -60,7 +63,8 @@ class Dispatcher {
              ServerMetrics* metrics, DispatcherOptions options);
 
   // Registers a worker stream (INVALID_ARGUMENT for a bad registration) and
-  // answers Registered. A name that is still registered belongs to a process
+  // answers Registered. A name held by a stream heard from within the lease
+  // duration is refused (ALREADY_EXISTS). A silent one belongs to a process
   // that died without its stream noticing yet (kill -9, lost network): the new
   // stream replaces it and the old one's lease is released.
   absl::Status Register(const v1::RegisterWorker& registration,
@@ -107,6 +111,7 @@ class Dispatcher {
  private:
   struct Lease {
     std::string job;
+    std::string owner;
     std::string lease_id;
     JobKind kind = JobKind::kVideo;
     absl::Time start = absl::InfinitePast();
@@ -143,6 +148,9 @@ class Dispatcher {
 
   void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Fits(const Worker& w, const JobRecord& job) const;
+  // Whether the job's owner is below its limit of running video jobs.
+  bool OwnerHasRoom(const JobRecord& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Assign(Worker& w, const JobRecord& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnJobEvent(Worker& w, const v1::JobEvent& event, Touched* touched)

@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/job_log.h"
@@ -113,6 +115,14 @@ int main(int argc, char** argv) {
       "lvs-server: durable text-to-video job server.\n"
       "  lvs-server --listen=127.0.0.1:50051 --worker-listen=127.0.0.1:50052 "
       "--data-dir=./lvs-data");
+  // --help lists this file's flags (absl's default looks for a file named
+  // after the binary, "lvs-server", and found none).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<std::string> storage;
   std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -123,7 +133,19 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto app = lvs::server::ServerApp::Create(OptionsFromFlags());
+  const lvs::server::ServerOptions options = OptionsFromFlags();
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (options.api_keys_file.empty() && host != "127.0.0.1" &&
+      host != "localhost" && host != "[::1]") {
+    lvs::server::LogEvent(
+        "warning",
+        {{"message",
+          absl::StrCat("serving without authentication on ", options.listen,
+                       ", which is not loopback: anyone who can reach it "
+                       "can submit jobs (set --api-keys-file and "
+                       "--admin-key-file)")}});
+  }
+  auto app = lvs::server::ServerApp::Create(options);
   if (!app.ok()) {
     std::fprintf(stderr, "lvs-server: %s\n", app.status().ToString().c_str());
     return 2;

@@ -115,6 +115,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Create(
   LVS_ASSIGN_OR_RETURN(app->tls_, LoadTls(o));
   app->shared_.hub = &app->hub_;
   app->shared_.credentials = &app->credentials_;
+
   app->shared_.metrics = &app->metrics_;
   app->video_ = std::make_unique<VideoServiceImpl>(&app->shared_, o.video);
   app->admin_ =
@@ -219,9 +220,18 @@ absl::Status ServerApp::Listen() {
 }
 
 absl::Status ServerApp::OpenStore() {
+  LVS_ASSIGN_OR_RETURN(DataDirLock lock,
+                       DataDirLock::Acquire(options_.store.data_dir));
+  data_dir_lock_.emplace(std::move(lock));
   LVS_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.store, clock_));
+  // An API key's max_concurrent bounds its running jobs (the dispatcher);
+  // its max_queued bounds its queued ones (admission).
+  DispatcherOptions dispatcher_options = options_.dispatcher;
+  dispatcher_options.owner_max_running = [this](const std::string& owner) {
+    return credentials_.MaxConcurrent(owner);
+  };
   dispatcher_ = std::make_unique<Dispatcher>(store_.get(), clock_, &hub_,
-                                             &metrics_, options_.dispatcher);
+                                             &metrics_, dispatcher_options);
   shared_.store = store_.get();
   shared_.dispatcher = dispatcher_.get();
   shared_.ready = true;

@@ -16,6 +16,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,7 @@
 #include "server/admin_service.h"
 #include "server/auth.h"
 #include "server/clock.h"
+#include "server/data_dir_lock.h"
 #include "server/dispatcher.h"
 #include "server/event_hub.h"
 #include "server/grpc_metrics.h"
@@ -109,6 +111,7 @@ class ServerApp {
   Credentials credentials_;
   ServiceContext shared_;
   std::shared_ptr<grpc::ServerCredentials> tls_;
+  std::optional<DataDirLock> data_dir_lock_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<VideoServiceImpl> video_;

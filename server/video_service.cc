@@ -1,6 +1,11 @@
 #include "server/video_service.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -33,8 +38,22 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
         .RetryAfter(options_.retry_delay)
         .Build();
   }
+  // What the connected workers (or the catalogue) can run decides; absent
+  // fields take the accepting model's defaults.
+  std::vector<v1::ModelLimits> models;
+  for (const v1::Model& m : Models()) models.push_back(m.limits());
+  v1::GenerateVideoRequest resolved;
   google::rpc::BadRequest bad =
-      ValidateGenerateRequest(request, options_.caps, prefix);
+      AdmitToModels(request, models, prefix, &resolved);
+  // The server's own caps and the model-independent rules (prompt, seed,
+  // labels...), each field reported once.
+  std::set<std::string> reported;
+  for (const auto& v : bad.field_violations()) reported.insert(v.field());
+  const google::rpc::BadRequest general =
+      ValidateGenerateRequest(resolved, options_.caps, prefix);
+  for (const auto& v : general.field_violations()) {
+    if (reported.count(v.field()) == 0) *bad.add_field_violations() = v;
+  }
   ValidateRequestId(request_id, "request_id", &bad);
   if (bad.field_violations_size() > 0) {
     shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
@@ -48,7 +67,7 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
                          : request.priority();
   // The seed is fixed at admission, so a retried attempt (another worker
   // after a lease expiry) reproduces the same video.
-  v1::GenerateVideoRequest stored = request;
+  v1::GenerateVideoRequest stored = resolved;
   if (stored.seed() == 0) {
     thread_local absl::BitGen
         seed_gen;  // Per RPC thread: BitGen is unsynchronised.
@@ -58,9 +77,10 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
   new_job.spec = stored.SerializeAsString();
   AdmitLimits limits;
   limits.max_queue = options_.max_queue;
-  limits.owner_max_active = identity.max_concurrent > 0
-                                ? identity.max_concurrent
-                                : options_.max_per_client;
+  // A key's max_concurrent limits its running jobs (the dispatcher leases
+  // no more); --max-per-client bounds queued + running of keys without one.
+  limits.owner_max_active =
+      identity.max_concurrent > 0 ? 0 : options_.max_per_client;
   limits.owner_max_queued = identity.max_queued;
   absl::StatusOr<AdmitResult> admitted = shared_->store->Admit(new_job, limits);
   if (!admitted.ok()) return ToGrpc(admitted.status());
@@ -71,9 +91,28 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
       LogJobState(*job);
       shared_->dispatcher->Dispatch();
       return grpc::Status::OK;
-    case AdmitOutcome::kExisting:
+    case AdmitOutcome::kExisting: {
+      // AIP-155: the key names one request; another request under it is
+      // refused instead of answered with the first one's job.
+      v1::GenerateVideoRequest existing;
+      existing.ParseFromString(admitted->job.spec);
+      if (request.seed() == 0) stored.set_seed(existing.seed());
+      if (existing.SerializeAsString() != stored.SerializeAsString()) {
+        shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
+        return RichError(
+                   grpc::StatusCode::ALREADY_EXISTS,
+                   absl::StrCat("request_id ", request_id, " was used for ",
+                                JobName(JobKind::kVideo, admitted->job.id),
+                                " with a different request; use a new "
+                                "request_id"),
+                   "REQUEST_ID_REUSED")
+            .FieldViolation("request_id",
+                            "already used with a different request")
+            .Build();
+      }
       *job = admitted->job;
       return grpc::Status::OK;
+    }
     case AdmitOutcome::kQueueFull:
       shared_->metrics->admission_rejections_total->Add({"queue_full"}, 1);
       return RichError(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -219,6 +258,19 @@ VideoServiceImpl::WatchVideoJob(grpc::CallbackServerContext* ctx,
                  .Build();
   }
   if (status.ok()) status = Load(identity, request->name(), &job);
+  if (status.ok() && job.state == v1::SUCCEEDED) {
+    // A finished video has a known size: an offset past it is a client bug
+    // (an empty OK stream would look like a complete download).
+    const int64_t size = ToVideoJob(job, 0).result().size_bytes();
+    if (request->from_offset() > size) {
+      status = RichError(grpc::StatusCode::OUT_OF_RANGE,
+                         absl::StrCat("from_offset ", request->from_offset(),
+                                      " is past the end of the ", size,
+                                      "-byte video"),
+                         "OFFSET_OUT_OF_RANGE")
+                   .Build();
+    }
+  }
   if (!status.ok()) return new RejectedStream<v1::GenerateVideoEvent>(status);
   return new JobEventStream<v1::GenerateVideoEvent>(
       shared_->store, shared_->hub, JobKind::kVideo, job.id,
@@ -240,6 +292,64 @@ grpc::ServerUnaryReactor* VideoServiceImpl::DeleteVideoJob(
     LogEvent("job_deleted",
              {{"job", request->name()}, {"reason", "deleted by the client"}});
     shared_->hub->Notify(job.id);
+  }
+  return Done(ctx, status);
+}
+
+std::vector<v1::Model> VideoServiceImpl::Models() {
+  std::vector<v1::Model> out;
+  std::map<std::string, size_t> by_id;
+  for (const v1::Worker& w : shared_->dispatcher->ListWorkers()) {
+    if (w.kind() != v1::WORKER_KIND_GENERATOR ||
+        w.state() == v1::WORKER_STATE_DRAINING) {
+      continue;
+    }
+    const v1::WorkerCapabilities& caps = w.capabilities();
+    std::vector<v1::ModelLimits> published(caps.model_limits().begin(),
+                                           caps.model_limits().end());
+    if (published.empty()) {
+      // A worker that publishes no limits: its models and size caps only.
+      v1::ModelLimits l;
+      if (caps.models_size() > 0) l.set_id(caps.models(0));
+      for (int i = 1; i < caps.models_size(); ++i)
+        l.add_aliases(caps.models(i));
+      l.set_version(caps.model_version());
+      l.set_max_width(caps.max_width());
+      l.set_max_height(caps.max_height());
+      l.set_max_frames(caps.max_frames());
+      published.push_back(std::move(l));
+    }
+    for (const v1::ModelLimits& l : published) {
+      auto [it, added] = by_id.emplace(l.id(), out.size());
+      if (added) {
+        out.emplace_back();
+        *out.back().mutable_limits() = l;
+      }
+      v1::Model& m = out[it->second];
+      m.add_workers(w.name());
+      if (std::find(m.versions().begin(), m.versions().end(), l.version()) ==
+          m.versions().end()) {
+        m.add_versions(l.version());
+      }
+    }
+  }
+  if (out.empty()) {
+    for (const v1::ModelLimits& l : options_.catalogue) {
+      out.emplace_back();
+      *out.back().mutable_limits() = l;
+    }
+  }
+  return out;
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::ListModels(
+    grpc::CallbackServerContext* ctx, const v1::ListModelsRequest* request,
+    v1::ListModelsResponse* response) {
+  (void)request;
+  ClientIdentity identity;
+  grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) {
+    for (v1::Model& m : Models()) *response->add_models() = std::move(m);
   }
   return Done(ctx, status);
 }

@@ -16,6 +16,7 @@
 #include "server/dispatcher.h"
 #include "server/event_hub.h"
 #include "server/job_store.h"
+#include "server/model_admission.h"
 #include "server/server_metrics.h"
 #include "server/service_state.h"
 #include "server/validation.h"
@@ -31,6 +32,9 @@ struct VideoServiceOptions {
   int64_t max_per_client = 0;
   // RetryInfo delay sent with RESOURCE_EXHAUSTED and UNAVAILABLE.
   absl::Duration retry_delay = absl::Seconds(5);
+  // Models admission checks against before any generator registered
+  // (model_admission.h); empty: only `caps` until one does.
+  std::vector<v1::ModelLimits> catalogue = {LuminaVideoLimits()};
 };
 
 // See the file comment.
@@ -63,8 +67,14 @@ class VideoServiceImpl final : public v1::VideoService::CallbackService {
       grpc::CallbackServerContext* ctx,
       const v1::DeleteVideoJobRequest* request,
       google::protobuf::Empty* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* ctx, const v1::ListModelsRequest* request,
+      v1::ListModelsResponse* response) override;
 
  private:
+  // The models of the connected generators (one entry per model id), or the
+  // catalogue when none is connected.
+  std::vector<v1::Model> Models();
   // Checks readiness and the API key.
   grpc::Status Gate(grpc::CallbackServerContext* ctx,
                     ClientIdentity* identity) const;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -72,6 +73,13 @@ absl::Status CheckTask(const TrainSpec& spec, size_t i) {
     return FieldError(f + ".patch", "patch sizes must be positive");
   }
   return absl::OkStatus();
+}
+
+// The one spec dialect: "fp32" and "video" as written, and the proto enum
+// names of `lvs train submit` ("PRECISION_FP32", "MEDIA_TYPE_VIDEO") too.
+std::string ShortEnumName(const std::string& value, const std::string& prefix) {
+  if (value.rfind(prefix, 0) != 0) return value;
+  return absl::AsciiStrToLower(value.substr(prefix.size()));
 }
 
 bool InUnit(double p) { return p >= 0 && p <= 1; }
@@ -157,6 +165,7 @@ absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json) {
     get(json, "vae", &spec.vae);
     std::string precision = "fp32";
     get(json, "precision", &precision);
+    precision = ShortEnumName(precision, "PRECISION_");
     if (precision != "fp32" && precision != "bf16") {
       return FieldError("precision", "must be \"fp32\" or \"bf16\"");
     }
@@ -169,6 +178,7 @@ absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json) {
       get(j, "name", &t.name);
       std::string media = "video", patch = "1x2";
       get(j, "media_type", &media);
+      media = ShortEnumName(media, "MEDIA_TYPE_");
       if (media != "video" && media != "image") {
         return FieldError(absl::StrCat("tasks[", i, "].media_type"),
                           "must be \"image\" or \"video\"");

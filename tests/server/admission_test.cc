@@ -168,6 +168,21 @@ TEST_F(CredentialsTest, AdminNeedsTheAdminKey) {
   EXPECT_TRUE(c->AuthenticateWorker({}).ok());
 }
 
+// With client keys and no admin key the admin API used to be open to
+// anyone; now every admin call is refused until an admin key is configured.
+TEST_F(CredentialsTest, ClientKeysWithoutAdminKeyCloseTheAdminApi) {
+  auto c = Credentials::Load(Write("keys", "alpha\n"), "", "");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->AuthorizeAdmin({}).code(), absl::StatusCode::kPermissionDenied);
+  const absl::Status s = c->AuthorizeAdmin(Bearer("alpha"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(s.message().find("--admin-key-file"), std::string::npos);
+  // No credential at all: the loopback default stays open.
+  auto open = Credentials::Load("", "", "");
+  ASSERT_TRUE(open.ok());
+  EXPECT_TRUE(open->AuthorizeAdmin({}).ok());
+}
+
 TEST_F(CredentialsTest, WorkerToken) {
   auto c = Credentials::Load("", "", Write("worker", "tok"));
   ASSERT_TRUE(c.ok());

@@ -123,7 +123,9 @@ TEST_F(DispatcherTest, ReconnectingNameReplacesTheDeadStream) {
   const std::string id = Submit();
   const std::string lease =
       old_conn.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
-  // The process was killed; it restarts before its old stream is noticed.
+  // The process was killed; it restarts before its old stream is noticed
+  // but after a lease duration of silence.
+  clock_.Advance(absl::Seconds(31));
   v1::RegisterWorker r;
   r.set_name("w1");
   r.set_kind(v1::WORKER_KIND_GENERATOR);
@@ -142,6 +144,28 @@ TEST_F(DispatcherTest, ReconnectingNameReplacesTheDeadStream) {
   dispatcher_->OnMessage("w1", ask, &new_conn);
   v1::ServerMessage a = new_conn.Take(v1::ServerMessage::kAssignment);
   EXPECT_EQ(a.assignment().attempt(), 2);
+}
+
+TEST_F(DispatcherTest, SecondWorkerUnderALiveNameIsRefused) {
+  FakeConnection first, second;
+  Connect("w1", &first);
+  const std::string id = Submit();
+  first.Take(v1::ServerMessage::kAssignment);
+  clock_.Advance(absl::Seconds(20));
+  v1::WorkerMessage beat;
+  beat.mutable_heartbeat();
+  dispatcher_->OnMessage("w1", beat, &first);
+  clock_.Advance(absl::Seconds(20));
+  v1::RegisterWorker r;
+  r.set_name("w1");
+  r.set_kind(v1::WORKER_KIND_GENERATOR);
+  const absl::Status s = dispatcher_->Register(r, &second);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+  EXPECT_NE(s.message().find("w1"), std::string::npos);
+  EXPECT_FALSE(second.Has(v1::ServerMessage::kRegistered));
+  // The first keeps its job.
+  EXPECT_EQ(Job(id).state, v1::RUNNING);
+  ASSERT_EQ(dispatcher_->ListWorkers().size(), 1u);
 }
 
 TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {

@@ -151,7 +151,7 @@ class ScriptedWorker {
 class ServerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    Write("keys", absl::StrCat(kClientKey, "\nlimited:1\n"));
+    Write("keys", absl::StrCat(kClientKey, "\nlimited:1:1\nalice:2:3\n"));
     Write("admin", kAdminKey);
     Write("worker", kWorkerToken);
     options_.listen = "127.0.0.1:0";

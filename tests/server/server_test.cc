@@ -145,6 +145,53 @@ TEST_F(ServerTest, QueueFullAndPerKeyQuota) {
   EXPECT_EQ(qf.violations(0).subject().rfind("api_key:", 0), 0u);
 }
 
+// `alice:2:3` is 2 running and 3 queued jobs; max_concurrent used to count
+// queued + running, so only 2 jobs were admitted in all.
+TEST_F(ServerTest, MaxConcurrentCountsRunningJobsNotQueued) {
+  StartServer();
+  std::vector<std::unique_ptr<ScriptedWorker>> workers;
+  for (const char* name : {"w1", "w2", "w3"}) {
+    workers.push_back(
+        std::make_unique<ScriptedWorker>(app_->worker_port(), name));
+    v1::WorkerMessage ask;
+    ask.mutable_lease_request();
+    workers.back()->Send(ask);
+  }
+  for (int i = 0; i < 100; ++i) {  // Until all three are registered.
+    v1::ListWorkersResponse listed;
+    ASSERT_TRUE(admin_
+                    ->ListWorkers(Ctx(kAdminKey).get(),
+                                  v1::ListWorkersRequest(), &listed)
+                    .ok());
+    if (listed.workers_size() == 3) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < 5; ++i) {
+    v1::VideoJob job;
+    const grpc::Status s = Create(&job, "", "alice");
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    names.push_back(job.name());
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  v1::VideoJob job;
+  EXPECT_EQ(Create(&job, "", "alice").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Three idle workers, but alice runs two jobs at once.
+  absl::SleepFor(absl::Milliseconds(300));
+  int running = 0, queued = 0;
+  for (const std::string& name : names) {
+    v1::GetVideoJobRequest get;
+    get.set_name(name);
+    v1::VideoJob j;
+    ASSERT_TRUE(video_->GetVideoJob(Ctx("alice").get(), get, &j).ok());
+    running += j.state() == v1::RUNNING;
+    queued += j.state() == v1::QUEUED;
+  }
+  EXPECT_EQ(running, 2);
+  EXPECT_EQ(queued, 3);
+}
+
 TEST_F(ServerTest, JobRunsOnWorkerAndReplaysFromAnOffset) {
   StartServer();
   v1::VideoJob job;

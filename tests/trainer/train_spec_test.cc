@@ -37,6 +37,21 @@ nlohmann::json ValidSpec() {
              {"patch", "1x2"}}}}};
 }
 
+// `lvs train submit` wrote PRECISION_FP32 / MEDIA_TYPE_VIDEO while
+// `lvs-trainer --spec` wanted fp32 / video: both spellings are one dialect.
+TEST(TrainSpecTest, AcceptsProtoEnumNames) {
+  nlohmann::json j = ValidSpec();
+  j["precision"] = "PRECISION_BF16";
+  j["tasks"][0]["media_type"] = "MEDIA_TYPE_VIDEO";
+  j["tasks"][1]["media_type"] = "MEDIA_TYPE_IMAGE";
+  absl::StatusOr<TrainSpec> spec = TrainSpecFromJson(j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->precision, TrainPrecision::kBFloat16);
+  EXPECT_EQ(spec->tasks[0].media_type, MediaType::kVideo);
+  EXPECT_EQ(spec->tasks[1].media_type, MediaType::kImage);
+  EXPECT_EQ(spec->tasks[1].task_ratio, 1);  // Absent: 1.
+}
+
 TEST(TrainSpecTest, ParsesTheTaskFields) {
   absl::StatusOr<TrainSpec> spec = TrainSpecFromJson(ValidSpec());
   ASSERT_TRUE(spec.ok()) << spec.status();
