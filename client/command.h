@@ -78,6 +78,10 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
 void RegisterJobsCommand(CLI::App& app, const GlobalOptions& options,
                          CommandResult& result);
 
+// Registers `lvs models` (models_command.cc).
+void RegisterModelsCommand(CLI::App& app, const GlobalOptions& options,
+                           CommandResult& result);
+
 // Registers `lvs workers`.
 void RegisterWorkersCommand(CLI::App& app, const GlobalOptions& options,
                             CommandResult& result);

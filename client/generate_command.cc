@@ -1,12 +1,20 @@
 // `lvs generate "prompt" -o out.mp4 [flags]`: submits a job and follows it
 // with a live progress bar, writing the MP4 as its chunks arrive; Ctrl-C
-// cancels the job. With --detach it only creates the job and prints its name.
+// cancels the job. The job is created with CreateVideoJob under an
+// idempotency key (--request-id or a fresh UUID), so a retried call never
+// runs it twice, then followed with WatchVideoJob. With --detach it only
+// creates the job and prints its name.
 #include <cstdio>
 #include <map>
 #include <vector>
 
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "client/channel.h"
 #include "client/command.h"
 #include "client/job_follower.h"
 #include "client/progress_bar.h"
@@ -81,27 +89,110 @@ absl::Status BuildRequest(const GenerateFlags& f,
   return absl::OkStatus();
 }
 
+// A random idempotency key (a version-4 UUID).
+std::string NewRequestId() {
+  absl::BitGen gen;
+  const uint64_t hi = absl::Uniform<uint64_t>(gen);
+  const uint64_t lo = absl::Uniform<uint64_t>(gen);
+  return absl::StrFormat(
+      "%08x-%04x-4%03x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xfff,
+      0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
+}
+
+// The flag a request field comes from, for error messages.
+std::string FlagOf(const std::string& field) {
+  static const std::map<std::string, std::string> kFlags = {
+      {"video.width", "--resolution"},
+      {"video.height", "--resolution"},
+      {"video.frames", "--frames"},
+      {"video.fps", "--fps"},
+      {"video.steps", "--steps"},
+      {"video.seed", "--seed"},
+      {"video.sample_config", "--sample-config"},
+      {"video.sample", "--guidance-scale/--motion-score"},
+      {"video.model", "--model"},
+      {"video.prompt", "prompt"},
+      {"video.negative_prompt", "--negative"},
+      {"video.precision", "--precision"},
+      {"video.priority", "--priority"},
+      {"request_id", "--request-id"}};
+  for (const auto& [prefix, flag] : kFlags) {
+    if (field == prefix || absl::StartsWith(field, prefix + ".") ||
+        absl::StartsWith(field, prefix + "[")) {
+      return flag;
+    }
+  }
+  return field;
+}
+
+// Prints a refused CreateVideoJob naming the flags the user typed.
+void PrintCreateError(const grpc::Status& status) {
+  const ErrorDetails details = DecodeErrorDetails(status);
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+      !details.field_violations.empty()) {
+    std::fprintf(stderr, "lvs: the server refused the request (%s):\n",
+                 status.error_message().c_str());
+    for (const std::string& v : details.field_violations) {
+      const std::vector<std::string> parts =
+          absl::StrSplit(v, absl::MaxSplits(": ", 1));
+      std::fprintf(stderr, "  %s (%s): %s\n", FlagOf(parts[0]).c_str(),
+                   parts[0].c_str(), parts.size() > 1 ? parts[1].c_str() : "");
+    }
+    return;
+  }
+  PrintRpcError("CreateVideoJob", status);
+}
+
+// Creates the job; retries transient failures with the same request id, so
+// a retry never creates a second job.
+grpc::Status CreateJob(pb::VideoService::Stub& stub,
+                       const GlobalOptions& options, const std::string& id,
+                       const pb::GenerateVideoRequest& video,
+                       pb::VideoJob* job) {
+  pb::CreateVideoJobRequest request;
+  *request.mutable_video() = video;
+  request.set_request_id(id);
+  grpc::Status status;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) absl::SleepFor(absl::Seconds(1 << (attempt - 1)));
+    grpc::ClientContext context;
+    PrepareClientContext(&context, options.timeout(), options.api_key);
+    status = stub.CreateVideoJob(&context, request, job);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      break;
+    }
+  }
+  return status;
+}
+
 // Creates the job and prints its name (--detach).
 int Detach(pb::VideoService::Stub& stub, const GlobalOptions& options,
            const GenerateFlags& f, const pb::GenerateVideoRequest& video) {
-  pb::CreateVideoJobRequest request;
-  *request.mutable_video() = video;
-  request.set_request_id(f.request_id);
   pb::VideoJob job;
-  grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
-  const grpc::Status status = stub.CreateVideoJob(&context, request, &job);
+  const grpc::Status status = CreateJob(
+      stub, options, f.request_id.empty() ? NewRequestId() : f.request_id,
+      video, &job);
   if (!status.ok()) {
-    PrintRpcError("CreateVideoJob", status);
+    PrintCreateError(status);
     return 1;
   }
   std::printf("%s\n", job.name().c_str());
   return 0;
 }
 
-// Streams the job to `f.output`.
+// Creates the job (retry-safe: an idempotency key) and follows it with
+// WatchVideoJob, writing the MP4 to `f.output`; Ctrl-C cancels the job.
 int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
            const GenerateFlags& f, const pb::GenerateVideoRequest& request) {
+  pb::VideoJob job;
+  const grpc::Status created = CreateJob(
+      stub, options, f.request_id.empty() ? NewRequestId() : f.request_id,
+      request, &job);
+  if (!created.ok()) {
+    PrintCreateError(created);
+    return 1;
+  }
   ProgressBar bar(stderr);
   auto follower = JobFollower::Create(f.output, 0, f.quiet ? nullptr : &bar);
   if (!follower.ok()) {
@@ -112,18 +203,27 @@ int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
   grpc::ClientContext context;
   PrepareClientContext(&context, absl::Seconds(f.timeout_s), options.api_key);
   CancelOnInterrupt cancel_on_interrupt(&context);
-  auto reader = stub.GenerateVideo(&context, request);
+  pb::WatchVideoJobRequest watch;
+  watch.set_name(job.name());
+  auto reader = stub.WatchVideoJob(&context, watch);
   const FollowOutcome outcome = (*follower)->Follow(*reader, context);
+  if (CancelOnInterrupt::interrupted()) {
+    // Ending a watch leaves the job running: cancel it explicitly.
+    pb::CancelVideoJobRequest cancel;
+    cancel.set_name(job.name());
+    pb::VideoJob cancelled;
+    grpc::ClientContext cancel_context;
+    PrepareClientContext(&cancel_context, options.timeout(), options.api_key);
+    (void)stub.CancelVideoJob(&cancel_context, cancel, &cancelled);
+    std::fprintf(stderr, "lvs: cancelled %s\n", job.name().c_str());
+    return 130;
+  }
   if (!outcome.local.ok()) {
     std::fprintf(stderr, "lvs: %s\n", outcome.local.ToString().c_str());
     return 1;
   }
   if (!outcome.rpc.ok()) {
-    if (CancelOnInterrupt::interrupted()) {
-      std::fprintf(stderr, "lvs: cancelled %s\n", (*follower)->job().c_str());
-      return 130;
-    }
-    PrintRpcError("GenerateVideo", outcome.rpc);
+    PrintRpcError("WatchVideoJob " + job.name(), outcome.rpc);
     return 1;
   }
   const absl::Status local = (*follower)->Finish();
@@ -150,14 +250,21 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
   cmd->add_option("prompt", f->prompt, "the text prompt")->required();
   cmd->add_option("-o,--output", f->output, "MP4 file to write");
   cmd->add_option("--negative", f->negative, "negative prompt");
-  cmd->add_option("--resolution", f->resolution, "WIDTHxHEIGHT, e.g. 1248x704");
-  cmd->add_option("--frames", f->frames, "number of frames");
-  cmd->add_option("--fps", f->fps, "frames per second");
+  cmd->add_option("--resolution", f->resolution,
+                  "WIDTHxHEIGHT, e.g. 1248x704 (default: the model's; "
+                  "`lvs models` lists defaults and limits)");
+  cmd->add_option("--frames", f->frames,
+                  "number of frames (default: the model's, 96 for "
+                  "lumina-video)");
+  cmd->add_option("--fps", f->fps,
+                  "frames per second (default: the model's, 24 for "
+                  "lumina-video)");
   cmd->add_option("--sample-config", f->sample_config,
-                  "named sample config, e.g. f24F96R960-MultiScale");
-  cmd->add_option(
-      "--steps", f->steps,
-      "sampler grid points: N gives N-1 denoising steps (default 70)");
+                  "named sample config (default: the model's, "
+                  "f24F96R960-MultiScale for lumina-video)");
+  cmd->add_option("--steps", f->steps,
+                  "sampler grid points: N gives N-1 denoising steps "
+                  "(default: the model's, 70 for lumina-video)");
   cmd->add_option("--seed", f->seed, "random seed (0: the server picks)");
   cmd->add_option("--precision", f->precision, "bf16 or fp32")
       ->check(CLI::IsMember({"bf16", "fp32"}));
@@ -165,9 +272,12 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
       ->check(CLI::IsMember({"low", "normal", "high"}));
   cmd->add_option("--label", f->labels, "key=value label (repeatable)")
       ->allow_extra_args(false);
-  cmd->add_option("--model", f->model, "model id a worker must serve");
+  cmd->add_option("--model", f->model,
+                  "model id or alias a worker must serve (default: any; "
+                  "`lvs models` lists them)");
   cmd->add_option("--request-id", f->request_id,
-                  "idempotency key (with --detach)");
+                  "idempotency key (default: a new UUID); repeating the "
+                  "command with it never creates a second job");
   cmd->add_flag("--detach", f->detach,
                 "create the job, print its name and exit");
   cmd->add_flag("-q,--quiet", f->quiet, "no progress bar");

@@ -54,11 +54,12 @@ void PrintJobRow(const pb::VideoJob& job) {
 }
 
 int List(const GlobalOptions& options, const std::string& state, int page_size,
-         bool all) {
+         const std::string& page_token, bool all) {
   auto stub = OpenVideoService(options);
   if (stub == nullptr) return 2;
   pb::ListVideoJobsRequest request;
   request.set_page_size(page_size);
+  request.set_page_token(page_token);
   if (!state.empty()) {
     pb::JobState s;
     if (!pb::JobState_Parse(state, &s)) {
@@ -169,7 +170,7 @@ void RegisterJobsCommand(CLI::App& app, const GlobalOptions& options,
   jobs->fallthrough();
 
   struct Flags {
-    std::string id, state, output;
+    std::string id, state, output, page_token;
     int page_size = 0;
     int64_t from_offset = 0;
     bool all = false, quiet = false;
@@ -179,9 +180,12 @@ void RegisterJobsCommand(CLI::App& app, const GlobalOptions& options,
   CLI::App* list = jobs->add_subcommand("list", "list your jobs, newest first");
   list->add_option("--state", f->state, "QUEUED, RUNNING, SUCCEEDED, ...");
   list->add_option("--page-size", f->page_size, "jobs per page");
+  list->add_option("--page-token", f->page_token,
+                   "continue a listing (the token a page printed)");
   list->add_flag("--all", f->all, "follow every page");
   list->callback([f, &options, &result] {
-    result.exit_code = List(options, f->state, f->page_size, f->all);
+    result.exit_code =
+        List(options, f->state, f->page_size, f->page_token, f->all);
   });
 
   CLI::App* get = jobs->add_subcommand("get", "print one job as JSON");

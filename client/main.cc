@@ -4,6 +4,7 @@
 //   lvs jobs list | get ID | watch ID [-o out.mp4] | cancel ID | delete ID
 //   lvs workers --api-key=$ADMIN_KEY
 #include <cstdlib>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "client/command.h"
@@ -11,6 +12,7 @@
 int main(int argc, char** argv) {
   lvs::client::StartSignalThread();
   CLI::App app{"lvs: generate videos with an lvs server"};
+  app.set_version_flag("--version", std::string("lvs 0.1.0"));
   app.require_subcommand(1);
   // Global flags may also follow the subcommand.
   app.fallthrough();
@@ -32,8 +34,16 @@ int main(int argc, char** argv) {
   lvs::client::RegisterGenerateCommand(app, options, result);
   lvs::client::RegisterJobsCommand(app, options, result);
   lvs::client::RegisterWorkersCommand(app, options, result);
+  lvs::client::RegisterModelsCommand(app, options, result);
   lvs::client::RegisterTrainCommand(app, options, result);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version.
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;  // A usage error.
+  }
   std::fflush(stdout);
   return result.exit_code;
 }

@@ -5,7 +5,11 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/command.h"
@@ -34,6 +38,29 @@ void PrintStep(const pb::TrainingStep& s) {
       s.samples_per_second());
 }
 
+// The one spec dialect (lvs-trainer --spec's): "fp32"/"bf16" and
+// "image"/"video" become the proto enum names JSON parsing wants.
+std::string ProtoEnumNames(const std::string& text) {
+  static const std::vector<std::pair<std::string, std::string>> kNames = {
+      {"\"precision\"", "PRECISION_"},
+      {"\"media_type\"", "MEDIA_TYPE_"},
+      {"\"mediaType\"", "MEDIA_TYPE_"}};
+  std::string out = text;
+  for (const auto& [key, prefix] : kNames) {
+    for (size_t at = out.find(key); at != std::string::npos;
+         at = out.find(key, at + 1)) {
+      const size_t open = out.find('"', out.find(':', at + key.size()));
+      const size_t close = out.find('"', open + 1);
+      if (open == std::string::npos || close == std::string::npos) break;
+      std::string value = out.substr(open + 1, close - open - 1);
+      if (value.empty() || value.rfind(prefix, 0) == 0) continue;
+      out.replace(open + 1, value.size(),
+                  prefix + absl::AsciiStrToUpper(value));
+    }
+  }
+  return out;
+}
+
 int Submit(const GlobalOptions& options, const std::string& spec_file,
            const std::string& request_id) {
   std::ifstream in(spec_file);
@@ -45,7 +72,7 @@ int Submit(const GlobalOptions& options, const std::string& spec_file,
   text << in.rdbuf();
   pb::CreateTrainingJobRequest request;
   const auto parsed = google::protobuf::util::JsonStringToMessage(
-      text.str(), request.mutable_spec());
+      ProtoEnumNames(text.str()), request.mutable_spec());
   if (!parsed.ok()) {
     std::fprintf(stderr, "lvs: %s: %s\n", spec_file.c_str(),
                  parsed.ToString().c_str());
@@ -151,6 +178,31 @@ int Cancel(const GlobalOptions& options, const std::string& id) {
   return 0;
 }
 
+// An example spec in the one dialect `lvs train submit` and `lvs-trainer
+// --spec` both read (README "Training").
+constexpr char kTemplate[] = R"({
+  "init_from": "/path/to/checkpoint",
+  "max_steps": 1000,
+  "learning_rate": 0.0001,
+  "checkpoint_interval": 250,
+  "precision": "bf16",
+  "tasks": [
+    {
+      "name": "video",
+      "media_type": "video",
+      "records": ["latents/records.jsonl"],
+      "global_batch_size": 8,
+      "micro_batch_size": 1,
+      "image_size": 256,
+      "max_frames": 16,
+      "patch": "1x2",
+      "time_shift": 6.0,
+      "task_ratio": 1
+    }
+  ]
+}
+)";
+
 }  // namespace
 
 void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
@@ -159,10 +211,21 @@ void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
   train->require_subcommand(1);
   static std::string spec, request_id, id;
   CLI::App* submit = train->add_subcommand("submit", "submit a job spec");
-  submit->add_option("--spec", spec, "TrainingJobSpec as JSON")->required();
+  submit
+      ->add_option("--spec", spec,
+                   "job spec as JSON (`lvs train template` prints one; "
+                   "\"fp32\"/\"video\" and PRECISION_FP32/"
+                   "MEDIA_TYPE_VIDEO both work; task_ratio defaults to 1)")
+      ->required();
   submit->add_option("--request-id", request_id, "idempotency key");
   submit->callback([&options, &result] {
     result.exit_code = Submit(options, spec, request_id);
+  });
+  CLI::App* tmpl = train->add_subcommand(
+      "template", "print an example job spec (edit it, then submit it)");
+  tmpl->callback([&result] {
+    std::fputs(kTemplate, stdout);
+    result.exit_code = 0;
   });
   CLI::App* watch = train->add_subcommand("watch", "follow a job's events");
   watch->add_option("job", id, "trainingJobs/{id} or {id}")->required();

@@ -1,0 +1,327 @@
+// What the README and `--help` promise, against real lvs-server, lvs-worker
+// (fake model) and lvs processes on loopback: the serving example as
+// written, admission against the workers' published limits, unique worker
+// names, one server per data dir, idempotency keys, usage errors.
+#include <sys/wait.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/worker/cluster.h"
+#include "tests/worker/subprocess.h"
+
+namespace lvs::testing {
+namespace {
+
+namespace v1 = ::lumina::video::v1;
+
+// Runs the CLI; returns its exit code (-1 when it did not exit).
+int Cli(const Cluster& c, std::vector<std::string> args, std::string* output,
+        absl::Duration timeout = absl::Seconds(60)) {
+  args.insert(args.begin(), {CliBinary(), "--server=" + c.address()});
+  absl::StatusOr<int> rc = RunCommand(args, timeout, output);
+  return rc.ok() && WIFEXITED(*rc) ? WEXITSTATUS(*rc) : -1;
+}
+
+// README "Serving": `lvs generate "a red fox in the snow" -o fox.mp4` with
+// no other flag used to fail (width, height, frames "required"); absent
+// fields now take the serving model's defaults.
+TEST(ServingCorrectnessTest, ReadmeServingExampleWorksAsWritten) {
+  Cluster c("readme-example");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("gpu0", {"--fake-step-ms=2"}).ok());
+  const std::string out = c.dir() + "/fox.mp4";
+  std::string output;
+  ASSERT_EQ(Cli(c, {"generate", "a red fox in the snow", "-o", out}, &output),
+            0)
+      << output;
+  // The fake model's defaults: 16 frames of 256x160 at 16 fps.
+  EXPECT_TRUE(absl::StrContains(output, "16 frames 256x160 @ 16 fps"))
+      << output;
+  absl::StatusOr<int> frames = CountFrames(ReadFile(out));
+  ASSERT_TRUE(frames.ok()) << frames.status();
+  EXPECT_EQ(*frames, 16);
+  // `lvs models` lists what the worker published; `lvs workers` the model.
+  ASSERT_EQ(Cli(c, {"models"}, &output), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "fake")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--resolution 256x160")) << output;
+  ASSERT_EQ(Cli(c, {"workers"}, &output), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "MODEL")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "fake")) << output;
+}
+
+// `--model lumina` with no worker serving it used to wait in the queue
+// forever; requests no worker can serve are refused at admission, naming
+// the flag.
+TEST(ServingCorrectnessTest, UnservableRequestsAreRefusedAtAdmission) {
+  Cluster c("admission");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2"}).ok());
+  std::string output;
+  EXPECT_EQ(
+      Cli(c,
+          {"generate", "a fox", "-o", c.dir() + "/x.mp4", "--model", "lumina"},
+          &output, absl::Seconds(20)),
+      1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "--model")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "fake")) << output;
+  // Beyond the worker's limits: refused with BadRequest, never queued.
+  v1::GenerateVideoRequest r = SmallRequest();
+  r.set_width(4096);
+  absl::StatusOr<v1::VideoJob> job = c.Create(r);
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(job.status().message(), "video.width"))
+      << job.status();
+  ASSERT_EQ(Cli(c, {"jobs", "list"}, &output), 0) << output;
+  EXPECT_FALSE(absl::StrContains(output, "QUEUED")) << output;
+}
+
+// A second worker under a live name used to replace the first silently; it
+// is refused and exits with a clear message, the first keeps serving.
+TEST(ServingCorrectnessTest, SecondWorkerWithTheSameNameExits) {
+  Cluster c("names");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2"}).ok());
+  auto second = Subprocess::Start(
+      {WorkerBinary(), absl::StrCat("--server=127.0.0.1:", c.worker_port()),
+       "--name=w1", "--model=fake"},
+      c.dir() + "/w1-second.log");
+  ASSERT_TRUE(second.ok()) << second.status();
+  const std::optional<int> status = second->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << ReadFile(second->log_path());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
+  const std::string log = ReadFile(second->log_path());
+  EXPECT_TRUE(absl::StrContains(log, "ALREADY_EXISTS")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "--name")) << log;
+  EXPECT_TRUE(c.worker("w1").Running());
+  absl::StatusOr<v1::VideoJob> job = c.Create(SmallRequest());
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<v1::VideoJob> done =
+      c.WaitFinished(job->name(), absl::Seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  EXPECT_EQ(done->worker(), "w1");
+}
+
+// Two servers on one --data-dir used to run the same jobs twice.
+TEST(ServingCorrectnessTest, SecondServerOnTheSameDataDirExits) {
+  Cluster c("datadir");
+  ASSERT_TRUE(c.StartServer().ok());
+  std::string output;
+  absl::StatusOr<int> rc = RunCommand(
+      {ServerBinary(), absl::StrCat("--listen=127.0.0.1:", FreePort()),
+       absl::StrCat("--worker-listen=127.0.0.1:", FreePort()),
+       "--metrics-listen=", "--data-dir=" + c.dir() + "/data"},
+      absl::Seconds(30), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_TRUE(WIFEXITED(*rc) && WEXITSTATUS(*rc) != 0) << output;
+  EXPECT_TRUE(absl::StrContains(
+      output, absl::StrCat("in use by pid ", c.server().pid())))
+      << output;
+}
+
+// AIP-155: the same key with a different request is refused, naming the
+// key, instead of answering with the first request's job.
+TEST(ServingCorrectnessTest, RequestIdNamesOneRequest) {
+  Cluster c("idempotency");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2"}).ok());
+  v1::GenerateVideoRequest a = SmallRequest();
+  a.set_seed(0);  // The server picks one; a repeat still matches.
+  absl::StatusOr<v1::VideoJob> first = c.Create(a, "key-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::VideoJob> again = c.Create(a, "key-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->name(), first->name());
+  v1::GenerateVideoRequest b = a;
+  b.set_prompt("another prompt");
+  absl::StatusOr<v1::VideoJob> other = c.Create(b, "key-1");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(absl::StrContains(other.status().message(), "key-1"))
+      << other.status();
+  // `lvs generate --request-id` without --detach reuses the key too.
+  std::string output;
+  EXPECT_EQ(Cli(c,
+                {"generate", "another prompt", "-o", c.dir() + "/k.mp4",
+                 "--request-id", "key-1"},
+                &output),
+            1)
+      << output;
+  EXPECT_TRUE(absl::StrContains(output, "key-1")) << output;
+}
+
+// Usage errors exit 2 (CLI11 used to exit 105-114); --version works.
+TEST(ServingCorrectnessTest, UsageErrorsExitTwoAndVersionPrints) {
+  std::string output;
+  absl::StatusOr<int> rc =
+      RunCommand({CliBinary(), "--version"}, absl::Seconds(10), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "lvs ")) << output;
+  rc = RunCommand({CliBinary(), "generate", "x", "--no-such-flag"},
+                  absl::Seconds(10), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 2) << output;
+  rc = RunCommand({CliBinary(), "generate", "--help"}, absl::Seconds(10),
+                  &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "default")) << output;
+}
+
+// `lvs train template` prints a spec in the short dialect ("bf16",
+// "video") that `lvs train submit` accepts as it is (it wanted
+// PRECISION_BF16 / MEDIA_TYPE_VIDEO and a task_ratio before).
+TEST(ServingCorrectnessTest, TrainTemplateSubmitsAsPrinted) {
+  Cluster c("train-template");
+  ASSERT_TRUE(c.StartServer().ok());
+  std::string spec;
+  ASSERT_EQ(Cli(c, {"train", "template"}, &spec), 0) << spec;
+  EXPECT_TRUE(absl::StrContains(spec, "\"media_type\": \"video\"")) << spec;
+  absl::StrReplaceAll({{"      \"task_ratio\": 1\n", ""},
+                       {"\"time_shift\": 6.0,", "\"time_shift\": 6.0"}},
+                      &spec);
+  const std::string path = c.dir() + "/job.json";
+  {
+    std::ofstream out(path);
+    out << spec;
+  }
+  std::string output;
+  EXPECT_EQ(Cli(c, {"train", "submit", "--spec", path}, &output), 0)
+      << output << spec;
+  EXPECT_TRUE(absl::StrContains(output, "trainingJobs/")) << output;
+}
+
+// The README's fenced block after `heading` ("" when absent).
+std::string ReadmeBlock(const std::string& heading, const std::string& fence) {
+  const std::string readme =
+      ReadFile(std::string(LVS_SOURCE_DIR) + "/README.md");
+  const size_t at = readme.find(heading);
+  if (at == std::string::npos) return "";
+  const size_t open = readme.find(fence, at);
+  const size_t body = readme.find('\n', open) + 1;
+  const size_t close = readme.find("```", body);
+  return readme.substr(body, close - body);
+}
+
+// Splits a shell command line (double quotes group words).
+std::vector<std::string> ShellWords(const std::string& line) {
+  std::vector<std::string> out;
+  std::string word;
+  bool quoted = false, any = false;
+  for (char ch : line) {
+    if (ch == '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (ch == ' ' && !quoted) {
+      if (any) out.push_back(word);
+      word.clear();
+      any = false;
+    } else {
+      word += ch;
+      any = true;
+    }
+  }
+  if (any) out.push_back(word);
+  return out;
+}
+
+// Every command of the README's "Serving" block, run as written: only the
+// ports (free ones), the paths (a temp dir, the build's binaries) and the
+// worker's checkpoint flags (the fake model: no checkpoints here) differ.
+TEST(ServingCorrectnessTest, ReadmeServingBlockRunsAsWritten) {
+  std::string block = ReadmeBlock("## Serving", "```sh");
+  ASSERT_FALSE(block.empty());
+  absl::StrReplaceAll({{"\\\n", " "}}, &block);
+  Cluster c("readme-block");  // For its directory and helpers only.
+  const int api = FreePort(), workers = FreePort(), metrics = FreePort();
+  const std::string dir = c.dir();
+  std::vector<std::unique_ptr<Subprocess>> background;
+  int ran = 0;
+  const std::vector<std::string> lines = absl::StrSplit(block, '\n');
+  for (std::string line : lines) {
+    line = line.substr(0, line.find("  #"));
+    while (absl::StrContains(line, "  ")) {
+      absl::StrReplaceAll({{"  ", " "}}, &line);
+    }
+    absl::StrReplaceAll(
+        {{"127.0.0.1:50051", absl::StrCat("127.0.0.1:", api)},
+         {"127.0.0.1:50052", absl::StrCat("127.0.0.1:", workers)},
+         {"127.0.0.1:9464", absl::StrCat("127.0.0.1:", metrics)},
+         {"./lvs-data", dir + "/lvs-data"},
+         {" fox.mp4", " " + dir + "/fox.mp4"},
+         {"--model=lumina --dit=DIR --text-encoder=DIR --vae=DIR "
+          "--device=cuda:0",
+          "--model=fake"}},
+        &line);
+    std::vector<std::string> argv = ShellWords(line);
+    if (argv.empty()) continue;
+    const bool detach = argv.back() == "&";
+    if (detach) argv.pop_back();
+    const std::string binary = argv[0];
+    if (binary == "build/server/lvs-server") {
+      argv[0] = ServerBinary();
+    } else if (binary == "build/worker/lvs-worker") {
+      argv[0] = WorkerBinary();
+    } else if (binary == "build/client/lvs") {
+      argv[0] = CliBinary();
+      // `jobs list` needs to know the server, as any lvs command.
+      if (argv.size() > 1 && !absl::StartsWith(argv[1], "--server")) {
+        argv.insert(argv.begin() + 1, absl::StrCat("--server=127.0.0.1:", api));
+      }
+    } else {
+      FAIL() << "unknown command in the README: " << line;
+    }
+    ++ran;
+    if (detach) {
+      auto p = Subprocess::Start(argv, absl::StrCat(dir, "/bg", ran, ".log"));
+      ASSERT_TRUE(p.ok()) << p.status();
+      background.push_back(std::make_unique<Subprocess>(*std::move(p)));
+      if (binary == "build/server/lvs-server") {
+        ASSERT_TRUE(WaitForPort(api, absl::Seconds(30)));
+      } else {
+        // As a user would: wait until `lvs workers` lists it.
+        std::string listed;
+        for (int i = 0; i < 100; ++i) {
+          RunCommand({CliBinary(), absl::StrCat("--server=127.0.0.1:", api),
+                      "workers"},
+                     absl::Seconds(10), &listed)
+              .IgnoreError();
+          if (absl::StrContains(listed, "gpu0")) break;
+          absl::SleepFor(absl::Milliseconds(200));
+        }
+        ASSERT_TRUE(absl::StrContains(listed, "gpu0")) << listed;
+      }
+      continue;
+    }
+    std::string output;
+    absl::StatusOr<int> rc = RunCommand(argv, absl::Seconds(120), &output);
+    ASSERT_TRUE(rc.ok()) << rc.status();
+    EXPECT_TRUE(WIFEXITED(*rc) && WEXITSTATUS(*rc) == 0) << line << "\n"
+                                                         << output;
+  }
+  EXPECT_EQ(ran, 4);
+  EXPECT_GT(ReadFile(dir + "/fox.mp4").size(), 1000u);
+}
+
+// The README's example training spec is what `lvs train template` prints.
+TEST(ServingCorrectnessTest, ReadmeSpecIsTheTemplate) {
+  const std::string readme_spec = ReadmeBlock("One spec dialect", "```json");
+  ASSERT_FALSE(readme_spec.empty());
+  std::string printed;
+  absl::StatusOr<int> rc = RunCommand({CliBinary(), "train", "template"},
+                                      absl::Seconds(10), &printed);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(printed, readme_spec);
+}
+
+}  // namespace
+}  // namespace lvs::testing
