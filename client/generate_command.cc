@@ -6,6 +6,7 @@
 // creates the job and prints its name.
 #include <cstdio>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "absl/random/random.h"
@@ -18,6 +19,7 @@
 #include "client/command.h"
 #include "client/job_follower.h"
 #include "client/progress_bar.h"
+#include "model/sampler/sample_config.h"
 
 namespace lvs::client {
 namespace {
@@ -40,14 +42,84 @@ struct GenerateFlags {
   std::vector<std::string> labels;
   std::string model;
   std::string request_id;
+  double guidance_scale = -1;  // < 0: the sample config's.
+  double motion_score = -1;
   bool detach = false;
   bool quiet = false;
   int timeout_s = 7200;
 };
 
+template <typename T, typename Schedule, typename Format>
+void ToSchedule(const sampler::TimeAware<T>& value, Schedule* out,
+                Format format) {
+  format(value.default_value, out, nullptr);
+  for (const auto& [t, v] : value.steps) {
+    auto* sw = out->add_switches();
+    sw->set_from_t(static_cast<float>(t));
+    format(v, nullptr, sw);
+  }
+}
+
+// The named config `name` as an explicit one with the guidance scale and
+// motion score of the flags in place of the initial values of its schedules.
+absl::Status ExplicitSample(const std::string& name, const GenerateFlags& f,
+                            pb::SampleConfig* out) {
+  absl::StatusOr<sampler::SampleConfig> c = sampler::NamedSampleConfig(name);
+  if (!c.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sample-config: ", c.status().message()));
+  }
+  if (f.guidance_scale >= 0) c->cfg.default_value = f.guidance_scale;
+  if (f.motion_score >= 0) c->motion.default_value = f.motion_score;
+  ToSchedule(c->patch, out->mutable_patch(),
+             [](const sampler::PatchComb& p, pb::PatchSchedule* s,
+                pb::PatchSchedule::Switch* sw) {
+               if (s != nullptr) s->set_initial(p.ToString());
+               if (sw != nullptr) sw->set_patch(p.ToString());
+             });
+  auto number = [](double v, auto* s, auto* sw) {
+    if (s != nullptr) s->set_initial(static_cast<float>(v));
+    if (sw != nullptr) sw->set_value(static_cast<float>(v));
+  };
+  ToSchedule(c->cfg, out->mutable_cfg_scale(),
+             [&](double v, pb::ScheduledValue* s,
+                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
+  ToSchedule(c->motion, out->mutable_motion_score(),
+             [&](double v, pb::ScheduledValue* s,
+                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
+  ToSchedule(c->neg_motion, out->mutable_negative_motion_score(),
+             [&](double v, pb::ScheduledValue* s,
+                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
+  out->set_time_shift(static_cast<float>(c->time_shift));
+  out->set_renorm_cfg(c->renorm > 0 ? static_cast<float>(c->renorm) : 0);
+  return absl::OkStatus();
+}
+
+// Whether `s` is well-formed UTF-8 (protobuf strings must be).
+bool IsUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80         ? 1
+                  : (c >> 5) == 6  ? 2
+                  : (c >> 4) == 14 ? 3
+                  : (c >> 3) == 30 ? 4
+                                   : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (int k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 // Fills `request` from `f`; INVALID_ARGUMENT naming the flag.
 absl::Status BuildRequest(const GenerateFlags& f,
                           pb::GenerateVideoRequest* request) {
+  if (!IsUtf8(f.prompt) || !IsUtf8(f.negative)) {
+    return absl::InvalidArgumentError(
+        "prompt and --negative must be UTF-8 text");
+  }
   request->set_prompt(f.prompt);
   request->set_negative_prompt(f.negative);
   if (!f.resolution.empty()) {
@@ -64,6 +136,14 @@ absl::Status BuildRequest(const GenerateFlags& f,
   request->set_frames(f.frames);
   request->set_fps(f.fps);
   request->set_sample_config(f.sample_config);
+  if (f.guidance_scale >= 0 || f.motion_score >= 0) {
+    // The served models' default config unless --sample-config names one.
+    const std::string base =
+        f.sample_config.empty() ? "f24F96R960-MultiScale" : f.sample_config;
+    absl::Status s = ExplicitSample(base, f, request->mutable_sample());
+    if (!s.ok()) return s;
+    request->clear_sample_config();
+  }
   request->set_steps(f.steps);
   request->set_seed(f.seed);
   static const std::map<std::string, pb::Precision> kPrecision = {
@@ -265,6 +345,11 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
   cmd->add_option("--steps", f->steps,
                   "sampler grid points: N gives N-1 denoising steps "
                   "(default: the model's, 70 for lumina-video)");
+  cmd->add_option("--guidance-scale", f->guidance_scale,
+                  "classifier-free guidance scale at the start of sampling "
+                  "(default: the sample config's, 20 for f24F96R960*)");
+  cmd->add_option("--motion-score", f->motion_score,
+                  "motion score (default: the sample config's, 6)");
   cmd->add_option("--seed", f->seed, "random seed (0: the server picks)");
   cmd->add_option("--precision", f->precision, "bf16 or fp32")
       ->check(CLI::IsMember({"bf16", "fp32"}));

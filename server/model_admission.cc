@@ -56,7 +56,9 @@ google::rpc::BadRequest Check(const v1::ModelLimits& m,
   int multiple = std::max(m.latent_frames_multiple(), 1);
   std::string config = r.sample_config();
   if (r.has_sample() && config.empty()) {
-    multiple = std::max(multiple, FramePatch(r.sample().patch().initial()));
+    // Its own frame patches decide (the top-level multiple is the default
+    // config's).
+    multiple = FramePatch(r.sample().patch().initial());
     for (const auto& s : r.sample().patch().switches()) {
       multiple = std::max(multiple, FramePatch(s.patch()));
     }

@@ -333,7 +333,19 @@ std::vector<v1::Model> VideoServiceImpl::Models() {
       }
     }
   }
-  if (out.empty()) {
+  absl::MutexLock lock(&models_mu_);
+  if (!out.empty()) {
+    last_models_ = out;
+    return out;
+  }
+  if (!last_models_.empty()) {
+    // Every generator left (drained, restarting): what they served is still
+    // what the queue waits for.
+    for (v1::Model m : last_models_) {
+      m.clear_workers();
+      out.push_back(std::move(m));
+    }
+  } else {
     for (const v1::ModelLimits& l : options_.catalogue) {
       out.emplace_back();
       *out.back().mutable_limits() = l;

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
 #include "server/auth.h"
@@ -72,8 +73,9 @@ class VideoServiceImpl final : public v1::VideoService::CallbackService {
       v1::ListModelsResponse* response) override;
 
  private:
-  // The models of the connected generators (one entry per model id), or the
-  // catalogue when none is connected.
+  // The models of the connected generators (one entry per model id); when
+  // none is connected, the last ones seen (their workers may come back), or
+  // the catalogue before any registered.
   std::vector<v1::Model> Models();
   // Checks readiness and the API key.
   grpc::Status Gate(grpc::CallbackServerContext* ctx,
@@ -94,6 +96,8 @@ class VideoServiceImpl final : public v1::VideoService::CallbackService {
 
   ServiceContext* const shared_;
   const VideoServiceOptions options_;
+  absl::Mutex models_mu_;
+  std::vector<v1::Model> last_models_ ABSL_GUARDED_BY(models_mu_);
 };
 
 }  // namespace lvs::server

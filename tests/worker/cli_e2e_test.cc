@@ -108,12 +108,13 @@ TEST(CliE2eTest, JobsGetCancelDelete) {
   Cluster c("cli-jobs");
   absl::Status st = c.StartServer();
   ASSERT_TRUE(st.ok()) << st;
-  // No worker: the job stays queued until cancelled.
+  // No worker: the job stays queued until cancelled (admitted against the
+  // server's catalogue: 8 frames are 2 latent frames of lumina-video).
   std::string output;
   absl::StatusOr<int> rc =
       RunCommand({CliBinary(), absl::StrCat("--server=", c.address()),
                   "generate", "a quiet harbour", "--detach", "--resolution",
-                  "64x64", "--frames", "5", "--request-id", "cli-jobs-1"},
+                  "64x64", "--frames", "8", "--request-id", "cli-jobs-1"},
                  absl::Seconds(20), &output);
   ASSERT_EQ(*rc, 0) << output;
   const std::string name(absl::StripTrailingAsciiWhitespace(output));

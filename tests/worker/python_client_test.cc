@@ -43,7 +43,7 @@ TEST(PythonClientTest, GeneratesAVideoAndReportsBadFields) {
 
   argv = Python(c);
   argv.insert(argv.end(), {"generate", "x", "-o", out + "2", "--resolution",
-                           "65x96", "--frames", "0"});
+                           "65x96", "--frames", "-3"});
   rc = RunCommand(argv, absl::Seconds(30), &output);
   EXPECT_NE(*rc, 0);
   EXPECT_TRUE(absl::StrContains(output, "INVALID_ARGUMENT")) << output;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -170,11 +171,94 @@ TEST(ServingCorrectnessTest, UsageErrorsExitTwoAndVersionPrints) {
                   absl::Seconds(10), &output);
   ASSERT_TRUE(rc.ok());
   EXPECT_EQ(WEXITSTATUS(*rc), 2) << output;
+  // Invalid UTF-8 in a prompt: named, exit 2 (the server used to answer
+  // UNIMPLEMENTED with no message).
+  rc = RunCommand({CliBinary(), "--server=127.0.0.1:1", "generate",
+                   "a \xff fox", "-o", "/tmp/unused.mp4"},
+                  absl::Seconds(10), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "UTF-8")) << output;
   rc = RunCommand({CliBinary(), "generate", "--help"}, absl::Seconds(10),
                   &output);
   ASSERT_TRUE(rc.ok());
   EXPECT_EQ(WEXITSTATUS(*rc), 0) << output;
   EXPECT_TRUE(absl::StrContains(output, "default")) << output;
+}
+
+// Guidance scale and motion score can be set from the CLI (they could not):
+// they become an explicit sample config based on the named one.
+TEST(ServingCorrectnessTest, GuidanceScaleAndMotionScoreFlags) {
+  Cluster c("guidance");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2"}).ok());
+  std::string output;
+  ASSERT_EQ(Cli(c,
+                {"generate", "a fox", "--detach", "--guidance-scale", "7.5",
+                 "--motion-score", "3", "--sample-config", "f24F96R960"},
+                &output),
+            0)
+      << output;
+  const std::string name(absl::StripTrailingAsciiWhitespace(output));
+  absl::StatusOr<v1::VideoJob> job = c.Get(name);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::SampleConfig& s = job->request().sample();
+  EXPECT_EQ(job->request().sample_config(), "");
+  EXPECT_FLOAT_EQ(s.cfg_scale().initial(), 7.5f);
+  ASSERT_EQ(s.cfg_scale().switches_size(), 1);  // (0.2, 0) kept.
+  EXPECT_FLOAT_EQ(s.motion_score().initial(), 3);
+  EXPECT_EQ(s.patch().initial(), "1x2");
+  EXPECT_FLOAT_EQ(s.time_shift(), 24);
+}
+
+// Smaller items of the serving tools: lvs-server --help lists its flags, a
+// worker takes `--metrics-listen=` (off) and names a wrong --server port,
+// needs --model without checkpoints, keeps libx264's banner out of its log;
+// `lvs queue` and `lvs workers drain` exist.
+TEST(ServingCorrectnessTest, ServerAndWorkerFlagsAndAdminCommands) {
+  std::string output;
+  absl::StatusOr<int> rc =
+      RunCommand({ServerBinary(), "--help"}, absl::Seconds(10), &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_TRUE(absl::StrContains(output, "data_dir")) << output;
+  EXPECT_FALSE(absl::StrContains(output, "No flags matched")) << output;
+  rc = RunCommand({WorkerBinary(), "--server=127.0.0.1:1"}, absl::Seconds(10),
+                  &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 2) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--model")) << output;
+
+  Cluster c("flags");
+  ASSERT_TRUE(c.StartServer().ok());
+  // `--metrics-listen=` (documented as off) used to be rejected.
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2", "--metrics-listen="})
+                  .ok());
+  absl::StatusOr<v1::VideoJob> job = c.Create(SmallRequest());
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(c.WaitFinished(job->name(), absl::Seconds(60)).ok());
+  EXPECT_FALSE(absl::StrContains(ReadFile(c.worker("w1").log_path()),
+                                 "libx264 @"))
+      << ReadFile(c.worker("w1").log_path());
+  // A worker dialling the client port says so.
+  auto lost = Subprocess::Start(
+      {WorkerBinary(), "--server=" + c.address(), "--name=lost",
+       "--model=fake"},
+      c.dir() + "/lost.log");
+  ASSERT_TRUE(lost.ok());
+  bool named = false;
+  for (int i = 0; i < 50 && !named; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    named = absl::StrContains(ReadFile(lost->log_path()), "worker port");
+  }
+  EXPECT_TRUE(named) << ReadFile(lost->log_path());
+
+  ASSERT_EQ(Cli(c, {"queue"}, &output), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "workers: 1 idle")) << output;
+  ASSERT_EQ(Cli(c, {"workers", "drain", "w1"}, &output), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "w1 draining")) << output;
+  const std::optional<int> status = c.worker("w1").Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
 // `lvs train template` prints a spec in the short dialect ("bf16",

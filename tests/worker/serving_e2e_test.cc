@@ -171,7 +171,7 @@ TEST(ServingE2eTest, EveryInvalidFieldIsNamed) {
   pb::GenerateVideoRequest r;
   r.set_prompt("");      // Required.
   r.set_width(33);       // Not a multiple of 32.
-  r.set_height(0);       // Required.
+  r.set_height(-64);     // Positive (0 takes the model's default).
   r.set_frames(100000);  // Over the cap.
   r.set_fps(-1);
   r.set_steps(1);
