@@ -151,6 +151,13 @@ TEST_F(AdminTest, TrainingJobResumesOnANewTrainerAndCanBeWatched) {
   EXPECT_EQ(got.last_checkpoint().path(), "/ckpt/000005");
   v1::ListTrainingJobsResponse list;
   ASSERT_TRUE(admin_->ListTrainingJobs(Ctx(kAdminKey).get(), {}, &list).ok());
+  // An unknown state is refused, as ListVideoJobs does (it was accepted).
+  v1::ListTrainingJobsRequest bad_state;
+  bad_state.set_state(static_cast<v1::JobState>(42));
+  v1::ListTrainingJobsResponse unused;
+  EXPECT_EQ(admin_->ListTrainingJobs(Ctx(kAdminKey).get(), bad_state, &unused)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_EQ(list.jobs_size(), 1);
   v1::CancelTrainingJobRequest cancel;
   cancel.set_name(job.name());

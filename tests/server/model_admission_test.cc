@@ -77,6 +77,23 @@ TEST(ModelAdmissionTest, FrameRuleOfTheSampleConfig) {
             0);
 }
 
+// An explicit config is held to its own frame patches, not the default
+// config's: 12 frames (3 latent frames) fit a 1x2 schedule, not a 2x4 one.
+TEST(ModelAdmissionTest, ExplicitSampleUsesItsOwnFramePatches) {
+  v1::GenerateVideoRequest r = Prompt();
+  r.set_width(64);
+  r.set_height(64);
+  r.set_frames(12);
+  r.mutable_sample()->mutable_patch()->set_initial("1x2");
+  v1::GenerateVideoRequest resolved;
+  google::rpc::BadRequest bad =
+      AdmitToModels(r, {LuminaVideoLimits()}, "", &resolved);
+  EXPECT_EQ(bad.field_violations_size(), 0) << bad.DebugString();
+  r.mutable_sample()->mutable_patch()->set_initial("2x4");
+  bad = AdmitToModels(r, {LuminaVideoLimits()}, "", &resolved);
+  EXPECT_NE(Violation(bad, "frames"), "");
+}
+
 TEST(ModelAdmissionTest, UnknownSampleConfigAndPixelBudget) {
   v1::GenerateVideoRequest r = Prompt();
   r.set_sample_config("f99");

@@ -239,6 +239,10 @@ TEST_F(ServerTest, JobRunsOnWorkerAndReplaysFromAnOffset) {
   std::vector<v1::GenerateVideoEvent> resumed;
   ASSERT_TRUE(Watch(job.name(), 15, &resumed).ok());
   EXPECT_EQ(Bytes(resumed, 15), video.substr(15));
+  // At the end: nothing more; past it: OUT_OF_RANGE (it was an empty OK).
+  ASSERT_TRUE(Watch(job.name(), video.size(), &resumed).ok());
+  EXPECT_EQ(Watch(job.name(), video.size() + 1, &resumed).error_code(),
+            grpc::StatusCode::OUT_OF_RANGE);
 
   v1::VideoJob done = Get(job.name());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);

@@ -77,7 +77,8 @@ int Run(const std::string& items_path, const std::string& out,
     return 2;
   }
   lvs::tools::ToolProgress progress(stderr, items->size());
-  int64_t unusable = 0;  // Skipped for what they are, not as already done.
+  int64_t unusable = 0;  // Skipped for what they are.
+  int64_t already = 0;   // Skipped as extracted by an earlier run.
   for (size_t i = 0; i < items->size(); ++i) {
     const nlohmann::json& item = (*items)[i];
     const std::string path = item.value("path", std::string());
@@ -87,6 +88,7 @@ int Run(const std::string& items_path, const std::string& out,
     }
     if ((*ex)->Done(static_cast<int64_t>(i))) {
       progress.Skipped(path, "extracted by an earlier run");
+      ++already;
       continue;
     }
     absl::StatusOr<std::optional<std::string>> r =
@@ -106,8 +108,8 @@ int Run(const std::string& items_path, const std::string& out,
     return 1;
   }
   progress.Finish();
-  if (progress.done() == 0 && unusable > 0) {
-    // Nothing new to train on is a failure, not a success with no output
+  if (progress.done() == 0 && already == 0 && unusable > 0) {
+    // No records at all is a failure, not a success with no output
     // (for example --image-size larger than every clip).
     std::fprintf(stderr,
                  "lvs-extract: no item was extracted: %lld skipped as "
