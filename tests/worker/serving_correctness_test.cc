@@ -148,6 +148,29 @@ TEST(ServingCorrectnessTest, RequestIdNamesOneRequest) {
   EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE(absl::StrContains(other.status().message(), "key-1"))
       << other.status();
+  // A retried `lvs generate --request-id` (no --detach) follows the same job
+  // instead of running it again (the key used to be ignored).
+  auto job_of = [](const std::string& out) {
+    const size_t at = out.find("jobs/");
+    return at == std::string::npos
+               ? std::string()
+               : out.substr(at, out.find_first_of(",)", at) - at);
+  };
+  std::string out1, out2;
+  ASSERT_EQ(Cli(c,
+                {"generate", "a retried fox", "-o", c.dir() + "/r1.mp4",
+                 "--request-id", "key-2", "--seed", "3"},
+                &out1),
+            0)
+      << out1;
+  ASSERT_EQ(Cli(c,
+                {"generate", "a retried fox", "-o", c.dir() + "/r2.mp4",
+                 "--request-id", "key-2", "--seed", "3"},
+                &out2),
+            0)
+      << out2;
+  EXPECT_FALSE(job_of(out1).empty()) << out1;
+  EXPECT_EQ(job_of(out1), job_of(out2)) << out1 << out2;
   // `lvs generate --request-id` without --detach reuses the key too.
   std::string output;
   EXPECT_EQ(Cli(c,
@@ -179,6 +202,12 @@ TEST(ServingCorrectnessTest, UsageErrorsExitTwoAndVersionPrints) {
   ASSERT_TRUE(rc.ok());
   EXPECT_EQ(WEXITSTATUS(*rc), 2) << output;
   EXPECT_TRUE(absl::StrContains(output, "UTF-8")) << output;
+  // `jobs list` prints "(more: --page-token X)": the flag exists.
+  rc = RunCommand({CliBinary(), "jobs", "list", "--help"}, absl::Seconds(10),
+                  &output);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(WEXITSTATUS(*rc), 0) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--page-token")) << output;
   rc = RunCommand({CliBinary(), "generate", "--help"}, absl::Seconds(10),
                   &output);
   ASSERT_TRUE(rc.ok());
@@ -231,19 +260,18 @@ TEST(ServingCorrectnessTest, ServerAndWorkerFlagsAndAdminCommands) {
   Cluster c("flags");
   ASSERT_TRUE(c.StartServer().ok());
   // `--metrics-listen=` (documented as off) used to be rejected.
-  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2", "--metrics-listen="})
-                  .ok());
+  ASSERT_TRUE(
+      c.StartWorker("w1", {"--fake-step-ms=2", "--metrics-listen="}).ok());
   absl::StatusOr<v1::VideoJob> job = c.Create(SmallRequest());
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(c.WaitFinished(job->name(), absl::Seconds(60)).ok());
-  EXPECT_FALSE(absl::StrContains(ReadFile(c.worker("w1").log_path()),
-                                 "libx264 @"))
+  EXPECT_FALSE(
+      absl::StrContains(ReadFile(c.worker("w1").log_path()), "libx264 @"))
       << ReadFile(c.worker("w1").log_path());
   // A worker dialling the client port says so.
-  auto lost = Subprocess::Start(
-      {WorkerBinary(), "--server=" + c.address(), "--name=lost",
-       "--model=fake"},
-      c.dir() + "/lost.log");
+  auto lost = Subprocess::Start({WorkerBinary(), "--server=" + c.address(),
+                                 "--name=lost", "--model=fake"},
+                                c.dir() + "/lost.log");
   ASSERT_TRUE(lost.ok());
   bool named = false;
   for (int i = 0; i < 50 && !named; ++i) {
