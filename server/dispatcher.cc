@@ -135,20 +135,14 @@ void Dispatcher::Unregister(const std::string& name,
   Notify(touched);
 }
 
-bool Dispatcher::Fits(const Worker& w, const JobRecord& job) const {
-  if (job.kind == JobKind::kTraining) return true;
-  v1::GenerateVideoRequest req;
-  if (!req.ParseFromString(job.spec)) return false;
+LeaseFilter Dispatcher::FilterOf(const Worker& w) {
   const v1::WorkerCapabilities& caps = w.registration.capabilities();
-  if (!req.model().empty()) {
-    bool found = false;
-    for (const std::string& m : caps.models())
-      found = found || m == req.model();
-    if (!found) return false;
-  }
-  return (caps.max_width() == 0 || req.width() <= caps.max_width()) &&
-         (caps.max_height() == 0 || req.height() <= caps.max_height()) &&
-         (caps.max_frames() == 0 || req.frames() <= caps.max_frames());
+  LeaseFilter f;
+  f.models.assign(caps.models().begin(), caps.models().end());
+  f.max_width = caps.max_width();
+  f.max_height = caps.max_height();
+  f.max_frames = caps.max_frames();
+  return f;
 }
 
 void Dispatcher::Assign(Worker& w, const JobRecord& job) {
@@ -192,8 +186,8 @@ void Dispatcher::DispatchLocked(Touched* touched) {
     const JobKind kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
                              ? JobKind::kTraining
                              : JobKind::kVideo;
-    absl::StatusOr<std::optional<JobRecord>> leased = store_->LeaseNext(
-        kind, name, [&](const JobRecord& job) { return Fits(w, job); });
+    absl::StatusOr<std::optional<JobRecord>> leased =
+        store_->LeaseNext(kind, name, FilterOf(w));
     if (!leased.ok()) {
       LogEvent("lease_error",
                {{"worker", name}, {"error", leased.status().ToString()}});

@@ -142,7 +142,8 @@ class Dispatcher {
   };
 
   void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool Fits(const Worker& w, const JobRecord& job) const;
+  // What worker `w` can run, as a LeaseFilter.
+  static LeaseFilter FilterOf(const Worker& w);
   void Assign(Worker& w, const JobRecord& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnJobEvent(Worker& w, const v1::JobEvent& event, Touched* touched)

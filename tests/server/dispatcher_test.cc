@@ -203,6 +203,20 @@ TEST_F(DispatcherTest, OnlyLeasesJobsThatFitTheWorker) {
   EXPECT_EQ(Job(big).state, v1::QUEUED);
 }
 
+TEST_F(DispatcherTest, SmallWorkerGetsTheOnlyFittingJobBehindManyThatDoNot) {
+  // 299 queued jobs need a bigger worker than the one that connects; job #300
+  // fits it and must be leased at once, however deep in the queue it is.
+  std::vector<std::string> big;
+  for (int i = 0; i < 299; ++i) big.push_back(Submit(256));
+  const std::string fits = Submit(128);
+  FakeConnection small;
+  Connect("small", &small, v1::WORKER_KIND_GENERATOR, 128);
+  v1::ServerMessage a = small.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + fits);
+  EXPECT_EQ(Job(big.front()).state, v1::QUEUED);
+  EXPECT_EQ(Job(big.back()).state, v1::QUEUED);
+}
+
 TEST_F(DispatcherTest, ExpiredLeaseMovesJobToAnotherWorkerAndFencesTheOld) {
   FakeConnection w1, w2;
   Connect("w1", &w1);
