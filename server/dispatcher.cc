@@ -36,15 +36,24 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
       options_(options) {
   metrics_->registry->AddCollector([this] {
     absl::MutexLock lock(&mu_);
-    std::map<std::string, int> by_state = {
-        {"idle", 0}, {"busy", 0}, {"draining", 0}};
+    std::map<std::pair<std::string, std::string>, int> by_kind_state;
+    for (const char* kind : {"generator", "trainer"}) {
+      for (const char* state : {"idle", "busy", "draining"}) {
+        by_kind_state[{kind, state}] = 0;
+      }
+    }
     metrics_->worker_gpu_memory_bytes->Clear();
     for (const auto& [name, w] : workers_) {
-      by_state[w.draining ? "draining" : w.lease ? "busy" : "idle"] += 1;
+      const char* kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
+                             ? "trainer"
+                             : "generator";
+      by_kind_state[{kind, w.draining ? "draining"
+                           : w.lease  ? "busy"
+                                      : "idle"}] += 1;
       metrics_->worker_gpu_memory_bytes->Set({name}, w.gpu_memory_used);
     }
-    for (const auto& [state, n] : by_state) {
-      metrics_->workers->Set({state}, n);
+    for (const auto& [key, n] : by_kind_state) {
+      metrics_->workers->Set({key.first, key.second}, n);
     }
   });
 }
