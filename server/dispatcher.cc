@@ -59,6 +59,7 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
 }
 
 void Dispatcher::Notify(const Touched& touched) {
+  for (const std::function<void()>& done : touched.reloads_done) done();
   if (touched.queue_moved) {
     hub_->NotifyAll();
     return;
@@ -138,7 +139,7 @@ void Dispatcher::Unregister(const std::string& name,
     }
     workers_.erase(it);
     LogEvent("worker_disconnected", {{"worker", name}});
-    FinishReloads(false);
+    FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
   Notify(touched);
@@ -328,7 +329,7 @@ void Dispatcher::OnMessage(const std::string& name,
         OnTrainingResult(w, message.training_result(), &touched);
         break;
       case v1::WorkerMessage::kReloadResult:
-        OnReloadResult(name, message.reload_result());
+        OnReloadResult(name, message.reload_result(), &touched);
         break;
       default:
         break;
@@ -499,7 +500,7 @@ void Dispatcher::Tick() {
                                  {"reason", "result expired or over quota"}});
       }
     }
-    FinishReloads(false);
+    FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
   Notify(touched);

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
+#include <future>
 
 #include "tests/server/test_util.h"
 
@@ -391,6 +393,34 @@ TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
   EXPECT_EQ(answer->results(1).status().code(),
             static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_EQ(dispatcher_->ListWorkers()[0].capabilities().model_version(), "v2");
+}
+
+TEST_F(DispatcherTest, ReloadAnswerRunsWithoutTheDispatcherLock) {
+  FakeConnection a;
+  Connect("a", &a);
+  // The answer asks the dispatcher for its workers from another thread; it
+  // gets them only if the answer does not run under the dispatcher's lock.
+  std::future<size_t> listed;
+  bool lock_free = false;
+  ASSERT_TRUE(dispatcher_
+                  ->Reload({}, "/ckpt", false,
+                           [&](const v1::ReloadModelResponse&) {
+                             listed = std::async(std::launch::async, [&] {
+                               return dispatcher_->ListWorkers().size();
+                             });
+                             lock_free =
+                                 listed.wait_for(std::chrono::seconds(2)) ==
+                                 std::future_status::ready;
+                           })
+                  .ok());
+  v1::WorkerMessage m;
+  m.mutable_reload_result()->set_reload_id(
+      a.Take(v1::ServerMessage::kReload).reload().reload_id());
+  m.mutable_reload_result()->set_model_version("v2");
+  dispatcher_->OnMessage("a", m);
+  EXPECT_TRUE(lock_free);
+  ASSERT_TRUE(listed.valid());
+  EXPECT_EQ(listed.get(), 1u);
 }
 
 }  // namespace
