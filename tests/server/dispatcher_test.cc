@@ -423,5 +423,18 @@ TEST_F(DispatcherTest, ReloadAnswerRunsWithoutTheDispatcherLock) {
   EXPECT_EQ(listed.get(), 1u);
 }
 
+TEST_F(DispatcherTest, WorkersGaugeCountsGeneratorsAndTrainersApart) {
+  FakeConnection g, t;
+  Connect("g", &g);
+  Connect("t", &t, v1::WORKER_KIND_TRAINER);
+  registry_.Render();
+  EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 1);
+  EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);
+  dispatcher_->Unregister("g");
+  registry_.Render();
+  EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 0);
+  EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);
+}
+
 }  // namespace
 }  // namespace lvs::server
