@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/job_log.h"
 #include "server/proto_time.h"
@@ -36,20 +37,30 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
       options_(options) {
   metrics_->registry->AddCollector([this] {
     absl::MutexLock lock(&mu_);
-    std::map<std::string, int> by_state = {
-        {"idle", 0}, {"busy", 0}, {"draining", 0}};
+    std::map<std::pair<std::string, std::string>, int> by_kind_state;
+    for (const char* kind : {"generator", "trainer"}) {
+      for (const char* state : {"idle", "busy", "draining"}) {
+        by_kind_state[{kind, state}] = 0;
+      }
+    }
     metrics_->worker_gpu_memory_bytes->Clear();
     for (const auto& [name, w] : workers_) {
-      by_state[w.draining ? "draining" : w.lease ? "busy" : "idle"] += 1;
+      const char* kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
+                             ? "trainer"
+                             : "generator";
+      by_kind_state[{kind, w.draining ? "draining"
+                           : w.lease  ? "busy"
+                                      : "idle"}] += 1;
       metrics_->worker_gpu_memory_bytes->Set({name}, w.gpu_memory_used);
     }
-    for (const auto& [state, n] : by_state) {
-      metrics_->workers->Set({state}, n);
+    for (const auto& [key, n] : by_kind_state) {
+      metrics_->workers->Set({key.first, key.second}, n);
     }
   });
 }
 
 void Dispatcher::Notify(const Touched& touched) {
+  for (const std::function<void()>& done : touched.reloads_done) done();
   if (touched.queue_moved) {
     hub_->NotifyAll();
     return;
@@ -138,38 +149,36 @@ void Dispatcher::Unregister(const std::string& name,
     }
     workers_.erase(it);
     LogEvent("worker_disconnected", {{"worker", name}});
-    FinishReloads(false);
+    FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
   Notify(touched);
 }
 
-bool Dispatcher::Fits(const Worker& w, const JobRecord& job) const {
-  if (job.kind == JobKind::kTraining) return true;
-  v1::GenerateVideoRequest req;
-  if (!req.ParseFromString(job.spec)) return false;
+LeaseFilter Dispatcher::FilterOf(const Worker& w,
+                                  std::vector<std::string> excluded_owners) {
   const v1::WorkerCapabilities& caps = w.registration.capabilities();
-  if (!req.model().empty()) {
-    bool found = false;
-    for (const std::string& m : caps.models())
-      found = found || m == req.model();
-    if (!found) return false;
-  }
-  return (caps.max_width() == 0 || req.width() <= caps.max_width()) &&
-         (caps.max_height() == 0 || req.height() <= caps.max_height()) &&
-         (caps.max_frames() == 0 || req.frames() <= caps.max_frames());
+  LeaseFilter f;
+  f.excluded_owners = std::move(excluded_owners);
+  f.models.assign(caps.models().begin(), caps.models().end());
+  f.max_width = caps.max_width();
+  f.max_height = caps.max_height();
+  f.max_frames = caps.max_frames();
+  return f;
 }
 
-bool Dispatcher::OwnerHasRoom(const JobRecord& job) const {
-  if (job.kind != JobKind::kVideo || !options_.owner_max_running) return true;
-  const int64_t limit = options_.owner_max_running(job.owner);
-  if (limit <= 0) return true;
-  int64_t running = 0;
+std::vector<std::string> Dispatcher::OwnersAtLimit() const {
+  std::vector<std::string> at_limit;
+  if (!options_.owner_max_running) return at_limit;
+  absl::flat_hash_map<std::string, int64_t> running;
   for (const auto& [name, w] : workers_) {
-    running += w.lease && w.lease->kind == JobKind::kVideo &&
-               w.lease->owner == job.owner;
+    if (w.lease && w.lease->kind == JobKind::kVideo) ++running[w.lease->owner];
   }
-  return running < limit;
+  for (const auto& [owner, n] : running) {
+    const int64_t limit = options_.owner_max_running(owner);
+    if (limit > 0 && n >= limit) at_limit.push_back(owner);
+  }
+  return at_limit;
 }
 
 void Dispatcher::Assign(Worker& w, const JobRecord& job) {
@@ -215,9 +224,7 @@ void Dispatcher::DispatchLocked(Touched* touched) {
                              ? JobKind::kTraining
                              : JobKind::kVideo;
     absl::StatusOr<std::optional<JobRecord>> leased =
-        store_->LeaseNext(kind, name, [&](const JobRecord& job) {
-          return Fits(w, job) && OwnerHasRoom(job);
-        });
+        store_->LeaseNext(kind, name, FilterOf(w, OwnersAtLimit()));
     if (!leased.ok()) {
       LogEvent("lease_error",
                {{"worker", name}, {"error", leased.status().ToString()}});
@@ -349,7 +356,7 @@ void Dispatcher::OnMessage(const std::string& name,
         OnTrainingResult(w, message.training_result(), &touched);
         break;
       case v1::WorkerMessage::kReloadResult:
-        OnReloadResult(name, message.reload_result());
+        OnReloadResult(name, message.reload_result(), &touched);
         break;
       default:
         break;
@@ -520,7 +527,7 @@ void Dispatcher::Tick() {
                                  {"reason", "result expired or over quota"}});
       }
     }
-    FinishReloads(false);
+    FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
   Notify(touched);

@@ -143,13 +143,18 @@ class Dispatcher {
   struct Touched {
     std::vector<std::string> jobs;
     bool queue_moved = false;
+    // Reload answers, run by Notify once mu_ is released.
+    std::vector<std::function<void()>> reloads_done;
     void push_back(std::string id) { jobs.push_back(std::move(id)); }
   };
 
   void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool Fits(const Worker& w, const JobRecord& job) const;
-  // Whether the job's owner is below its limit of running video jobs.
-  bool OwnerHasRoom(const JobRecord& job) const
+  // What worker `w` can run, as a LeaseFilter; jobs of `excluded_owners`
+  // (owners at their limit of running video jobs) are left queued.
+  static LeaseFilter FilterOf(const Worker& w,
+                              std::vector<std::string> excluded_owners);
+  // Owners whose running video jobs reached their limit.
+  std::vector<std::string> OwnersAtLimit() const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Assign(Worker& w, const JobRecord& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -161,8 +166,8 @@ class Dispatcher {
                         Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTrainingResult(Worker& w, const v1::TrainingResult& result,
                         Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnReloadResult(const std::string& name, const v1::ReloadResult& result)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnReloadResult(const std::string& name, const v1::ReloadResult& result,
+                      Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker's current lease if it is `lease_id`; otherwise tells the
   // worker to drop that lease and returns null.
   Lease* CurrentLease(Worker& w, const std::string& lease_id)
@@ -176,9 +181,14 @@ class Dispatcher {
                     Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finished(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountState(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishReloads(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the reloads that are complete, disconnected or past their
+  // deadline (all of them when `all`): the callbacks go to `touched`.
+  void FinishReloads(bool all, Touched* touched)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Worker Describe(const Worker& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Notify(const Touched& touched);
+  // Wakes the watchers of touched jobs and runs reload answers; called
+  // without mu_.
+  void Notify(const Touched& touched) ABSL_LOCKS_EXCLUDED(mu_);
 
   JobStore* const store_;
   Clock* const clock_;

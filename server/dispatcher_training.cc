@@ -110,7 +110,8 @@ absl::Status Dispatcher::Reload(const std::vector<std::string>& workers,
 }
 
 void Dispatcher::OnReloadResult(const std::string& name,
-                                const v1::ReloadResult& result) {
+                                const v1::ReloadResult& result,
+                                Touched* touched) {
   auto it = reloads_.find(result.reload_id());
   if (it == reloads_.end()) return;
   auto r = it->second.results.find(name);
@@ -126,10 +127,10 @@ void Dispatcher::OnReloadResult(const std::string& name,
                               {"worker", name},
                               {"model_version", result.model_version()},
                               {"error", result.status().message()}});
-  FinishReloads(false);
+  FinishReloads(false, touched);
 }
 
-void Dispatcher::FinishReloads(bool all) {
+void Dispatcher::FinishReloads(bool all, Touched* touched) {
   const absl::Time now = clock_->Now();
   for (auto it = reloads_.begin(); it != reloads_.end();) {
     PendingReload& p = it->second;
@@ -147,7 +148,10 @@ void Dispatcher::FinishReloads(bool all) {
     if (all || p.waiting <= 0 || now >= p.deadline) {
       v1::ReloadModelResponse response;
       for (auto& [name, r] : p.results) *response.add_results() = r;
-      p.done(response);
+      touched->reloads_done.push_back(
+          [done = std::move(p.done), response = std::move(response)] {
+            done(response);
+          });
       it = reloads_.erase(it);
     } else {
       ++it;

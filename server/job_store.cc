@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS jobs(
   lease_id TEXT NOT NULL DEFAULT '',
   lease_expire_us INTEGER NOT NULL DEFAULT 0,
   error BLOB, result BLOB, progress BLOB, checkpoint BLOB,
-  last_event INTEGER NOT NULL DEFAULT 0);
+  last_event INTEGER NOT NULL DEFAULT 0,
+  model TEXT NOT NULL DEFAULT '', width INTEGER NOT NULL DEFAULT 0,
+  height INTEGER NOT NULL DEFAULT 0, frames INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_request ON jobs(kind, owner, request_id)
   WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(kind, state, priority DESC, seq);
@@ -97,8 +99,51 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(
   LVS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
   LVS_RETURN_IF_ERROR(db->Exec(kSchema));
   std::unique_ptr<JobStore> store(new JobStore(options, clock, std::move(db)));
+  LVS_RETURN_IF_ERROR(store->AddCapabilityColumns());
   LVS_RETURN_IF_ERROR(store->RequeueRunning("server restarted").status());
   return store;
+}
+
+absl::Status JobStore::AddCapabilityColumns() {
+  absl::MutexLock lock(&mu_);
+  LVS_ASSIGN_OR_RETURN(SqliteStmt info,
+                       db_->Prepare("SELECT COUNT(*) FROM pragma_table_info("
+                                    "'jobs') WHERE name = 'frames'"));
+  LVS_ASSIGN_OR_RETURN(bool row, info.Step());
+  if (row && info.Int(0) > 0) return absl::OkStatus();
+  // A database written before the capability columns: add them and fill
+  // them from each video job's request.
+  SqliteTransaction tx(db_.get());
+  LVS_RETURN_IF_ERROR(tx.status());
+  LVS_RETURN_IF_ERROR(db_->Exec(
+      "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT '';"
+      "ALTER TABLE jobs ADD COLUMN width INTEGER NOT NULL DEFAULT 0;"
+      "ALTER TABLE jobs ADD COLUMN height INTEGER NOT NULL DEFAULT 0;"
+      "ALTER TABLE jobs ADD COLUMN frames INTEGER NOT NULL DEFAULT 0;"));
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs,
+                       Query("WHERE kind = ?", [](SqliteStmt& st) {
+                         st.Bind(1, static_cast<int64_t>(JobKind::kVideo));
+                       }));
+  for (const JobRecord& job : jobs) {
+    LVS_RETURN_IF_ERROR(WriteCapabilities(job.id, job.spec));
+  }
+  return tx.Commit();
+}
+
+absl::Status JobStore::WriteCapabilities(const std::string& id,
+                                         const std::string& spec) {
+  v1::GenerateVideoRequest req;
+  if (!req.ParseFromString(spec)) return absl::OkStatus();
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("UPDATE jobs SET model = ?, width = ?, height = ?, "
+                   "frames = ? WHERE id = ?"));
+  st.Bind(1, req.model())
+      .Bind(2, static_cast<int64_t>(req.width()))
+      .Bind(3, static_cast<int64_t>(req.height()))
+      .Bind(4, static_cast<int64_t>(req.frames()))
+      .Bind(5, id);
+  return st.Run();
 }
 
 std::string JobStore::NewId() {
@@ -278,6 +323,9 @@ absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
       .BindBlob(7, job.spec)
       .Bind(8, Micros(now));
   LVS_RETURN_IF_ERROR(ins.Run());
+  if (job.kind == JobKind::kVideo) {
+    LVS_RETURN_IF_ERROR(WriteCapabilities(id, job.spec));
+  }
   LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> stored, Load(id));
   LVS_ASSIGN_OR_RETURN(out.position, Position(*stored));
   LVS_RETURN_IF_ERROR(

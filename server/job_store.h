@@ -131,6 +131,16 @@ struct AdmitResult {
   int64_t limit = 0;     // The limit that was reached, otherwise.
 };
 
+// What a worker can run, matched in SQL against the capability columns
+// (model, width, height, frames) written at admission. 0: no limit.
+struct LeaseFilter {
+  std::vector<std::string> models;  // A job naming a model must name one.
+  int64_t max_width = 0;
+  int64_t max_height = 0;
+  int64_t max_frames = 0;
+  std::vector<std::string> excluded_owners;  // Their jobs are not leased.
+};
+
 // Filter of JobStore::List.
 struct ListQuery {
   JobKind kind = JobKind::kVideo;
@@ -179,11 +189,13 @@ class JobStore {
   absl::StatusOr<std::optional<absl::Time>> OldestQueued(JobKind kind);
 
   // Leases the first QUEUED job of `kind` (highest priority, then FIFO) that
-  // `accept` accepts to `worker`: RUNNING, a new lease id, attempts + 1 and a
-  // Started event. Returns nullopt when no job fits.
-  absl::StatusOr<std::optional<JobRecord>> LeaseNext(
-      JobKind kind, const std::string& worker,
-      const std::function<bool(const JobRecord&)>& accept);
+  // matches `filter` (video jobs; training jobs ignore it) to `worker`:
+  // RUNNING, a new lease id, attempts + 1 and a Started event. The filter is
+  // part of the query, so any queued job that fits is found however many do
+  // not. Returns nullopt when no job fits.
+  absl::StatusOr<std::optional<JobRecord>> LeaseNext(JobKind kind,
+                                                     const std::string& worker,
+                                                     const LeaseFilter& filter);
 
   // Extends a lease by the lease duration from now.
   absl::Status Renew(const std::string& id, const std::string& lease_id);
@@ -254,6 +266,11 @@ class JobStore {
   const JobStoreOptions& options() const { return options_; }
 
  private:
+  // Adds and fills the capability columns of a database created without them.
+  absl::Status AddCapabilityColumns() ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the capability columns of video job `id` from its request.
+  absl::Status WriteCapabilities(const std::string& id, const std::string& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobStore(const JobStoreOptions& options, Clock* clock,
            std::unique_ptr<SqliteDb> db);
 

@@ -36,18 +36,54 @@ std::string StartedBody(const JobRecord& job, absl::Time now) {
 }  // namespace
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
-    JobKind kind, const std::string& worker,
-    const std::function<bool(const JobRecord&)>& accept) {
+    JobKind kind, const std::string& worker, const LeaseFilter& filter) {
   absl::MutexLock lock(&mu_);
   SqliteTransaction tx(db_.get());
   LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(
-      std::vector<JobRecord> queued,
-      Query("WHERE kind = ? AND state = 1 ORDER BY priority DESC, seq "
-            "LIMIT 256",
-            [&](SqliteStmt& st) { st.Bind(1, static_cast<int64_t>(kind)); }));
+  std::string where = "WHERE kind = ?1 AND state = ?2";
+  if (kind == JobKind::kVideo) {
+    // ?3..?5: limits (0: none); ?6..: the worker's models.
+    absl::StrAppend(&where,
+                    " AND (?3 = 0 OR width <= ?3) AND (?4 = 0 OR height <= ?4)"
+                    " AND (?5 = 0 OR frames <= ?5) AND (model = ''");
+    if (!filter.models.empty()) {
+      absl::StrAppend(&where, " OR model IN (");
+      for (size_t i = 0; i < filter.models.size(); ++i) {
+        absl::StrAppend(&where, i == 0 ? "" : ", ", "?", 6 + i);
+      }
+      absl::StrAppend(&where, ")");
+    }
+    absl::StrAppend(&where, ")");
+    // Then the owners at their limit of running jobs.
+    const size_t first = 6 + filter.models.size();
+    if (!filter.excluded_owners.empty()) {
+      absl::StrAppend(&where, " AND owner NOT IN (");
+      for (size_t i = 0; i < filter.excluded_owners.size(); ++i) {
+        absl::StrAppend(&where, i == 0 ? "" : ", ", "?", first + i);
+      }
+      absl::StrAppend(&where, ")");
+    }
+  }
+  absl::StrAppend(&where, " ORDER BY priority DESC, seq LIMIT 1");
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> queued,
+                       Query(where, [&](SqliteStmt& st) {
+                         st.Bind(1, static_cast<int64_t>(kind))
+                             .Bind(2, static_cast<int64_t>(v1::QUEUED));
+                         if (kind != JobKind::kVideo) return;
+                         st.Bind(3, filter.max_width)
+                             .Bind(4, filter.max_height)
+                             .Bind(5, filter.max_frames);
+                         for (size_t i = 0; i < filter.models.size(); ++i) {
+                           st.Bind(static_cast<int>(6 + i), filter.models[i]);
+                         }
+                         const size_t first = 6 + filter.models.size();
+                         for (size_t i = 0; i < filter.excluded_owners.size();
+                              ++i) {
+                           st.Bind(static_cast<int>(first + i),
+                                   filter.excluded_owners[i]);
+                         }
+                       }));
   for (JobRecord& job : queued) {
-    if (!accept(job)) continue;
     const absl::Time now = clock_->Now();
     job.state = v1::RUNNING;
     job.attempts += 1;

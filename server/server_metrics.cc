@@ -21,8 +21,9 @@ ServerMetrics::ServerMetrics(MetricsRegistry* r)
                            "Video jobs waiting for a worker, per priority.",
                            {"priority"})),
       workers(r->Gauge("lvs_workers",
-                       "Connected workers and trainers, per state.",
-                       {"state"})),
+                       "Connected workers (kind generator) and trainers (kind "
+                       "trainer), per state.",
+                       {"kind", "state"})),
       worker_gpu_memory_bytes(r->Gauge(
           "lvs_worker_gpu_memory_bytes",
           "GPU memory in use as last reported by each worker.", {"worker"})),

@@ -171,12 +171,17 @@ TrainerService::~TrainerService() = default;
 
 void TrainerService::Drain() {
   std::shared_ptr<TrainerSession> session;
+  bool busy = false;
   {
+    // Under mu_ with the job thread's end of job: either this sees the job
+    // done (and closes the stream) or the job thread sees draining_ (and
+    // closes it instead of asking for another lease).
     absl::MutexLock lock(&mu_);
     draining_ = true;
     session = session_;
+    busy = session && session->busy;
   }
-  if (session && !session->busy) session->context.TryCancel();
+  if (session && !busy) session->context.TryCancel();
 }
 
 void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
@@ -293,7 +298,11 @@ absl::Status TrainerService::ServeSession(bool* registered) {
   std::thread job;
   while (*registered && session->stream->Read(&in)) {
     if (in.has_training_assignment()) {
-      if (session->busy) continue;  // One lease at a time.
+      {
+        // One lease at a time, and none once draining.
+        absl::MutexLock lock(&mu_);
+        if (session->busy || draining_) continue;
+      }
       if (job.joinable()) job.join();
       session->busy = true;
       session->cancel = false;
@@ -305,8 +314,8 @@ absl::Status TrainerService::ServeSession(bool* registered) {
         {
           absl::MutexLock lock(&mu_);
           draining = draining_;
+          session->busy = false;
         }
-        session->busy = false;
         if (draining) {
           session->context.TryCancel();
         } else {

@@ -448,7 +448,7 @@ def run_stack(args, check):
 def idle_workers(stack):
     server = stack.config["services"]["lvs-server"]
     text = stack.scrape(Stack.port_of(server, "metrics-listen"))
-    m = re.search(r'^lvs_workers\{state="idle"\} (\S+)$', text, re.M)
+    m = re.search(r'^lvs_workers\{kind="generator",state="idle"\} (\S+)$', text, re.M)
     return float(m.group(1)) if m else 0
 
 

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
+#include <future>
 
 #include "tests/server/test_util.h"
 
@@ -227,6 +229,20 @@ TEST_F(DispatcherTest, OnlyLeasesJobsThatFitTheWorker) {
   EXPECT_EQ(Job(big).state, v1::QUEUED);
 }
 
+TEST_F(DispatcherTest, SmallWorkerGetsTheOnlyFittingJobBehindManyThatDoNot) {
+  // 299 queued jobs need a bigger worker than the one that connects; job #300
+  // fits it and must be leased at once, however deep in the queue it is.
+  std::vector<std::string> big;
+  for (int i = 0; i < 299; ++i) big.push_back(Submit(256));
+  const std::string fits = Submit(128);
+  FakeConnection small;
+  Connect("small", &small, v1::WORKER_KIND_GENERATOR, 128);
+  v1::ServerMessage a = small.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + fits);
+  EXPECT_EQ(Job(big.front()).state, v1::QUEUED);
+  EXPECT_EQ(Job(big.back()).state, v1::QUEUED);
+}
+
 TEST_F(DispatcherTest, ExpiredLeaseMovesJobToAnotherWorkerAndFencesTheOld) {
   FakeConnection w1, w2;
   Connect("w1", &w1);
@@ -401,6 +417,47 @@ TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
   EXPECT_EQ(answer->results(1).status().code(),
             static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_EQ(dispatcher_->ListWorkers()[0].capabilities().model_version(), "v2");
+}
+
+TEST_F(DispatcherTest, ReloadAnswerRunsWithoutTheDispatcherLock) {
+  FakeConnection a;
+  Connect("a", &a);
+  // The answer asks the dispatcher for its workers from another thread; it
+  // gets them only if the answer does not run under the dispatcher's lock.
+  std::future<size_t> listed;
+  bool lock_free = false;
+  ASSERT_TRUE(dispatcher_
+                  ->Reload({}, "/ckpt", false,
+                           [&](const v1::ReloadModelResponse&) {
+                             listed = std::async(std::launch::async, [&] {
+                               return dispatcher_->ListWorkers().size();
+                             });
+                             lock_free =
+                                 listed.wait_for(std::chrono::seconds(2)) ==
+                                 std::future_status::ready;
+                           })
+                  .ok());
+  v1::WorkerMessage m;
+  m.mutable_reload_result()->set_reload_id(
+      a.Take(v1::ServerMessage::kReload).reload().reload_id());
+  m.mutable_reload_result()->set_model_version("v2");
+  dispatcher_->OnMessage("a", m);
+  EXPECT_TRUE(lock_free);
+  ASSERT_TRUE(listed.valid());
+  EXPECT_EQ(listed.get(), 1u);
+}
+
+TEST_F(DispatcherTest, WorkersGaugeCountsGeneratorsAndTrainersApart) {
+  FakeConnection g, t;
+  Connect("g", &g);
+  Connect("t", &t, v1::WORKER_KIND_TRAINER);
+  registry_.Render();
+  EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 1);
+  EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);
+  dispatcher_->Unregister("g");
+  registry_.Render();
+  EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 0);
+  EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);
 }
 
 }  // namespace

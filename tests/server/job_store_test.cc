@@ -38,9 +38,7 @@ class JobStoreTest : public ::testing::Test {
     return req.prompt();
   }
 
-  static auto AcceptAll() {
-    return [](const JobRecord&) { return true; };
-  }
+  static LeaseFilter AcceptAll() { return LeaseFilter(); }
 
   std::string Lease(JobStore& store, const std::string& worker = "w1") {
     auto leased = store.LeaseNext(JobKind::kVideo, worker, AcceptAll());
@@ -297,6 +295,74 @@ TEST(JobNameTest, ParsesOnlyWellFormedNames) {
   EXPECT_FALSE(ParseJobName(JobKind::kVideo, "jobs/a/b", "name").ok());
   EXPECT_FALSE(ParseJobName(JobKind::kTraining, "jobs/abc", "name").ok());
   EXPECT_EQ(*ParseJobName(JobKind::kTraining, "trainingJobs/x1", "name"), "x1");
+}
+
+TEST_F(JobStoreTest, LeaseMatchesModelAndSizeInTheQuery) {
+  auto store = Open();
+  auto admit = [&](const std::string& model, int width, int frames) {
+    v1::GenerateVideoRequest req;
+    req.set_prompt(model + std::to_string(width));
+    req.set_model(model);
+    req.set_width(width);
+    req.set_frames(frames);
+    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
+               req.SerializeAsString()};
+    ASSERT_TRUE(store->Admit(job, limits_).ok());
+  };
+  admit("other", 64, 8);
+  admit("lumina", 512, 8);
+  admit("lumina", 64, 64);
+  admit("", 64, 8);
+  admit("lumina", 64, 8);
+  LeaseFilter filter;
+  filter.models = {"lumina", "lumina-hd"};
+  filter.max_width = 256;
+  filter.max_frames = 16;
+  auto lease = [&] {
+    auto leased = store->LeaseNext(JobKind::kVideo, "w", filter);
+    EXPECT_TRUE(leased.ok()) << leased.status();
+    return leased->has_value() ? Prompt(**leased) : "none";
+  };
+  EXPECT_EQ(lease(), "64");  // No model named: any worker.
+  EXPECT_EQ(lease(), "lumina64");
+  EXPECT_EQ(lease(), "none");
+  filter = LeaseFilter();  // No limits, no models: only unnamed-model jobs.
+  EXPECT_EQ(lease(), "none");
+  filter.models = {"other"};
+  EXPECT_EQ(lease(), "other64");
+}
+
+TEST_F(JobStoreTest, CapabilityColumnsAreAddedToAnOlderDatabase) {
+  {
+    auto store = Open();
+    v1::GenerateVideoRequest req;
+    req.set_prompt("wide");
+    req.set_width(512);
+    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
+               req.SerializeAsString()};
+    ASSERT_TRUE(store->Admit(job, limits_).ok());
+  }
+  {
+    // The schema before the capability columns.
+    auto db = SqliteDb::Open(dir_.path() + "/lvs.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    for (const char* column : {"model", "width", "height", "frames"}) {
+      ASSERT_TRUE(
+          (*db)
+              ->Exec(std::string("ALTER TABLE jobs DROP COLUMN ") + column)
+              .ok());
+    }
+  }
+  auto store = Open();
+  LeaseFilter narrow;
+  narrow.max_width = 256;
+  auto none = store->LeaseNext(JobKind::kVideo, "w", narrow);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  auto leased = store->LeaseNext(JobKind::kVideo, "w", LeaseFilter());
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_TRUE(leased->has_value());
+  EXPECT_EQ(Prompt(**leased), "wide");
 }
 
 }  // namespace
