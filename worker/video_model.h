@@ -43,6 +43,8 @@ struct GenerateRequest {
   int steps = 0;
   uint64_t seed = 0;
   std::string precision;  // "bf16", "fp32" or empty for the model default.
+  // Step caching threshold in [0, 1] (0: off).
+  double cache_threshold = 0;
 };
 
 // What the model will actually produce for a request: the frame count can
@@ -102,6 +104,14 @@ class ProgressSink {
 
   // Reports that `frames_done` of `frames_total` frames are decoded.
   virtual void OnDecoded(int frames_done, int frames_total) = 0;
+
+  // Reports the DiT forwards of the job (one per CFG branch and step):
+  // computed in full and reused from the step cache. Models without a DiT
+  // never call it.
+  virtual void OnDiTForwards(int64_t computed, int64_t cached) {
+    (void)computed;
+    (void)cached;
+  }
 };
 
 // A flag set by the worker when the server cancels the running job. The
