@@ -34,7 +34,7 @@ struct Flags {
   int width = 1248, height = 704, frames = 96, steps = 0;
   std::string sample_config = "f24F96R960-MultiScale";
   std::string precision = "bf16";
-  double cache_threshold = 0.1;
+  double cache_threshold = 0.05;
   double peak_tflops = 989;  // H100/H200 SXM dense bf16.
   int dit_layers = -1;
   std::string tokenizer = "tests/golden/text_encoder/tokenizer.model";
