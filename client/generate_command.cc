@@ -36,6 +36,7 @@ struct GenerateFlags {
   int fps = 0;
   std::string sample_config;
   int steps = 0;
+  double cache_threshold = 0;
   int64_t seed = 0;
   std::string precision;
   std::string priority;
@@ -145,6 +146,7 @@ absl::Status BuildRequest(const GenerateFlags& f,
     request->clear_sample_config();
   }
   request->set_steps(f.steps);
+  request->set_cache_threshold(static_cast<float>(f.cache_threshold));
   request->set_seed(f.seed);
   static const std::map<std::string, pb::Precision> kPrecision = {
       {"", pb::PRECISION_UNSPECIFIED},
@@ -350,6 +352,10 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
                   "(default: the sample config's, 20 for f24F96R960*)");
   cmd->add_option("--motion-score", f->motion_score,
                   "motion score (default: the sample config's, 6)");
+  cmd->add_option("--cache-threshold", f->cache_threshold,
+                  "step caching: reuse the DiT's later blocks while the first "
+                  "block's input changes by less than this (0: off)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", f->seed, "random seed (0: the server picks)");
   cmd->add_option("--precision", f->precision, "bf16 or fp32")
       ->check(CLI::IsMember({"bf16", "fp32"}));

@@ -163,6 +163,11 @@ google::rpc::BadRequest ValidateGenerateRequest(
   }
   if (r.steps() != 0) v.Range("steps", r.steps(), 2, caps.max_steps);
   if (r.seed() < 0) v.Add("seed", "must be >= 0 (0 picks a random seed)");
+  if (!(r.cache_threshold() >= 0 && r.cache_threshold() <= 1)) {
+    v.Add("cache_threshold",
+          absl::StrCat("must be in [0, 1] (0: no step caching), got ",
+                       r.cache_threshold()));
+  }
   if (!v1::Precision_IsValid(r.precision())) {
     v.Add("precision", absl::StrCat("unknown value ", r.precision()));
   }

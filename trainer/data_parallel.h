@@ -1,6 +1,7 @@
-// Data parallelism over c10d: GradientReducers backed by ProcessGroupGloo
-// (CPU tensors) or ProcessGroupNCCL (CUDA tensors, where LibTorch was built
-// with NCCL and nccl.h is installed: LVS_HAVE_C10D_NCCL).
+// Data parallelism over c10d: GradientReducers backed by the process groups
+// of model/parallel/communicator.h, ProcessGroupGloo (CPU tensors) or
+// ProcessGroupNCCL (CUDA tensors, where LibTorch was built with NCCL and
+// nccl.h is installed: LVS_HAVE_C10D_NCCL).
 //
 // Two shapes of group: one rank per process (JoinGlooGroup, rendezvous
 // through a TCPStore hosted by rank 0; lvs-trainer's local mode), or all

@@ -93,6 +93,11 @@ class JobSink : public ProgressSink {
     Send(event);
   }
 
+  void OnDiTForwards(int64_t computed, int64_t cached) override {
+    dit_forwards_computed_ = computed;
+    dit_forwards_cached_ = cached;
+  }
+
   // Flushes the encoder and fills `completed`.
   absl::Status Finish(absl::Duration total, pb::Completed* completed) {
     if (encoder_ == nullptr) {
@@ -119,6 +124,8 @@ class JobSink : public ProgressSink {
                     t->mutable_decode());
     server::ToProto(encode_, t->mutable_encode());
     server::ToProto(total, t->mutable_total());
+    t->set_dit_forwards_computed(static_cast<int32_t>(dit_forwards_computed_));
+    t->set_dit_forwards_cached(static_cast<int32_t>(dit_forwards_cached_));
     return absl::OkStatus();
   }
 
@@ -147,6 +154,8 @@ class JobSink : public ProgressSink {
   VideoPlan plan_;
   std::unique_ptr<media::VideoEncoder> encoder_;
   int frames_ = 0;
+  int64_t dit_forwards_computed_ = 0;
+  int64_t dit_forwards_cached_ = 0;
   absl::Duration text_encode_;
   absl::Duration encode_;
   absl::Time denoise_start_ = absl::Now();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "model/common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 
@@ -28,7 +29,9 @@ class LuminaVideoModel : public VideoModel {
     }
     ModelInfo info;
     info.model_ids = {"lumina-video", "lumina"};
-    info.device_name = pipe_->device().str();
+    std::vector<std::string> names;
+    for (const torch::Device& d : pipe_->devices()) names.push_back(d.str());
+    info.device_name = absl::StrJoin(names, ",");
     // The RoPE limits with the smallest patches bound every request.
     info.max_height = static_cast<int>(l.rope_max_positions[1] *
                                        l.spatial_factor * min_patch);
@@ -121,6 +124,7 @@ class LuminaVideoModel : public VideoModel {
     r.config = request.sample;
     r.steps = request.steps;
     r.seed = request.seed;
+    r.cache_threshold = request.cache_threshold;
     LVS_ASSIGN_OR_RETURN(r.precision,
                          pipeline::ParsePrecision(request.precision));
 
@@ -163,7 +167,11 @@ class LuminaVideoModel : public VideoModel {
       return absl::OkStatus();
     };
     cb.cancelled = [&cancel] { return cancel.cancelled(); };
-    return pipe_->Generate(r, cb).status();
+    LVS_ASSIGN_OR_RETURN(pipeline::GenerationResult result,
+                         pipe_->Generate(r, cb));
+    sink.OnDiTForwards(result.dit_forwards_computed,
+                       result.dit_forwards_cached);
+    return absl::OkStatus();
   }
 
  private:
@@ -189,6 +197,7 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
   po.text_encoder_dir = options.text_encoder_dir;
   po.vae_dir = options.vae_dir;
   po.device = options.device.empty() ? "cpu" : options.device;
+  po.devices = options.devices;
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
   return std::unique_ptr<VideoModel>(
       new LuminaVideoModel(std::move(pipe), options.dit_dir));

@@ -22,6 +22,7 @@ extern "C" {
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "model/common/shutdown_signal.h"
 #include "worker/metrics_http.h"
 #include "worker/model_factory.h"
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
                  "Gemma-2 text encoder directory");
   app.add_option("--vae", model.vae_dir, "VAE directory");
   app.add_option("--device", model.device, "cpu or cuda[:N]");
+  std::string devices;
+  app.add_option("--devices", devices,
+                 "lumina model: several devices, e.g. cuda:0,cuda:1 (the DiT "
+                 "runs CFG- and sequence-parallel over them)");
   app.add_option("--worker-token-file", token_file,
                  "file holding the shared worker token");
   app.add_option("--metrics-listen", metrics_listen,
@@ -116,7 +121,11 @@ int main(int argc, char** argv) {
   // libx264 logs ~18 info lines per job through av_log; keep warnings.
   av_log_set_level(AV_LOG_WARNING);
   model.fake.step_time = absl::Milliseconds(fake_step_ms);
-  options.device = model.device;
+  if (!devices.empty()) {
+    model.devices = absl::StrSplit(devices, ',', absl::SkipEmpty());
+    if (!model.devices.empty()) model.device = model.devices[0];
+  }
+  options.device = devices.empty() ? model.device : devices;
 
   if (!token_file.empty()) {
     auto token = ReadToken(token_file, "--worker-token-file");

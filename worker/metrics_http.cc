@@ -50,9 +50,21 @@ std::string RenderWorkerMetrics(const std::string& name,
       "lvs_worker_denoise_steps_total{", w, "} ", c.denoise_steps, "\n");
   absl::StrAppend(
       &out,
+      "# HELP lvs_worker_dit_forwards_total DiT forwards (one per CFG branch "
+      "and step) of succeeded jobs, computed in full or reused from the step "
+      "cache.\n"
+      "# TYPE lvs_worker_dit_forwards_total counter\n",
+      "lvs_worker_dit_forwards_total{", w, ",kind=\"computed\"} ",
+      c.dit_forwards_computed, "\n", "lvs_worker_dit_forwards_total{", w,
+      ",kind=\"cached\"} ", c.dit_forwards_cached, "\n");
+  absl::StrAppend(
+      &out,
       "# HELP lvs_worker_connects_total Streams opened to the server.\n"
       "# TYPE lvs_worker_connects_total counter\n",
       "lvs_worker_connects_total{", w, "} ", c.connects, "\n",
+      "# HELP lvs_worker_devices Devices the worker's model runs on.\n"
+      "# TYPE lvs_worker_devices gauge\n",
+      "lvs_worker_devices{", w, "} ", c.devices, "\n",
       "# HELP lvs_worker_gpu_memory_bytes Device memory the model uses.\n"
       "# TYPE lvs_worker_gpu_memory_bytes gauge\n",
       "lvs_worker_gpu_memory_bytes{", w, "} ", c.device_memory_bytes, "\n");

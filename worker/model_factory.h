@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/fake_model.h"
@@ -28,6 +29,9 @@ struct ModelOptions {
   std::string vae_dir;
   // "cpu" or "cuda[:N]".
   std::string device = "cpu";
+  // Several devices of one Lumina pipeline (rank order, the first replaces
+  // `device`); empty: `device` only.
+  std::vector<std::string> devices;
   // Settings of the fake model.
   FakeVideoModelOptions fake;
 };

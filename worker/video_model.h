@@ -108,6 +108,14 @@ class ProgressSink {
 
   // Reports that `frames_done` of `frames_total` frames are decoded.
   virtual void OnDecoded(int frames_done, int frames_total) = 0;
+
+  // Reports the DiT forwards of the job (one per CFG branch and step):
+  // computed in full and reused from the step cache. Models without a DiT
+  // never call it.
+  virtual void OnDiTForwards(int64_t computed, int64_t cached) {
+    (void)computed;
+    (void)cached;
+  }
 };
 
 // A flag set by the worker when the server cancels the running job. The

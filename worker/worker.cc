@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -95,6 +96,9 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<VideoModel> model)
     : options_(std::move(options)),
       model_(std::move(model)),
       runner_(model_.get(), options_.encoder) {
+  counters_.devices =
+      1 + static_cast<int>(
+              std::count(options_.device.begin(), options_.device.end(), ','));
   model_thread_ = std::thread([this] { ModelLoop(); });
 }
 
@@ -386,6 +390,10 @@ void Worker::RunJob(const Task& task) {
     absl::MutexLock lock(&mu_);
     counters_.device_memory_bytes = model_->DeviceMemoryInUse();
     if (outcome == "succeeded") ++counters_.jobs_succeeded;
+    const pb::Timings& timings =
+        final_message.job_result().completed().timings();
+    counters_.dit_forwards_computed += timings.dit_forwards_computed();
+    counters_.dit_forwards_cached += timings.dit_forwards_cached();
     if (outcome == "failed") ++counters_.jobs_failed;
     if (outcome == "cancelled") ++counters_.jobs_cancelled;
   }

@@ -55,7 +55,12 @@ struct WorkerCounters {
   // Denoising steps (sampler grid intervals) the model finished, counted as
   // each step ends, in every job whatever its outcome.
   int64_t denoise_steps = 0;
+  // DiT forwards (one per CFG branch and step) of succeeded jobs, computed
+  // in full and reused from the step cache.
+  int64_t dit_forwards_computed = 0;
+  int64_t dit_forwards_cached = 0;
   int64_t connects = 0;
+  int devices = 1;  // Devices the model runs on.
   uint64_t device_memory_bytes = 0;
 };
 

@@ -52,21 +52,56 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   q = ApplyRope(q.view({l, h, d}), *in.rope);
   k = ApplyRope(k.view({l, hkv, d}), *in.rope);
   torch::Tensor v = wv(x).view({l, hkv, d});
+  AttentionParallel* sp = in.parallel;
+  const int64_t ranks = sp ? sp->size() : 1;
+  const int64_t total = in.cu_x->back();  // Tokens of the whole sequence.
+  // Fewer kv heads than ranks' share: each kv head repeated for its query
+  // heads (the same attention, as plain multi-head).
+  const bool repeat_kv = sp && hkv % ranks != 0;
+  const int64_t hkv_run = repeat_kv ? h : hkv;
+  if (repeat_kv) {
+    // [L, Hkv, D] -> [L, H, D]
+    k = k.repeat_interleave(h / hkv, 1);
+    v = v.repeat_interleave(h / hkv, 1);
+  }
+  if (sp) {
+    // [L_local, H, D] -> [L_pad, H/N, D] -> [L, H/N, D] (padding dropped)
+    q = sp->ScatterHeads(q).narrow(0, 0, total);
+    k = sp->ScatterHeads(k).narrow(0, 0, total);
+    v = sp->ScatterHeads(v).narrow(0, 0, total);
+  }
+  const int64_t hl = h / ranks, hkvl = hkv_run / ranks;  // Heads held here.
   torch::Tensor out =
       VarlenAttention(q, k, v, *in.cu_x, *in.cu_x, scale, options_.kernel());
   k = torch::Tensor();
   v = torch::Tensor();
   torch::Tensor yk = wk_y(y);
   if (options_.qk_norm()) yk = ky_norm(yk);
-  // [Ly, Hkv*D] -> [Ly, Hkv, D]
+  // [Ly, Hkv*D] -> [Ly, Hkv, D] -> this rank's heads [Ly, Hkv/N, D]
   yk = yk.view({ly, hkv, d});
   torch::Tensor yv = wv_y(y).view({ly, hkv, d});
+  torch::Tensor g = gate;
+  if (repeat_kv) {
+    // [Ly, Hkv, D] -> [Ly, H, D]
+    yk = yk.repeat_interleave(h / hkv, 1);
+    yv = yv.repeat_interleave(h / hkv, 1);
+  }
+  if (sp) {
+    yk = yk.narrow(1, sp->rank() * hkvl, hkvl);
+    yv = yv.narrow(1, sp->rank() * hkvl, hkvl);
+    g = g.narrow(0, sp->rank() * hl, hl);
+  }
   torch::Tensor cross =
       VarlenAttention(q, yk, yv, *in.cu_x, *in.cu_y, scale, options_.kernel());
   // [H] -> [1, H, 1]
-  out.add_(gate.tanh().view({1, h, 1}) * cross);
+  out.add_(g.tanh().view({1, hl, 1}) * cross);
+  if (sp) {
+    // [L, H/N, D] -> [L_pad, H/N, D] -> [L_local, H, D]
+    out = torch::constant_pad_nd(out, {0, 0, 0, 0, 0, l * ranks - total});
+    out = sp->GatherHeads(out);
+  }
   // [L, H, D] -> [L, H*D]
-  return wo(out.view({l, h * d}));
+  return wo(out.reshape({l, h * d}));
 }
 
 }  // namespace lvs::dit

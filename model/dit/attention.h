@@ -27,11 +27,35 @@ struct AttentionModuleOptions {
   TORCH_ARG(AttentionOptions, kernel);
 };
 
+// Sequence parallelism (Ulysses) seen from attention: each of size() ranks
+// holds an equal contiguous share of the packed tokens (the sequence padded
+// to a multiple of size()); around the attention kernels an all-to-all
+// trades tokens for heads, so each rank attends over every token with
+// H / size() heads. Implemented over c10d (model/parallel); every rank calls
+// every method in the same order with the same shapes.
+class AttentionParallel {
+ public:
+  virtual ~AttentionParallel() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // [L_local, H, D] -> [size * L_local, H / size, D] (head group rank()).
+  virtual torch::Tensor ScatterHeads(const torch::Tensor& x) = 0;
+  // Inverse of ScatterHeads: [size * L_local, H / size, D] -> [L_local, H, D].
+  virtual torch::Tensor GatherHeads(const torch::Tensor& x) = 0;
+  // [L_local, ...] -> [size * L_local, ...] in rank order.
+  virtual torch::Tensor AllGatherTokens(const torch::Tensor& x) = 0;
+  // Sums `x` over the ranks in place.
+  virtual void AllReduceSum(torch::Tensor& x) = 0;
+};
+
 // Packed tokens and caption tokens of one forward call.
 struct AttentionInputs {
   const std::vector<int64_t>* cu_x;  // Token offsets per item.
   const std::vector<int64_t>* cu_y;  // Caption token offsets per item.
-  const RopeTable* rope;             // Rotation of every token.
+  const RopeTable* rope;             // Rotation of this rank's tokens.
+  // Null: all tokens are here. Otherwise this rank holds its share of the
+  // tokens (cu_x still describes the whole sequence).
+  AttentionParallel* parallel = nullptr;
 };
 
 // `wq`, `wk`, `wv`, `wo`, `wk_y`, `wv_y` (no bias), `gate` [n_heads] and,

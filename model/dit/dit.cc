@@ -166,16 +166,17 @@ absl::Status MultiScaleNextDiTImpl::ValidateInputs(
   return absl::OkStatus();
 }
 
-std::vector<torch::Tensor> MultiScaleNextDiTImpl::forward_list(
+std::unique_ptr<DiTForward> MultiScaleNextDiTImpl::BeginForward(
     const std::vector<torch::Tensor>& x, const torch::Tensor& t,
     const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
     const torch::Tensor& motion_score, int64_t patch_size, int64_t f_patch_size,
-    DiTTrace* trace) {
+    AttentionParallel* parallel, DiTTrace* trace) {
   absl::Status valid = ValidateInputs(x, t, cap_feats, cap_mask, motion_score,
                                       patch_size, f_patch_size);
   TORCH_CHECK(valid.ok(), std::string(valid.message()));
   const DiTConfig& c = config_;
-  const PatchCombo patch{patch_size, f_patch_size};
+  auto f = std::make_unique<DiTForward>();
+  f->patch = PatchCombo{patch_size, f_patch_size};
   const auto dtype = pad_token.scalar_type();
   const auto device = pad_token.device();
   auto record = [&](const std::string& name, const torch::Tensor& v) {
@@ -184,13 +185,42 @@ std::vector<torch::Tensor> MultiScaleNextDiTImpl::forward_list(
 
   std::vector<torch::Tensor> items;
   for (const torch::Tensor& item : x) items.push_back(item.to(device, dtype));
-  PackedLayout layout;
-  torch::Tensor tokens = Patchify(items, patch, &layout);  // [L, pF*P*P*C]
+  torch::Tensor tokens =
+      Patchify(items, f->patch, &f->layout);  // [L, pF*P*P*C]
   items.clear();
-  torch::Tensor h =
-      all_x_embedder[patch.Key()]->as<torch::nn::Linear>()->forward(tokens);
+  const int64_t total = f->layout.cu_seqlens.back();
+  torch::Tensor src_ids = SourceIds(f->layout, device);  // [L]
+  f->rope = ComputeRope(f->layout.grids, c.rope_axes_dims(),
+                        c.rope_axes_max_len(), c.rope_theta, device);
+  f->token_end = f->padded_tokens = total;
+  if (parallel != nullptr && parallel->size() > 1) {
+    TORCH_CHECK(c.n_heads % parallel->size() == 0,
+                "MultiScaleNextDiT: ", c.n_heads, " heads do not split over ",
+                parallel->size(), " ranks");
+    // This rank's share of the tokens, the sequence padded to N * share.
+    const int64_t share = (total + parallel->size() - 1) / parallel->size();
+    const int64_t pad = share * parallel->size() - total;
+    const int64_t begin = share * parallel->rank();
+    auto local = [&](const torch::Tensor& v, double fill) {
+      // [L, ...] -> [L_pad, ...] -> [share, ...]
+      std::vector<int64_t> widths(2 * (v.dim() - 1), 0);
+      widths.push_back(0);
+      widths.push_back(pad);
+      return torch::constant_pad_nd(v, widths, fill).narrow(0, begin, share);
+    };
+    tokens = local(tokens, 0);
+    src_ids = local(src_ids, 0);
+    f->rope.cos = local(f->rope.cos, 1);
+    f->rope.sin = local(f->rope.sin, 0);
+    f->parallel = parallel;
+    f->padded_tokens = share * parallel->size();
+    f->token_begin = std::min(begin, total);
+    f->token_end = std::min(begin + share, total);
+  }
+  f->h =
+      all_x_embedder[f->patch.Key()]->as<torch::nn::Linear>()->forward(tokens);
   tokens = torch::Tensor();
-  record("x_embedder_out", h);
+  record("x_embedder_out", f->h);
 
   torch::Tensor t_emb = t_embedder->forward(t.to(device, dtype) * c.t_scale);
   record("t_embedder_out", t_emb);
@@ -203,43 +233,78 @@ std::vector<torch::Tensor> MultiScaleNextDiTImpl::forward_list(
   torch::Tensor cap_emb =
       cap_embedder->forward(MaskedMeanPool(cap, cap_mask.to(device)));
   record("cap_embedder_out", cap_emb);
-  torch::Tensor adaln_input = t_emb + cap_emb + m_emb;  // [B, adaln_dim]
-  record("adaln_input", adaln_input);
+  f->adaln_input = t_emb + cap_emb + m_emb;  // [B, adaln_dim]
+  record("adaln_input", f->adaln_input);
 
-  std::vector<int64_t> cu_y;
-  BlockInputs in;
-  in.y = UnpadCaptions(cap, cap_mask, &cu_y);
-  in.src_ids = SourceIds(layout, device);
-  in.c = adaln_input;
-  const RopeTable rope =
-      ComputeRope(layout.grids, c.rope_axes_dims(), c.rope_axes_max_len(),
-                  c.rope_theta, device);
-  in.attention = AttentionInputs{&layout.cu_seqlens, &cu_y, &rope};
+  BlockInputs& in = f->in;
+  in.y = UnpadCaptions(cap, cap_mask, &f->cu_y);
+  in.src_ids = src_ids;
+  in.c = f->adaln_input;
+  in.attention =
+      AttentionInputs{&f->layout.cu_seqlens, &f->cu_y, &f->rope, f->parallel};
   if (trace) {
     auto cpu_i64 = [](const std::vector<int64_t>& v) {
       return torch::tensor(v, torch::kInt64);
     };
-    record("layer_in.x", h);
+    record("layer_in.x", f->h);
     record("layer_in.x_src_ids", in.src_ids);
-    record("layer_in.freqs_cis", torch::stack({rope.cos, rope.sin}, -1));
+    record("layer_in.freqs_cis", torch::stack({f->rope.cos, f->rope.sin}, -1));
     record("layer_in.cap_feats_unpadded", in.y);
-    record("layer_in.x_cu_seqlens", cpu_i64(layout.cu_seqlens));
-    record("layer_in.cap_cu_seqlens", cpu_i64(cu_y));
+    record("layer_in.x_cu_seqlens", cpu_i64(f->layout.cu_seqlens));
+    record("layer_in.cap_cu_seqlens", cpu_i64(f->cu_y));
   }
-  for (size_t i = 0; i < layers->size(); ++i) {
+  return f;
+}
+
+void MultiScaleNextDiTImpl::RunBlocks(DiTForward& f, int64_t begin, int64_t end,
+                                      DiTTrace* trace) {
+  TORCH_CHECK(0 <= begin && begin <= end && end <= config_.n_layers,
+              "MultiScaleNextDiT: layer range [", begin, ", ", end,
+              ") outside [0, ", config_.n_layers, ")");
+  for (int64_t i = begin; i < end; ++i) {
     const std::string prefix = absl::StrCat("layer", i, "_");
-    h = layers[i]->as<TransformerBlockImpl>()->forward(h, in, trace, prefix);
-    record(prefix + "out", h);
+    f.h = layers[i]->as<TransformerBlockImpl>()->forward(f.h, f.in, trace,
+                                                         prefix);
+    if (trace) (*trace)[prefix + "out"] = f.h;
   }
-  h = all_final_layer[patch.Key()]->as<FinalLayerImpl>()->forward(
-      h, adaln_input, in.src_ids);
-  record("final_layer_out", h);
-  std::vector<torch::Tensor> out = Unpatchify(h, layout, patch);
+}
+
+torch::Tensor MultiScaleNextDiTImpl::FirstBlockModulatedInput(
+    const DiTForward& f) {
+  TORCH_CHECK(config_.n_layers > 0, "MultiScaleNextDiT: no layers");
+  return layers[0]->as<TransformerBlockImpl>()->ModulatedAttentionInput(f.h,
+                                                                        f.in);
+}
+
+std::vector<torch::Tensor> MultiScaleNextDiTImpl::FinishForward(
+    DiTForward& f, DiTTrace* trace) {
+  torch::Tensor h =
+      all_final_layer[f.patch.Key()]->as<FinalLayerImpl>()->forward(
+          f.h, f.adaln_input, f.in.src_ids);
+  f.h = torch::Tensor();
+  if (f.parallel != nullptr) {
+    // [share, features] -> [L_pad, features] -> [L, features]
+    h = f.parallel->AllGatherTokens(h).narrow(0, 0, f.layout.cu_seqlens.back());
+  }
+  if (trace) (*trace)["final_layer_out"] = h;
+  std::vector<torch::Tensor> out = Unpatchify(h, f.layout, f.patch);
   for (size_t i = 0; i < out.size(); ++i) {
     out[i] = out[i].contiguous();
-    record(absl::StrCat("out.", i), out[i]);
+    if (trace) (*trace)[absl::StrCat("out.", i)] = out[i];
   }
   return out;
+}
+
+std::vector<torch::Tensor> MultiScaleNextDiTImpl::forward_list(
+    const std::vector<torch::Tensor>& x, const torch::Tensor& t,
+    const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
+    const torch::Tensor& motion_score, int64_t patch_size, int64_t f_patch_size,
+    DiTTrace* trace) {
+  std::unique_ptr<DiTForward> f =
+      BeginForward(x, t, cap_feats, cap_mask, motion_score, patch_size,
+                   f_patch_size, /*parallel=*/nullptr, trace);
+  RunBlocks(*f, 0, config_.n_layers, trace);
+  return FinishForward(*f, trace);
 }
 
 torch::Tensor MultiScaleNextDiTImpl::forward(const torch::Tensor& x,

@@ -31,6 +31,9 @@
 #include "absl/status/statusor.h"
 #include "model/dit/attention_kernels.h"
 #include "model/dit/dit_config.h"
+#include "model/dit/patchify.h"
+#include "model/dit/rope.h"
+#include "model/dit/transformer_block.h"
 
 namespace lvs::dit {
 
@@ -38,6 +41,31 @@ class TimestepEmbedderImpl;
 
 // Named intermediate activations (the golden `dit_trace` names).
 using DiTTrace = std::map<std::string, torch::Tensor>;
+
+// One forward call split into stages (the block-range forward that step
+// caching and sequence parallelism drive): BeginForward embeds the inputs,
+// RunBlocks applies layers [begin, end), FinishForward applies the final
+// layer and unpatchifies. `in.attention` points into this object: it is
+// neither copied nor moved (held by unique_ptr).
+struct DiTForward {
+  DiTForward() = default;
+  DiTForward(const DiTForward&) = delete;
+  DiTForward& operator=(const DiTForward&) = delete;
+
+  PatchCombo patch;
+  PackedLayout layout;        // The whole packed sequence.
+  std::vector<int64_t> cu_y;  // Caption token offsets per item.
+  RopeTable rope;             // Rotations of this rank's tokens.
+  BlockInputs in;             // Shared by every layer.
+  torch::Tensor adaln_input;  // [B, adaln_dim].
+  torch::Tensor h;            // [L_local, dim] hidden state.
+  // Sequence parallelism: this rank holds tokens [token_begin, token_end)
+  // of the packed sequence, padded to `padded_tokens` over all ranks.
+  AttentionParallel* parallel = nullptr;
+  int64_t token_begin = 0;
+  int64_t token_end = 0;
+  int64_t padded_tokens = 0;
+};
 
 // How LoadDiT places and converts the weights.
 struct DiTLoadOptions {
@@ -107,6 +135,25 @@ class MultiScaleNextDiTImpl : public torch::nn::Module {
                               const torch::Tensor& cap_mask,
                               const torch::Tensor& motion_score,
                               int64_t patch_size, int64_t f_patch_size) const;
+
+  // The stages of forward_list (same arguments, same numerics). With
+  // `parallel`, this rank keeps only its share of the tokens and attention
+  // exchanges heads with the other ranks (every rank calls every stage with
+  // the same inputs). Throw c10::Error on bad input.
+  std::unique_ptr<DiTForward> BeginForward(
+      const std::vector<torch::Tensor>& x, const torch::Tensor& t,
+      const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
+      const torch::Tensor& motion_score, int64_t patch_size,
+      int64_t f_patch_size, AttentionParallel* parallel = nullptr,
+      DiTTrace* trace = nullptr);
+  void RunBlocks(DiTForward& f, int64_t begin, int64_t end,
+                 DiTTrace* trace = nullptr);
+  std::vector<torch::Tensor> FinishForward(DiTForward& f,
+                                           DiTTrace* trace = nullptr);
+  // The modulated input of layer 0's attention for the current hidden state
+  // of `f` (before RunBlocks(f, 0, ...)): [L_local, dim].
+  torch::Tensor FirstBlockModulatedInput(const DiTForward& f);
+  int64_t num_layers() const { return config_.n_layers; }
 
   // Never used by forward; present because checkpoints hold it.
   torch::Tensor pad_token;

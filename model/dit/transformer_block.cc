@@ -65,4 +65,11 @@ torch::Tensor TransformerBlockImpl::forward(
   return x + per_token(gate_mlp.tanh()) * ffn_norm2(ffn);
 }
 
+torch::Tensor TransformerBlockImpl::ModulatedAttentionInput(
+    const torch::Tensor& x, const BlockInputs& in) {
+  // [B, 4*dim] -> the first quarter, scale_msa [B, dim].
+  torch::Tensor scale_msa = adaLN_modulation->forward(in.c).chunk(4, 1)[0];
+  return attention_norm1(x) * (1 + scale_msa).index_select(0, in.src_ids);
+}
+
 }  // namespace lvs::dit

@@ -58,6 +58,11 @@ class TransformerBlockImpl : public torch::nn::Module {
                         std::map<std::string, torch::Tensor>* trace = nullptr,
                         const std::string& prefix = "");
 
+  // The input of attention (attention_norm1(x) * (1 + scale_msa)), what
+  // forward computes first; step caching compares it between steps.
+  torch::Tensor ModulatedAttentionInput(const torch::Tensor& x,
+                                        const BlockInputs& in);
+
   Attention attention{nullptr};
   FeedForward feed_forward{nullptr};
   RMSNorm attention_norm1{nullptr}, attention_norm2{nullptr};

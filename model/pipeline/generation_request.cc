@@ -184,6 +184,11 @@ absl::StatusOr<GenerationPlan> PlanGeneration(const GenerationRequest& request,
                                             "] (0: the "
                                             "config's count)"));
   }
+  if (!(request.cache_threshold >= 0 && request.cache_threshold <= 1)) {
+    return FieldError("cache_threshold",
+                      absl::StrCat(request.cache_threshold,
+                                   " is outside [0, 1] (0: no step caching)"));
+  }
   plan.steps = request.steps != 0 ? request.steps : plan.config.num_steps;
   plan.config.num_steps = plan.steps;
   if (request.fps < 1 || request.fps > limits.max_fps) {

@@ -56,6 +56,9 @@ struct GenerationRequest {
   int steps = 0;
   uint64_t seed = 0;
   Precision precision = Precision::kDefault;
+  // Step caching (sampler/step_cache.h): relative change of the first DiT
+  // block's input below which the other blocks are reused; 0 = off, [0, 1].
+  double cache_threshold = 0;
 };
 
 // What the loaded models allow.

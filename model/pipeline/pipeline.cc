@@ -11,8 +11,10 @@
 #include "model/common/status_macros.h"
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
+#include "model/pipeline/device_group.h"
 #include "model/pipeline/memory_stats.h"
 #include "model/sampler/dit_velocity.h"
+#include "model/sampler/step_cache.h"
 
 namespace lvs::pipeline {
 namespace {
@@ -71,6 +73,15 @@ torch::Tensor ToUint8Frames(const torch::Tensor& chunk) {
   return x.permute({1, 2, 3, 0}).contiguous().to(torch::kCPU);
 }
 
+// True when some call of `config` may run guided (cfg > 0).
+bool UsesGuidance(const sampler::SampleConfig& config) {
+  if (config.cfg.default_value > 0) return true;
+  for (const auto& [threshold, cfg] : config.cfg.steps) {
+    if (cfg > 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Pipeline::Pipeline(PipelineOptions options, torch::Device device)
@@ -78,9 +89,32 @@ Pipeline::Pipeline(PipelineOptions options, torch::Device device)
   dit_dir_ = options_.dit_dir;
 }
 
+Pipeline::~Pipeline() = default;
+
+absl::Status Pipeline::InitDevices() {
+  devices_ = {device_};
+  if (options_.devices.size() <= 1) return absl::OkStatus();
+  std::vector<torch::Device> devices;
+  for (const std::string& d : options_.devices) {
+    LVS_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(d));
+    devices.push_back(device);
+  }
+  if (devices[0] != device_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("devices: the first device ", options_.devices[0],
+                     " must be the pipeline's device ", device_.str()));
+  }
+  devices_ = devices;
+  group_ = std::make_unique<DeviceGroup>(std::move(devices));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     const PipelineOptions& options) {
-  LVS_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  LVS_ASSIGN_OR_RETURN(
+      torch::Device device,
+      ParseDevice(options.devices.empty() ? options.device
+                                          : options.devices[0]));
   std::unique_ptr<Pipeline> p(new Pipeline(options, device));
   Precision precision = options.precision;
   if (precision == Precision::kDefault) {
@@ -90,6 +124,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   ResetPeakMemory(device);
   {
     absl::MutexLock lock(&p->mu_);
+    LVS_RETURN_IF_ERROR(p->InitDevices());
     LVS_RETURN_IF_ERROR(p->EnsureModels(DtypeOf(precision)));
     LVS_RETURN_IF_ERROR(p->InitLimits());
   }
@@ -100,9 +135,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromModels(
     const PipelineOptions& options, Models models) {
-  LVS_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  LVS_ASSIGN_OR_RETURN(
+      torch::Device device,
+      ParseDevice(options.devices.empty() ? options.device
+                                          : options.devices[0]));
   std::unique_ptr<Pipeline> p(new Pipeline(options, device));
   absl::MutexLock lock(&p->mu_);
+  LVS_RETURN_IF_ERROR(p->InitDevices());
   if (!models.tokenizer || !models.encoder || !models.dit || !models.vae) {
     return absl::InvalidArgumentError(
         "Pipeline::FromModels: every model must be given");
@@ -302,11 +341,30 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   so.keep_states = trace != nullptr;
   so.on_step = callbacks.on_step;
   so.cancelled = callbacks.cancelled;
+  auto counts = std::make_shared<sampler::ForwardCounts>();
+  const double threshold = plan.request.cache_threshold;
+  sampler::VelocityFn velocity =
+      threshold > 0 ? sampler::CachedDiTVelocity(dit_, threshold, z.size(0),
+                                                 plan.steps - 1, counts)
+                    : sampler::DiTVelocity(dit_);
+  if (group_) {
+    LVS_ASSIGN_OR_RETURN(
+        velocity, group_->Velocity(dit_, UsesGuidance(plan.config), threshold,
+                                   z.size(0), plan.steps - 1, counts));
+  }
   LVS_ASSIGN_OR_RETURN(
       sampler::SampleResult sampled,
-      sampler::SampleFlow(sampler::DiTVelocity(dit_), plan.config, z,
+      sampler::SampleFlow(velocity, plan.config, z,
                           sampler::Guidance{text.first, text.second}, so));
   text = {};
+  if (threshold > 0 || group_) {
+    result.dit_forwards_computed = counts->computed;
+    result.dit_forwards_cached = counts->cached;
+  } else {
+    for (const sampler::ModelCall& call : sampled.calls) {
+      result.dit_forwards_computed += call.guided() ? 2 : 1;
+    }
+  }
   stage("sample", start);
 
   start = Clock::now();
@@ -391,7 +449,13 @@ absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
   };
   torch::Tensor decoded;
   try {
-    LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
+    if (group_ && options_.vae_tiling.enabled) {
+      LVS_ASSIGN_OR_RETURN(auto helpers, group_->VaeHelpers(*vae_));
+      LVS_ASSIGN_OR_RETURN(decoded,
+                           vae_->DecodeParallel(vae_input, helpers, on_chunk));
+    } else {
+      LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
+    }
   } catch (const DecodeAborted& e) {
     return e.status;
   }

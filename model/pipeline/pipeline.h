@@ -52,6 +52,8 @@
 
 namespace lvs::pipeline {
 
+class DeviceGroup;
+
 // The reference's SYSTEM_PROMPT (note the trailing space).
 inline constexpr char kSystemPrompt[] =
     "You are an assistant designed to generate high-quality videos with the "
@@ -79,6 +81,11 @@ struct PipelineOptions {
   vae::TilingOptions vae_tiling;
   // Request limits beyond what the checkpoints imply.
   int64_t max_resolution = 960;
+  // Devices of a multi-device pipeline ("cuda:0,cuda:1" split); empty or
+  // one: `device` only. When set, devices[0] replaces `device`; the DiT runs
+  // CFG- and sequence-parallel over them (layout per request) and the tiled
+  // VAE decode spreads its tiles over them.
+  std::vector<std::string> devices;
 };
 
 // The prompts were encoded.
@@ -139,6 +146,10 @@ struct GenerationResult {
   std::vector<StageReport> stages;
   int64_t frames = 0;  // Frames handed to on_frames.
   double seconds = 0;  // Whole job.
+  // DiT forwards (one per CFG branch and step) run and reused from the step
+  // cache.
+  int64_t dit_forwards_computed = 0;
+  int64_t dit_forwards_cached = 0;
 };
 
 // The resident pipeline.
@@ -164,6 +175,7 @@ class Pipeline {
   // leave release_text_encoder off and keep to that precision.
   static absl::StatusOr<std::unique_ptr<Pipeline>> FromModels(
       const PipelineOptions& options, Models models);
+  ~Pipeline();
 
   // Replaces the DiT by the checkpoint in `dir` (model_args.pth plus
   // consolidated.00-of-01.safetensors, or with `use_ema` the trainer's
@@ -186,8 +198,10 @@ class Pipeline {
 
   // The limits requests are validated against.
   const ModelLimits& limits() const { return limits_; }
-  // The device the models run on.
+  // The device the models run on (rank 0).
   torch::Device device() const { return device_; }
+  // Every device of the pipeline (rank order).
+  const std::vector<torch::Device>& devices() const { return devices_; }
   // Reports of the initial load.
   const StageReport& load_report() const { return load_report_; }
   // Bytes the CUDA allocator holds now (0 on the CPU).
@@ -197,6 +211,9 @@ class Pipeline {
 
  private:
   Pipeline(PipelineOptions options, torch::Device device);
+
+  // Forms the device group of options_.devices (more than one).
+  absl::Status InitDevices() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Fills limits_ from the loaded models; checks they fit together.
   absl::Status InitLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -224,6 +241,9 @@ class Pipeline {
   ModelLimits limits_;
   StageReport load_report_;
 
+  // Every device, rank order (set before the pipeline is shared).
+  std::vector<torch::Device> devices_;
+
   absl::Mutex mu_;
   torch::ScalarType dtype_ ABSL_GUARDED_BY(mu_) = torch::kFloat32;
   std::unique_ptr<text_encoder::Tokenizer> tokenizer_ ABSL_GUARDED_BY(mu_);
@@ -232,6 +252,8 @@ class Pipeline {
   std::string dit_dir_ ABSL_GUARDED_BY(mu_);  // Where dit_ came from.
   bool dit_use_ema_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<vae::CogVideoXVae> vae_ ABSL_GUARDED_BY(mu_);
+  // Ranks 1.. of a multi-device pipeline (null with one device).
+  std::unique_ptr<DeviceGroup> group_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lvs::pipeline

@@ -1,6 +1,9 @@
 #include "model/vae/vae.h"
 
+#include <c10/core/DeviceGuard.h>
+
 #include <algorithm>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -107,6 +110,18 @@ absl::StatusOr<std::unique_ptr<CogVideoXVae>> CogVideoXVae::Create(
 absl::StatusOr<torch::Tensor> CogVideoXVae::Decode(
     const torch::Tensor& z, const ChunkFn& on_chunk,
     const TraceFn& on_stage) const {
+  return DecodeWith(z, {}, on_chunk, on_stage);
+}
+
+absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeParallel(
+    const torch::Tensor& z, const std::vector<const CogVideoXVae*>& helpers,
+    const ChunkFn& on_chunk) const {
+  return DecodeWith(z, helpers, on_chunk, {});
+}
+
+absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeWith(
+    const torch::Tensor& z, const std::vector<const CogVideoXVae*>& helpers,
+    const ChunkFn& on_chunk, const TraceFn& on_stage) const {
   if (!z.defined() || z.dim() != 5 || !z.is_floating_point()) {
     return absl::InvalidArgumentError(
         "VAE decode: latents must be a floating-point [B, C, n, h, w] tensor");
@@ -128,15 +143,15 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::Decode(
           "VAE decode: latents ", ShapeString(z), " contain ",
           (~torch::isfinite(z)).sum().item<int64_t>(), " non-finite values"));
     }
-    return DecodeChecked(z, on_chunk, on_stage);
+    return DecodeChecked(z, helpers, on_chunk, on_stage);
   } catch (const std::exception& e) {
     return common::TorchErrorToStatus(e, "VAE decode");
   }
 }
 
 absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeChecked(
-    const torch::Tensor& z_in, const ChunkFn& on_chunk,
-    const TraceFn& on_stage) const {
+    const torch::Tensor& z_in, const std::vector<const CogVideoXVae*>& helpers,
+    const ChunkFn& on_chunk, const TraceFn& on_stage) const {
   const torch::Tensor z = z_in.to(options_.device, options_.dtype);
   const int64_t s = config_.SpatialCompressionRatio();
   LVS_ASSIGN_OR_RETURN(const int64_t total,
@@ -155,26 +170,57 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeChecked(
       z.options());
   std::vector<CausalCache> caches(grid.row_starts.size() *
                                   grid.col_starts.size());
-  Decoder3DImpl& decoder = *model_->decoder.ptr();
+  // Rank 0 is this VAE; tile k runs on rank k % ranks.
+  std::vector<const CogVideoXVae*> ranks = {this};
+  if (caches.size() > 1)
+    ranks.insert(ranks.end(), helpers.begin(), helpers.end());
   int64_t frame = 0, chunk_index = 0;
   for (const auto& [start, length] : DecodeChunks(z.size(2))) {
     const torch::Tensor chunk = z.narrow(2, start, length);
-    std::vector<std::vector<torch::Tensor>> tiles(grid.row_starts.size());
-    for (size_t r = 0; r < grid.row_starts.size(); ++r) {
-      for (size_t c = 0; c < grid.col_starts.size(); ++c) {
-        const int64_t r0 = grid.row_starts[r], c0 = grid.col_starts[c];
-        const torch::Tensor tile =
-            chunk.narrow(3, r0, std::min(grid.tile_h, z.size(3) - r0))
-                .narrow(4, c0, std::min(grid.tile_w, z.size(4) - c0));
-        StageFn stage;
-        if (on_stage && caches.size() == 1) {
-          stage = [&, chunk_index](const std::string& name,
-                                   const torch::Tensor& value) {
-            on_stage(chunk_index, name, value);
-          };
+    const size_t cols = grid.col_starts.size();
+    std::vector<std::vector<torch::Tensor>> tiles(
+        grid.row_starts.size(), std::vector<torch::Tensor>(cols));
+    auto decode_tile = [&](const CogVideoXVae& vae, size_t k) {
+      const size_t r = k / cols, c = k % cols;
+      const int64_t r0 = grid.row_starts[r], c0 = grid.col_starts[c];
+      const torch::Tensor tile =
+          chunk.narrow(3, r0, std::min(grid.tile_h, z.size(3) - r0))
+              .narrow(4, c0, std::min(grid.tile_w, z.size(4) - c0))
+              .to(vae.options_.device);
+      StageFn stage;
+      if (on_stage && caches.size() == 1) {
+        stage = [&, chunk_index](const std::string& name,
+                                 const torch::Tensor& value) {
+          on_stage(chunk_index, name, value);
+        };
+      }
+      tiles[r][c] = vae.model_->decoder.ptr()
+                        ->forward(tile, caches[k], stage)
+                        .to(z.device());
+    };
+    if (ranks.size() == 1) {
+      for (size_t k = 0; k < caches.size(); ++k) decode_tile(*this, k);
+    } else {
+      std::vector<std::string> errors(ranks.size());
+      std::vector<std::thread> threads;
+      for (size_t q = 0; q < ranks.size(); ++q) {
+        threads.emplace_back([&, q] {
+          try {
+            torch::NoGradGuard no_grad;
+            c10::DeviceGuard guard(ranks[q]->options_.device);
+            for (size_t k = q; k < caches.size(); k += ranks.size()) {
+              decode_tile(*ranks[q], k);
+            }
+          } catch (const std::exception& e) {
+            errors[q] = e.what();
+          }
+        });
+      }
+      for (std::thread& t : threads) t.join();
+      for (const std::string& e : errors) {
+        if (!e.empty()) {
+          return absl::InternalError(absl::StrCat("VAE tile decode: ", e));
         }
-        tiles[r].push_back(decoder.forward(
-            tile, caches[r * grid.col_starts.size() + c], stage));
       }
     }
     torch::Tensor frames =

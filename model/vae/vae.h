@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "model/vae/decoder3d.h"
@@ -96,6 +97,15 @@ class CogVideoXVae {
                                        const ChunkFn& on_chunk = {},
                                        const TraceFn& on_stage = {}) const;
 
+  // Decode with the tiles spread over this VAE and `helpers` (the same
+  // weights, other devices; not owned): tile k of each chunk runs on rank
+  // k % (1 + helpers.size()), each rank on its own thread, and is blended
+  // on this VAE's device. The result equals the single-device tiled decode.
+  // Without tiling (or with no helper) this is Decode.
+  absl::StatusOr<torch::Tensor> DecodeParallel(
+      const torch::Tensor& z, const std::vector<const CogVideoXVae*>& helpers,
+      const ChunkFn& on_chunk = {}) const;
+
   // Encodes video [B, 3, T, H, W] in [-1, 1] (H, W multiples of the
   // spatial factor) in one pass.
   absl::StatusOr<LatentDist> Encode(const torch::Tensor& video) const;
@@ -116,9 +126,12 @@ class CogVideoXVae {
  private:
   CogVideoXVae(VaeConfig config, VaeOptions options, VaeModel model);
 
-  absl::StatusOr<torch::Tensor> DecodeChecked(const torch::Tensor& z,
-                                              const ChunkFn& on_chunk,
-                                              const TraceFn& on_stage) const;
+  absl::StatusOr<torch::Tensor> DecodeWith(
+      const torch::Tensor& z, const std::vector<const CogVideoXVae*>& helpers,
+      const ChunkFn& on_chunk, const TraceFn& on_stage) const;
+  absl::StatusOr<torch::Tensor> DecodeChecked(
+      const torch::Tensor& z, const std::vector<const CogVideoXVae*>& helpers,
+      const ChunkFn& on_chunk, const TraceFn& on_stage) const;
   absl::StatusOr<LatentDist> EncodeChecked(const torch::Tensor& video,
                                            int64_t frames_per_chunk) const;
   absl::Status CheckVideo(const torch::Tensor& video) const;

@@ -165,6 +165,10 @@ absl::Status Run(GenerateFlags& f) {
                 Bytes(s.cuda_peak_bytes).c_str());
   }
   std::printf("%-8s %10.2f\n", "total", result.seconds);
+  std::printf("DiT forwards: %lld computed, %lld cached (threshold %g)\n",
+              static_cast<long long>(result.dit_forwards_computed),
+              static_cast<long long>(result.dit_forwards_cached),
+              f.request.cache_threshold);
   return absl::OkStatus();
 }
 
@@ -192,9 +196,16 @@ void AddGenerateCommand(CLI::App& app) {
                   "Sample config name");
   cmd->add_option("--steps", f->request.steps, "Grid points (0: the config's)");
   cmd->add_option("--seed", f->request.seed, "Noise seed");
+  cmd->add_option("--cache-threshold", f->request.cache_threshold,
+                  "Step caching: reuse the DiT's later blocks while the first "
+                  "block's input changes by less than this (0 = off, <= 1)");
   cmd->add_option("--precision", f->precision,
                   "bf16 or fp32 (default: bf16 on CUDA, fp32 on CPU)");
   cmd->add_option("--device", f->pipeline.device, "cpu or cuda[:N]");
+  cmd->add_option("--devices", f->pipeline.devices,
+                  "several devices, e.g. cuda:0,cuda:1 (CFG- and "
+                  "sequence-parallel DiT, VAE tiles spread with --tile-vae)")
+      ->delimiter(',');
   cmd->add_option("-o,--output", f->output, "Output MP4 path");
   cmd->add_option("--crf", f->crf, "x264 CRF [0, 51]")
       ->check(CLI::Range(0, 51));

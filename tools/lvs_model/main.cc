@@ -17,6 +17,9 @@
 #if LVS_MODEL_WITH_GENERATE
 #include "tools/lvs_model/generate.h"
 #endif
+#if LVS_MODEL_WITH_BENCH_VIDEO
+#include "tools/lvs_model/bench_video.h"
+#endif
 
 int main(int argc, char** argv) {
   lvs::common::LogBlasWarnings();
@@ -57,6 +60,9 @@ int main(int argc, char** argv) {
 
 #if LVS_MODEL_WITH_GENERATE
   lvs::generate::AddGenerateCommand(app);
+#endif
+#if LVS_MODEL_WITH_BENCH_VIDEO
+  lvs::pipeline::AddBenchVideoCommand(app);
 #endif
   try {
     app.parse(argc, argv);
