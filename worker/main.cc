@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   lvs::worker::ModelOptions model;
   std::string token_file, metrics_listen = "127.0.0.1:9465";
   int fake_step_ms = 20;
+  int fake_decode_ms = 0;
   options.channel.target = "127.0.0.1:50052";
   char host[256] = "worker";
   gethostname(host, sizeof(host) - 1);
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
                  "client key for mutual TLS");
   app.add_option("--fake-step-ms", fake_step_ms,
                  "fake model: milliseconds per denoising step");
+  app.add_option("--fake-decode-ms", fake_decode_ms,
+                 "fake model: milliseconds per decoded chunk of 8 frames");
   app.add_option("--fake-fail-at-step", model.fake.fail_at_step,
                  "fake model: fail at this 1-based step (0: never)");
   app.add_option("--x264-crf", options.encoder.crf,
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--x264-preset", options.encoder.preset, "x264 preset");
   CLI11_PARSE(app, argc, argv);
   model.fake.step_time = absl::Milliseconds(fake_step_ms);
+  model.fake.decode_time = absl::Milliseconds(fake_decode_ms);
   options.device = model.device;
 
   if (!token_file.empty()) {
