@@ -11,10 +11,10 @@ file(WRITE ${OUTPUT}
 
 namespace lvs::gateway {
 namespace {
-const char kPage[] = {\n${bytes}\n0};
+const unsigned char kPage[] = {\n${bytes}\n0};
 }  // namespace
 
-std::string_view PageHtml() { return std::string_view(kPage, ${size}); }
+std::string_view PageHtml() { return std::string_view(reinterpret_cast<const char*>(kPage), ${size}); }
 
 }  // namespace lvs::gateway
 ")

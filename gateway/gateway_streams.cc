@@ -129,6 +129,24 @@ void Gateway::Content(const httplib::Request& req, httplib::Response& res) {
                                               VideoStatus(job.state()), ")"),
                                  "", "video_not_ready"));
   }
+  // httplib cuts satisfiable ranges; refuse the others here (416).
+  if (req.has_header("Range")) {
+    httplib::Ranges ranges;
+    bool satisfiable = httplib::detail::parse_range_header(
+        req.get_header_value("Range"), ranges);
+    for (const auto& [first, last] : ranges) {
+      if (first >= size || (first < 0 && last <= 0) ||
+          (last >= 0 && last < first)) {
+        satisfiable = false;
+      }
+    }
+    if (!satisfiable) {
+      res.set_header("Content-Range", absl::StrCat("bytes */", size));
+      return write_error(MakeError(
+          416, absl::StrCat("Range: outside the ", size, " bytes of the video"),
+          "Range", "range_not_satisfiable"));
+    }
+  }
   auto reader = std::make_shared<ContentReader>();
   reader->stub = stub_.get();
   reader->name = name;
