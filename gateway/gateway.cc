@@ -228,6 +228,13 @@ void Gateway::Routes() {
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
+  // Ready while the server's gRPC port accepts a connection.
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    const bool ready = channel_->WaitForConnected(
+        std::chrono::system_clock::now() + std::chrono::seconds(2));
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ready\n" : "server not reachable\n", "text/plain");
+  });
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header(

@@ -12,7 +12,8 @@
 //   GET    /v1/videos/{id}/content     the MP4 made so far (Range), or with
 //                                      ?follow=true the live fMP4 stream
 //   GET    /v1/videos/{id}/events      Server-Sent Events (Last-Event-ID)
-//   GET    /                           the page; /healthz
+//   GET    /                           the page; /healthz (alive), /readyz
+//                                      (200 while the server is reachable)
 //
 // Connections are served by a fixed pool of `threads` threads; when all are
 // busy, up to `max_pending` accepted connections wait and the accept loop
