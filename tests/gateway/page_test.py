@@ -53,6 +53,43 @@ def check(cond, message):
         raise AssertionError(message)
 
 
+def tiny_lumina_first_frame():
+    """The tiny Lumina checkpoints of tests/golden on CPU: the page plays the
+    video and reports the time from submit to the first frame playing."""
+    golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden")
+    model = ["--model=lumina", f"--dit={golden}/dit", f"--text-encoder={golden}/text_encoder",
+             f"--vae={golden}/vae", "--device=cpu"]
+    with Stack(model_flags=model) as s:
+        d = browser(1280, 1000)
+        try:
+            d.get(s.base + "/")
+            d.find_element(By.ID, "prompt").send_keys("a red panda eats bamboo in the snow")
+            d.find_element(By.ID, "sample_config").send_keys("f24F96R960")
+            d.find_element(By.CSS_SELECTOR, "details summary").send_keys(Keys.ENTER)
+            for name, value in (("steps", "10"), ("fps", "8"), ("frames", "48")):
+                d.find_element(By.ID, name).send_keys(value)
+            d.execute_script("""
+              const o = document.createElement('option'); o.value = o.textContent = '64x64';
+              document.getElementById('size').appendChild(o);""")
+            Select(d.find_element(By.ID, "size")).select_by_value("64x64")
+            d.find_element(By.ID, "submit").send_keys(Keys.ENTER)
+            WebDriverWait(d, 180, poll_frequency=0.05).until(
+                lambda d: d.execute_script("return window.lvsMetrics.completedAt > 0"))
+            WebDriverWait(d, 20, poll_frequency=0.05).until(
+                lambda d: d.execute_script("return window.lvsMetrics.firstFrameAt > 0"))
+            m = d.execute_script("return window.lvsMetrics")
+            check(m["mse"], f"tiny Lumina: no MSE playback: {m}")
+            check(d.find_element(By.ID, "progress").get_attribute("value") == "100",
+                  "tiny Lumina: progress below 100")
+            first = (m["firstFrameAt"] - m["submitAt"]) / 1000
+            done = (m["completedAt"] - m["submitAt"]) / 1000
+            print(f"tiny Lumina (64x64, 48 frames, 10 steps, CPU): codec {m['codec']}; submit to "
+                  f"first frame playing {first:.2f} s; job completed {done:.2f} s after submit")
+            d.save_screenshot(os.path.join(OUT, "gateway_page_lumina.png"))
+        finally:
+            d.quit()
+
+
 def main():
     if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
         print("SKIPPED: chromium / chromium-driver are not installed (scripts/bootstrap)")
@@ -136,6 +173,7 @@ def main():
             d.save_screenshot(os.path.join(OUT, "gateway_page_phone.png"))
         finally:
             d.quit()
+    tiny_lumina_first_frame()
     print("page test passed; screenshots in " + OUT)
     return 0
 

@@ -41,7 +41,8 @@ def wait_http(port, path, timeout=30.0, proc=None):
 class Stack:
     """server + worker + gateway; use as a context manager."""
 
-    def __init__(self, server_flags=(), worker_flags=(), gateway_flags=(), workers=1):
+    def __init__(self, server_flags=(), worker_flags=(), gateway_flags=(), workers=1,
+                 model_flags=("--model=fake", "--x264-preset=ultrafast")):
         self.dir = tempfile.mkdtemp(prefix="lvs-gateway-test-")
         self.procs = []
         self.grpc_port = free_port()
@@ -50,6 +51,7 @@ class Stack:
         self.http_port = free_port()
         self.server_flags, self.worker_flags = list(server_flags), list(worker_flags)
         self.gateway_flags, self.workers = list(gateway_flags), workers
+        self.model_flags = list(model_flags)
 
     def _start(self, name, argv):
         with open(os.path.join(self.dir, name + ".log"), "wb") as log:
@@ -68,13 +70,30 @@ class Stack:
         for i in range(self.workers):
             self._start(f"worker{i}", [
                 os.environ["LVS_WORKER_BIN"], f"--server=127.0.0.1:{self.worker_port}",
-                f"--name=w{i}", "--model=fake", "--x264-preset=ultrafast",
-                "--metrics-listen=127.0.0.1:0"] + self.worker_flags)
+                f"--name=w{i}", "--metrics-listen=127.0.0.1:0"] + self.model_flags +
+                self.worker_flags)
+        self.wait_worker()
         gw = self._start("gateway", [
             os.environ["LVS_GATEWAY_BIN"], f"--server=127.0.0.1:{self.grpc_port}",
             f"--listen=127.0.0.1:{self.http_port}"] + self.gateway_flags)
         wait_http(self.http_port, "/healthz", proc=gw)
         return self
+
+    def wait_worker(self, timeout=300.0):
+        """Waits until the server counts a connected worker (model loaded)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a process exited with {p.returncode}")
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            if any(line.startswith('lvs_workers{state="idle"}') and float(line.split()[-1]) >= 1
+                   for line in text.splitlines()):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("no worker connected")
 
     def __exit__(self, *exc):
         for p in reversed(self.procs):
