@@ -3,7 +3,11 @@
 // read from WatchVideoJob.
 #include <httplib.h>
 
+#include <condition_variable>
+#include <deque>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +44,68 @@ std::unique_ptr<WatchCall> StartWatch(v1::VideoService::Stub& stub,
   call->reader = stub.WatchVideoJob(&call->context, request);
   return call;
 }
+
+// A WatchVideoJob call read on its own thread, so the connection's thread
+// can wake up while no event comes: to send a keep-alive, to notice a client
+// that went away (a failed write) or a gateway that stops, and then cancel
+// the call.
+class WatchPump {
+ public:
+  WatchPump(v1::VideoService::Stub& stub, const std::string& name,
+            const std::string& key, int64_t offset)
+      : call_(StartWatch(stub, name, key, offset)) {
+    thread_ = std::thread([this] {
+      v1::GenerateVideoEvent event;
+      while (call_->reader->Read(&event)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        events_.push_back(std::move(event));
+        cv_.notify_one();
+      }
+      grpc::Status status = call_->reader->Finish();
+      call_->reader.reset();
+      std::lock_guard<std::mutex> lock(mu_);
+      status_ = std::move(status);
+      ended_ = true;
+      cv_.notify_one();
+    });
+  }
+  ~WatchPump() {
+    call_->context.TryCancel();
+    thread_.join();
+  }
+
+  enum class Next { kEvent, kIdle, kEnded };
+  // Waits up to `wait` for the next event.
+  Next Wait(absl::Duration wait, v1::GenerateVideoEvent* event) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(wait),
+                 [&] { return ended_ || !events_.empty(); });
+    if (!events_.empty()) {
+      *event = std::move(events_.front());
+      events_.pop_front();
+      return Next::kEvent;
+    }
+    return ended_ ? Next::kEnded : Next::kIdle;
+  }
+  // The call's status once Wait() returned kEnded.
+  grpc::Status status() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::unique_ptr<WatchCall> call_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::GenerateVideoEvent> events_;  // guarded by mu_
+  grpc::Status status_;                        // guarded by mu_
+  bool ended_ = false;                         // guarded by mu_
+  std::thread thread_;
+};
+
+// How often an idle stream wakes up (SSE keep-alive, stop, gone client).
+constexpr absl::Duration kIdleWake = absl::Seconds(1);
+constexpr int kKeepAliveWakes = 15;
 
 // Sequential reads of a job's MP4 from WatchVideoJob for a content provider.
 struct ContentReader {
@@ -173,10 +239,16 @@ void Gateway::FollowContent(const std::string& name, const std::string& key,
   res.set_chunked_content_provider(
       "video/mp4",
       [this, stub, name, key](size_t, httplib::DataSink& sink) {
-        std::unique_ptr<WatchCall> call = StartWatch(*stub, name, key, 0);
+        WatchPump pump(*stub, name, key, 0);
         v1::GenerateVideoEvent event;
         int64_t next = 0;
-        while (!stopping_ && call->reader->Read(&event)) {
+        while (!stopping_) {
+          const WatchPump::Next n = pump.Wait(kIdleWake, &event);
+          if (n == WatchPump::Next::kEnded) return false;
+          if (n == WatchPump::Next::kIdle) {
+            if (!sink.is_writable()) return false;
+            continue;
+          }
           if (event.has_requeued()) return false;  // the bytes are void
           if (event.has_completed()) {
             sink.done();
@@ -228,12 +300,26 @@ void Gateway::Events(const httplib::Request& req, httplib::Response& res) {
       "text/event-stream",
       [this, stub, name, key, last](size_t, httplib::DataSink& sink) {
         // Chunks are not replayed (an offset past any video): events only.
-        std::unique_ptr<WatchCall> call = StartWatch(
-            *stub, name, key, std::numeric_limits<int64_t>::max() / 2);
+        WatchPump pump(*stub, name, key,
+                       std::numeric_limits<int64_t>::max() / 2);
         const std::string hello = "retry: 2000\n\n";
         if (!sink.write(hello.data(), hello.size())) return false;
         v1::GenerateVideoEvent event;
-        while (!stopping_ && call->reader->Read(&event)) {
+        int idle = 0;
+        bool ended = false;
+        while (!stopping_) {
+          const WatchPump::Next n = pump.Wait(kIdleWake, &event);
+          if (n == WatchPump::Next::kEnded) {
+            ended = true;
+            break;
+          }
+          if (n == WatchPump::Next::kIdle) {
+            if (++idle % kKeepAliveWakes == 0) {
+              const std::string ping = ": keep-alive\n\n";
+              if (!sink.write(ping.data(), ping.size())) return false;
+            }
+            continue;
+          }
           if (event.has_chunk()) continue;
           if (event.sequence() <= last && !event.has_queued()) continue;
           if (event.has_queued() && event.sequence() < last) continue;
@@ -242,8 +328,11 @@ void Gateway::Events(const httplib::Request& req, httplib::Response& res) {
           if (!sink.write(frame.data(), frame.size())) return false;
           if (event.has_completed()) break;
         }
-        grpc::Status end = call->reader->Finish();
-        call->reader.reset();
+        if (!ended) {
+          sink.done();
+          return true;
+        }
+        const grpc::Status end = pump.status();
         if (!end.ok()) {
           const bool cancelled =
               end.error_code() == grpc::StatusCode::CANCELLED;

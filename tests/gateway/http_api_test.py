@@ -259,6 +259,56 @@ class GatewayApiTest(unittest.TestCase):
         self.assertNotIn("access-control-allow-origin", h)
 
 
+class GatewayStreamLimitTest(unittest.TestCase):
+    def test_stream_slots_and_stop(self):
+        import http.client
+        import signal
+        with Stack(worker_flags=["--fake-step-ms=50"],
+                   gateway_flags=["--threads=4", "--max-streams=2"]) as s:
+            long = dict(SMALL, steps=200)
+            ids = [s.json("POST", "/v1/videos", long)[1]["id"] for _ in range(3)]
+            conns = []
+            for vid in ids[:2]:
+                c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+                c.request("GET", f"/v1/videos/{vid}/events")
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                r.fp.readline()  # "retry: ..."
+                conns.append((c, r))
+            status, h, body = s.request("GET", f"/v1/videos/{ids[2]}/events")
+            self.assertEqual(status, 503)
+            self.assertEqual(h["retry-after"], "1")
+            self.assertEqual(json.loads(body)["error"]["code"], "too_many_streams")
+            # Short calls still have threads.
+            self.assertEqual(s.json("GET", f"/v1/videos/{ids[0]}")[0], 200)
+            # A client that leaves frees its slot at the next event (the
+            # running job steps every 50 ms).
+            conns[0][1].close()
+            conns[0][0].close()
+            end = time.time() + 10
+            while time.time() < end:
+                c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+                c.request("GET", f"/v1/videos/{ids[2]}/events")
+                r = c.getresponse()
+                if r.status == 200:
+                    conns.append((c, r))
+                    break
+                r.read()
+                c.close()
+                time.sleep(0.2)
+            else:
+                self.fail("the slot of a closed stream was not freed")
+            # SIGTERM ends open streams and the process promptly.
+            gateway = s.procs[-1]
+            start = time.time()
+            gateway.send_signal(signal.SIGTERM)
+            gateway.wait(timeout=10)
+            self.assertLess(time.time() - start, 5)
+            self.assertEqual(gateway.returncode, 0)
+            for c, _ in conns:
+                c.close()
+
+
 class GatewayAuthCorsTest(unittest.TestCase):
     def test_keys_and_cors(self):
         tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lvs-keys-{os.getpid()}.txt")
