@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <limits>
@@ -206,6 +207,15 @@ void Gateway::Routes() {
       message = "request body too large (lvs-gateway --max-body-bytes)";
     WriteError(res, MakeError(res.status, message));
   });
+  // One JSON line per request on stderr (no headers: they carry API keys).
+  s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    const json line = {{"event", "http"},
+                       {"method", req.method},
+                       {"path", req.path},
+                       {"status", res.status},
+                       {"remote", req.remote_addr}};
+    std::fprintf(stderr, "%s\n", line.dump().c_str());
+  });
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         WriteError(res, MakeError(500, "internal error"));
@@ -357,16 +367,14 @@ void Gateway::List(const httplib::Request& req, httplib::Response& res) {
   if (order == "asc") std::reverse(jobs.begin(), jobs.end());
   size_t start = 0;
   if (!after.empty()) {
-    start = jobs.size();
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      if (VideoId(jobs[i].name()) == after) start = i + 1;
-    }
-    if (start == jobs.size() + 0 &&
-        std::none_of(jobs.begin(), jobs.end(),
-                     [&](auto& j) { return VideoId(j.name()) == after; })) {
+    auto it = std::find_if(
+        jobs.begin(), jobs.end(),
+        [&](const v1::VideoJob& j) { return VideoId(j.name()) == after; });
+    if (it == jobs.end()) {
       return WriteError(res, MakeError(400, "after: no such video", "after",
                                        "invalid_parameter"));
     }
+    start = static_cast<size_t>(it - jobs.begin()) + 1;
   }
   json data = json::array();
   size_t i = start;
