@@ -131,6 +131,8 @@ absl::Status FakeVideoModel::Generate(const GenerateRequest& request,
   for (int first = 0; first < plan.frames; first += options_.chunk_frames) {
     if (cancel.cancelled()) return absl::CancelledError("job cancelled");
     const int count = std::min(options_.chunk_frames, plan.frames - first);
+    SleepUnlessCancelled(options_.decode_time, cancel);
+    if (cancel.cancelled()) return absl::CancelledError("job cancelled");
     rgb.resize(frame_bytes * count);
     for (int f = 0; f < count; ++f) {
       RenderFrame(plan.seed, first + f, plan.width, plan.height,

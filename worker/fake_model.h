@@ -22,6 +22,9 @@ namespace lvs::worker {
 struct FakeVideoModelOptions {
   // Time each denoising step takes.
   absl::Duration step_time = absl::Milliseconds(20);
+  // Time each decoded chunk of `chunk_frames` frames takes (the VAE's share),
+  // so the fragments of a long video leave over time as with the real model.
+  absl::Duration decode_time = absl::ZeroDuration();
   // 1-based step at which Generate() fails with INTERNAL; 0 never fails.
   int fail_at_step = 0;
   // Defaults for request fields left at 0 (`default_steps` in grid points).

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   // Off by default: a fixed port would stop a second worker on one host.
   std::string token_file, metrics_listen;
   int fake_step_ms = 20;
+  int fake_decode_ms = 0;
   options.channel.target = "127.0.0.1:50052";
   char host[256] = "worker";
   gethostname(host, sizeof(host) - 1);
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
                  "client key for mutual TLS");
   app.add_option("--fake-step-ms", fake_step_ms,
                  "fake model: milliseconds per denoising step");
+  app.add_option("--fake-decode-ms", fake_decode_ms,
+                 "fake model: milliseconds per decoded chunk of 8 frames");
   app.add_option("--fake-fail-at-step", model.fake.fail_at_step,
                  "fake model: fail at this 1-based step (0: never)");
   app.add_option("--x264-crf", options.encoder.crf,
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
   // libx264 logs ~18 info lines per job through av_log; keep warnings.
   av_log_set_level(AV_LOG_WARNING);
   model.fake.step_time = absl::Milliseconds(fake_step_ms);
+  model.fake.decode_time = absl::Milliseconds(fake_decode_ms);
   if (!devices.empty()) {
     model.devices = absl::StrSplit(devices, ',', absl::SkipEmpty());
     if (!model.devices.empty()) model.device = model.devices[0];

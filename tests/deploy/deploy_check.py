@@ -3,10 +3,11 @@
 
   deploy_check.py dockerfiles SOURCE_DIR
   deploy_check.py k8s SOURCE_DIR KUBECTL SERVER WORKER [TRAINER]
+                  [--gateway=GATEWAY]
   deploy_check.py compose-cpu SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
-                  [--trainer=TRAINER]
+                  [--trainer=TRAINER] [--gateway=GATEWAY]
   deploy_check.py metrics SOURCE_DIR COMPOSE SERVER WORKER [--fake-model]
-                  [--trainer=TRAINER]
+                  [--trainer=TRAINER] [--gateway=GATEWAY]
 
 compose-cpu parses the CPU profile of deploy/compose/docker-compose.yml as
 docker-compose resolves it, checks its ports, volumes and health checks
@@ -15,7 +16,9 @@ loopback (container ports mapped to free ports, volumes to a temporary
 directory or their host sources) and waits until both are healthy through the
 compose health checks; with --trainer it also starts the trainer-cpu command
 line and waits until its compose health check passes and the server counts
-it as a connected idle worker. metrics brings up the same stack (with
+it as a connected idle worker; with --gateway it also starts lvs-gateway's
+command line and waits until its compose health check (the server reachable)
+passes. metrics brings up the same stack (with
 --trainer, the trainer too) and checks that every lvs_* metric used by the
 Grafana dashboard and the alert rules exists in the real /metrics of the
 server, the worker or the trainer. --fake-model swaps the tiny Lumina
@@ -168,6 +171,29 @@ def check_trainer_pod(overlay, objs):
         fail(f"{overlay}: lvs-trainer --work-dir is not on a PersistentVolumeClaim")
 
 
+def check_gateway_pod(overlay, objs, server_argv, binaries):
+    """lvs-gateway: real flags, --server on the server's public port, probes
+    on its --listen port, and a Service that selects it."""
+    if ("Deployment", "lvs-gateway") not in objs:
+        fail(f"{overlay}: no Deployment lvs-gateway")
+    pod = objs[("Deployment", "lvs-gateway")]["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    check_flags(f"{overlay} lvs-gateway", c["args"], binaries)
+    public = flag(server_argv, "listen").rsplit(":", 1)[1]
+    if flag(c["args"], "server") != f"lvs-server:{public}":
+        fail(f"{overlay}: lvs-gateway --server is not lvs-server:{public}")
+    port = int(flag(c["args"], "listen").rsplit(":", 1)[1])
+    for probe in ("readinessProbe", "livenessProbe"):
+        if c[probe]["httpGet"]["port"] != port:
+            fail(f"{overlay}: lvs-gateway {probe} is not on --listen's port {port}")
+    service = objs.get(("Service", "lvs-gateway"))
+    if service is None:
+        fail(f"{overlay}: no Service lvs-gateway")
+    labels = pod["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in service["spec"]["selector"].items()):
+        fail(f"{overlay}: Service lvs-gateway does not select the gateway pods")
+
+
 def k8s_scraped(src):
     """(DNS name, port) of every dns_sd target of prometheus-k8s.yml."""
     prom = yaml.safe_load(open(os.path.join(src, "deploy/prometheus/prometheus-k8s.yml")))
@@ -198,6 +224,7 @@ def check_k8s(src, kubectl, binaries):
         for name in ("lvs-worker", "lvs-trainer"):
             check_dialing_pod(overlay, objs, name, binaries, scraped)
         check_trainer_pod(overlay, objs)
+        check_gateway_pod(overlay, objs, argv, binaries)
         hpa = objs[("HorizontalPodAutoscaler", "lvs-worker")]["spec"]
         if hpa["metrics"][0]["external"]["metric"]["name"] != "lvs_queue_depth":
             fail(f"{overlay}: HPA must scale on lvs_queue_depth")
@@ -296,6 +323,13 @@ class Stack:
                 fail(f"{name}: metrics port {metrics} is not exposed")
             if f":{metrics}/" not in " ".join(svc.get("healthcheck", {}).get("test", [])):
                 fail(f"{name}: the health check does not ask --metrics-listen's port")
+        gateway = services["lvs-gateway"]
+        if flag(gateway["command"], "server") != f"lvs-server:{self.port_of(server, 'listen')}":
+            fail("lvs-gateway: --server is not lvs-server's --listen")
+        if self.port_of(gateway, "listen") not in {container_port(p) for p in gateway["ports"]}:
+            fail("lvs-gateway: --listen's port is not published")
+        if f":{self.port_of(gateway, 'listen')}/" not in " ".join(gateway["healthcheck"]["test"]):
+            fail("lvs-gateway: the health check does not ask --listen's port")
         trainer = services["trainer-cpu"]
         work_dir = flag(trainer["command"], "work-dir")
         if not any(v["type"] == "volume" and v["target"] == work_dir and not v.get("read_only")
@@ -383,6 +417,8 @@ class Stack:
         self.wait_healthy("lvs-server", server, 30)
         worker = self.start("worker-cpu")
         self.wait_healthy("worker-cpu", worker, 240)
+        if self.binaries.get("lvs-gateway") is not None:
+            self.wait_healthy("lvs-gateway", self.start("lvs-gateway"), 30)
 
     def scrape(self, container_port):
         url = f"http://127.0.0.1:{self.ports[container_port]}/metrics"
@@ -435,7 +471,9 @@ def used_names(src):
 def run_stack(args, check):
     src, compose_bin, server, worker = args[:4]
     trainer = next((a.split("=", 1)[1] for a in args if a.startswith("--trainer=")), None)
-    binaries = {"lvs-server": server, "lvs-worker": worker, "lvs-trainer": trainer}
+    gateway = next((a.split("=", 1)[1] for a in args if a.startswith("--gateway=")), None)
+    binaries = {"lvs-server": server, "lvs-worker": worker, "lvs-trainer": trainer,
+                "lvs-gateway": gateway}
     stack = Stack(src, compose_bin, binaries, "--fake-model" in args)
     stack.check_static()
     try:
@@ -494,8 +532,11 @@ def main(argv):
     if mode == "dockerfiles":
         check_dockerfiles(args[0])
     elif mode == "k8s":
+        gateway = next((a.split("=", 1)[1] for a in args if a.startswith("--gateway=")), None)
+        args = [a for a in args if not a.startswith("--gateway=")]
         binaries = {"lvs-server": args[2], "lvs-worker": args[3],
-                    "lvs-trainer": args[4] if len(args) > 4 else None}
+                    "lvs-trainer": args[4] if len(args) > 4 else None,
+                    "lvs-gateway": gateway}
         check_k8s(args[0], args[1], binaries)
     elif mode == "compose-cpu":
         run_stack(args, check_compose_cpu)
