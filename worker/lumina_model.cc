@@ -1,9 +1,11 @@
 #include "worker/lumina_model.h"
 
+#include <cstdio>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "model/common/cpu_runtime.h"
 #include "model/common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 
@@ -131,6 +133,9 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
   po.text_encoder_dir = options.text_encoder_dir;
   po.vae_dir = options.vae_dir;
   po.device = options.device.empty() ? "cpu" : options.device;
+  common::ConfigureCpuThreads(options.threads);
+  std::fprintf(stderr, "lvs-worker: cpu: %s\n",
+               common::CpuRuntimeSummary().c_str());
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
   return std::unique_ptr<VideoModel>(
       new LuminaVideoModel(std::move(pipe), options.dit_dir));

@@ -16,6 +16,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "model/common/blas_check.h"
 #include "model/common/shutdown_signal.h"
 #include "worker/metrics_http.h"
 #include "worker/model_factory.h"
@@ -39,6 +40,8 @@ absl::StatusOr<std::string> ReadToken(const std::string& path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   CLI::App app{"lvs-worker: runs video jobs for an lvs server"};
   lvs::worker::WorkerOptions options;
   lvs::worker::ModelOptions model;
@@ -58,6 +61,9 @@ int main(int argc, char** argv) {
                  "Gemma-2 text encoder directory");
   app.add_option("--vae", model.vae_dir, "VAE directory");
   app.add_option("--device", model.device, "cpu or cuda[:N]");
+  app.add_option("--threads", model.threads,
+                 "LibTorch intra-op CPU threads (0: all usable cores)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--worker-token-file", token_file,
                  "file holding the shared worker token");
   app.add_option("--metrics-listen", metrics_listen,

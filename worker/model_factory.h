@@ -28,6 +28,9 @@ struct ModelOptions {
   std::string vae_dir;
   // "cpu" or "cuda[:N]".
   std::string device = "cpu";
+  // LibTorch intra-op CPU threads of the Lumina pipeline; 0: all usable
+  // cores.
+  int threads = 0;
   // Settings of the fake model.
   FakeVideoModelOptions fake;
 };
