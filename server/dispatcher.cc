@@ -156,7 +156,7 @@ void Dispatcher::Unregister(const std::string& name,
 }
 
 LeaseFilter Dispatcher::FilterOf(const Worker& w,
-                                  std::vector<std::string> excluded_owners) {
+                                 std::vector<std::string> excluded_owners) {
   const v1::WorkerCapabilities& caps = w.registration.capabilities();
   LeaseFilter f;
   f.excluded_owners = std::move(excluded_owners);

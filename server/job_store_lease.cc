@@ -65,24 +65,22 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
     }
   }
   absl::StrAppend(&where, " ORDER BY priority DESC, seq LIMIT 1");
-  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> queued,
-                       Query(where, [&](SqliteStmt& st) {
-                         st.Bind(1, static_cast<int64_t>(kind))
-                             .Bind(2, static_cast<int64_t>(v1::QUEUED));
-                         if (kind != JobKind::kVideo) return;
-                         st.Bind(3, filter.max_width)
-                             .Bind(4, filter.max_height)
-                             .Bind(5, filter.max_frames);
-                         for (size_t i = 0; i < filter.models.size(); ++i) {
-                           st.Bind(static_cast<int>(6 + i), filter.models[i]);
-                         }
-                         const size_t first = 6 + filter.models.size();
-                         for (size_t i = 0; i < filter.excluded_owners.size();
-                              ++i) {
-                           st.Bind(static_cast<int>(first + i),
-                                   filter.excluded_owners[i]);
-                         }
-                       }));
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> queued, Query(where, [&](SqliteStmt& st) {
+        st.Bind(1, static_cast<int64_t>(kind))
+            .Bind(2, static_cast<int64_t>(v1::QUEUED));
+        if (kind != JobKind::kVideo) return;
+        st.Bind(3, filter.max_width)
+            .Bind(4, filter.max_height)
+            .Bind(5, filter.max_frames);
+        for (size_t i = 0; i < filter.models.size(); ++i) {
+          st.Bind(static_cast<int>(6 + i), filter.models[i]);
+        }
+        const size_t first = 6 + filter.models.size();
+        for (size_t i = 0; i < filter.excluded_owners.size(); ++i) {
+          st.Bind(static_cast<int>(first + i), filter.excluded_owners[i]);
+        }
+      }));
   for (JobRecord& job : queued) {
     const absl::Time now = clock_->Now();
     job.state = v1::RUNNING;

@@ -27,6 +27,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "model/common/blas_check.h"
 #include "model/common/shutdown_signal.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
@@ -216,6 +217,8 @@ int WithMetrics(const std::string& listen, double linger_s,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   CLI::App app{"lvs-trainer: flow-matching training of Lumina-Video DiTs"};
   lvs::trainer::TrainerServiceOptions service;
   LocalFlags local;

@@ -1,6 +1,7 @@
 #include "worker/lumina_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <utility>
@@ -8,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/common/cpu_runtime.h"
 #include "model/common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 
@@ -198,6 +200,9 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
   po.vae_dir = options.vae_dir;
   po.device = options.device.empty() ? "cpu" : options.device;
   po.devices = options.devices;
+  common::ConfigureCpuThreads(options.threads);
+  std::fprintf(stderr, "lvs-worker: cpu: %s\n",
+               common::CpuRuntimeSummary().c_str());
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
   return std::unique_ptr<VideoModel>(
       new LuminaVideoModel(std::move(pipe), options.dit_dir));

@@ -23,6 +23,7 @@ extern "C" {
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "model/common/blas_check.h"
 #include "model/common/shutdown_signal.h"
 #include "worker/metrics_http.h"
 #include "worker/model_factory.h"
@@ -46,6 +47,8 @@ absl::StatusOr<std::string> ReadToken(const std::string& path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   CLI::App app{"lvs-worker: runs video jobs for an lvs server"};
   lvs::worker::WorkerOptions options;
   lvs::worker::ModelOptions model;
@@ -74,6 +77,9 @@ int main(int argc, char** argv) {
   app.add_option("--devices", devices,
                  "lumina model: several devices, e.g. cuda:0,cuda:1 (the DiT "
                  "runs CFG- and sequence-parallel over them)");
+  app.add_option("--threads", model.threads,
+                 "LibTorch intra-op CPU threads (0: all usable cores)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--worker-token-file", token_file,
                  "file holding the shared worker token");
   app.add_option("--metrics-listen", metrics_listen,

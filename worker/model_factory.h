@@ -32,6 +32,9 @@ struct ModelOptions {
   // Several devices of one Lumina pipeline (rank order, the first replaces
   // `device`); empty: `device` only.
   std::vector<std::string> devices;
+  // LibTorch intra-op CPU threads of the Lumina pipeline; 0: all usable
+  // cores.
+  int threads = 0;
   // Settings of the fake model.
   FakeVideoModelOptions fake;
 };

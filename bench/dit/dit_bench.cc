@@ -13,8 +13,8 @@
 //  On a shared machine wall time includes waiting for a core, so the
 //  benchmarks also report GFLOP per CPU-second of the process.
 //
-// Run with OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not
-// recognise this CPU); the program prints the setting.
+// The program fixes the OpenBLAS core itself (EnsureOpenBlasCore) and prints
+// the setting.
 #include <benchmark/benchmark.h>
 #include <time.h>
 #include <torch/torch.h>
@@ -26,6 +26,7 @@
 #include <string>
 
 #include "bench/dit/config_2b.h"
+#include "model/common/blas_check.h"
 #include "model/dit/attention_kernels.h"
 #include "model/dit/dit.h"
 
@@ -168,6 +169,8 @@ BENCHMARK(BM_TiledAttentionOneHead)
 }  // namespace lvs::dit
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("OPENBLAS_CORETYPE=%s, torch threads=%d\n",
               core ? core : "(unset)", torch::get_num_threads());

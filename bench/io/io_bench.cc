@@ -1,13 +1,14 @@
 // Checkpoint loading speed on the golden tiny checkpoints: safetensors
 // (zero-copy mmap), torch.save archives through the whitelisting unpickler
 // (fp32, and bf16 with shared storages and strided views), the pickle VM
-// alone, and model_args parsing. Run with OPENBLAS_CORETYPE=SkylakeX set (it
-// is reported in the context; loading does not use BLAS).
+// alone, and model_args parsing. OPENBLAS_CORETYPE is
+// reported in the context (loading does not use BLAS).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <string>
 
+#include "model/common/blas_check.h"
 #include "model/io/checkpoint.h"
 #include "model/io/torch_pickle.h"
 
@@ -64,6 +65,8 @@ BENCHMARK(BM_ReadPickledArgs);
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
   benchmark::Initialize(&argc, argv);

@@ -4,12 +4,13 @@
 //  * BM_GuidedEulerStep: one guided step with a zero-cost velocity model
 //    (bf16 casts, batch concat, float32 combination, renorm norms, update).
 //  * BM_PlanModelCalls: the 70-step schedule.
-// Run: build-*/bench/sampler/sampler_bench (set OPENBLAS_CORETYPE=SkylakeX
-// on this machine; the value is printed in the context).
+// Run: build-*/bench/sampler/sampler_bench (OPENBLAS_CORETYPE, fixed by the
+// program itself on a fallback core, is printed in the context).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 
+#include "model/common/blas_check.h"
 #include "model/sampler/flow_sampler.h"
 #include "model/sampler/noise.h"
 
@@ -72,6 +73,8 @@ BENCHMARK(BM_PlanModelCalls);
 }  // namespace lvs::sampler
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
   benchmark::AddCustomContext("torch_threads",

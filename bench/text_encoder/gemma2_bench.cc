@@ -7,15 +7,16 @@
 // The argument is the number of decoder layers built (production Gemma-2-2B
 // runs 25 of its 26; that case needs about 8 GiB, select the small one with
 // --benchmark_filter=layers:2/). The vocabulary is cut to 4096 rows: the
-// embedding is a lookup, its size changes memory, not time. Run with
-// OPENBLAS_CORETYPE=SkylakeX on CPUs OpenBLAS 0.3.21 does not recognise; the
-// value in effect is printed in the context.
+// embedding is a lookup, its size changes memory, not time. The program
+// fixes an OpenBLAS fallback core itself; OPENBLAS_CORETYPE in effect is
+// printed in the context.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
 
+#include "model/common/blas_check.h"
 #include "model/text_encoder/gemma2_encoder.h"
 
 namespace lvs::text_encoder {
@@ -83,6 +84,8 @@ BENCHMARK(BM_EncodePromptEmbeds)
 }  // namespace lvs::text_encoder
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
   benchmark::AddCustomContext("dtype", "float32");

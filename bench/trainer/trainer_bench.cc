@@ -16,7 +16,7 @@
 // OpenMP/OpenBLAS threads waiting for a core; compare runs of one thread.
 //
 // Run (plain program, not Google Benchmark; never run by ctest):
-//   OPENBLAS_CORETYPE=SkylakeX build/bench/trainer/trainer_bench
+//   build/bench/trainer/trainer_bench
 //       [--steps=12] [--warmup=2] [--batch=4] [--size=16] [--frames=8]
 //       [--threads=N] [--trainer=PATH]
 // It prints the BLAS library LibTorch runs on and OPENBLAS_CORETYPE.
@@ -170,6 +170,8 @@ bool ParseFlag(const char* arg, const char* name, int* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   Options o;
   o.threads = static_cast<int>(std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {

@@ -6,7 +6,7 @@
 // through /proc/self/clear_refs before each run; allocations >= 1 MiB are
 // mmap-ed so freed activations leave the resident set).
 //
-// Run: OPENBLAS_CORETYPE=SkylakeX build/bench/vae/vae_decode_bench
+// Run: build/bench/vae/vae_decode_bench
 //
 // Measured once (2026-11-27, 16-core Xeon at 2.1 GHz, 16 torch threads,
 // LibTorch 2.11 CPU kernels): untiled 30.4 s / peak RSS growth 3750 MiB;
@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "model/common/blas_check.h"
 #include "model/vae/vae.h"
 
 namespace lvs::vae {
@@ -104,6 +105,8 @@ BENCHMARK(BM_Decode)
 }  // namespace lvs::vae
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");

@@ -1,10 +1,14 @@
 #include "model/common/blas_check.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -12,7 +16,8 @@
 namespace lvs::common {
 
 BlasReport CheckBlas(absl::string_view proc_maps, bool avx512,
-                     const char* openblas_coretype) {
+                     const char* openblas_coretype,
+                     absl::string_view openblas_core) {
   BlasReport report;
   for (absl::string_view line : absl::StrSplit(proc_maps, '\n')) {
     const size_t slash = line.find('/');
@@ -41,11 +46,12 @@ BlasReport CheckBlas(absl::string_view proc_maps, bool avx512,
         "libblas.so.3-x86_64-linux-gnu)"));
   }
   if (report.kind == BlasKind::kOpenBlas && avx512 &&
-      (openblas_coretype == nullptr || *openblas_coretype == '\0')) {
-    report.notes.push_back(
-        "OpenBLAS on an AVX-512 CPU without OPENBLAS_CORETYPE: OpenBLAS "
-        "0.3.21 may not recognise this CPU and fall back to SSE3 kernels; "
-        "set OPENBLAS_CORETYPE=SkylakeX");
+      (openblas_coretype == nullptr || *openblas_coretype == '\0') &&
+      IsOpenBlasFallback(openblas_core, avx512)) {
+    // EnsureOpenBlasCore did not run or could not re-execute.
+    report.warnings.push_back(
+        "OpenBLAS runs its SSE3 fallback kernels on this AVX-512 CPU "
+        "(about 4x slower GEMM); OPENBLAS_CORETYPE=SkylakeX fixes it");
   }
   return report;
 }
@@ -55,7 +61,49 @@ BlasReport CheckBlasHere() {
   std::stringstream maps;
   maps << in.rdbuf();
   const bool avx512 = __builtin_cpu_supports("avx512f");
-  return CheckBlas(maps.str(), avx512, std::getenv("OPENBLAS_CORETYPE"));
+  return CheckBlas(maps.str(), avx512, std::getenv("OPENBLAS_CORETYPE"),
+                   OpenBlasCoreName());
+}
+
+std::string OpenBlasCoreName() {
+  using CoreNameFn = char* (*)();
+  auto fn = reinterpret_cast<CoreNameFn>(
+      dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (fn == nullptr) return "";
+  const char* name = fn();
+  return name == nullptr ? "" : std::string(name);
+}
+
+bool IsOpenBlasFallback(absl::string_view core, bool avx512) {
+  if (!avx512 || core.empty()) return false;
+  const std::string lower = absl::AsciiStrToLower(core);
+  // OpenBLAS's AVX-512 cores; everything else wastes the vector units.
+  for (absl::string_view fast : {"skylakex", "cooperlake", "sapphirerapids"}) {
+    if (lower == fast) return false;
+  }
+  return true;
+}
+
+void EnsureOpenBlasCore(char** argv) {
+  EnsureOpenBlasCoreFor(argv, OpenBlasCoreName());
+}
+
+void EnsureOpenBlasCoreFor(char** argv, absl::string_view core) {
+  // Guards against a loop should the variable not take effect.
+  constexpr char kGuard[] = "LVS_OPENBLAS_REEXEC";
+  const bool reexecuted = std::getenv(kGuard) != nullptr;
+  unsetenv(kGuard);
+  if (reexecuted || std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  if (!IsOpenBlasFallback(core, __builtin_cpu_supports("avx512f"))) return;
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  setenv(kGuard, "1", 1);
+  execv("/proc/self/exe", argv);
+  // Still here: run on, with the fallback kernels.
+  unsetenv(kGuard);
+  unsetenv("OPENBLAS_CORETYPE");
+  std::fprintf(stderr,
+               "lvs: note: could not re-execute with "
+               "OPENBLAS_CORETYPE=SkylakeX; OpenBLAS keeps its SSE3 kernels\n");
 }
 
 void LogBlasWarnings() {

@@ -24,7 +24,7 @@ constexpr char kOpenBlasMaps[] =
     "gnu/openblas-pthread/libopenblasp-r0.3.21.so\n";
 
 TEST(BlasCheck, ReferenceBlasWarnsWithTheFix) {
-  BlasReport r = CheckBlas(kReferenceMaps, /*avx512=*/true, nullptr);
+  BlasReport r = CheckBlas(kReferenceMaps, /*avx512=*/true, nullptr, "");
   EXPECT_EQ(r.kind, BlasKind::kReference);
   EXPECT_EQ(r.library, "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0");
   ASSERT_EQ(r.warnings.size(), 1u);
@@ -32,24 +32,42 @@ TEST(BlasCheck, ReferenceBlasWarnsWithTheFix) {
   EXPECT_THAT(r.notes, IsEmpty());
 }
 
-TEST(BlasCheck, OpenBlasOnAvx512WithoutCoretypeGetsANote) {
-  BlasReport r = CheckBlas(kOpenBlasMaps, /*avx512=*/true, nullptr);
+TEST(BlasCheck, OpenBlasFallbackCoreOnAvx512Warns) {
+  BlasReport r = CheckBlas(kOpenBlasMaps, /*avx512=*/true, nullptr, "Prescott");
   EXPECT_EQ(r.kind, BlasKind::kOpenBlas);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_THAT(r.warnings[0], HasSubstr("OPENBLAS_CORETYPE=SkylakeX"));
+  EXPECT_THAT(r.notes, IsEmpty());
+}
+
+TEST(BlasCheck, OpenBlasOnItsAvx512CoreIsQuiet) {
+  BlasReport r = CheckBlas(kOpenBlasMaps, /*avx512=*/true, nullptr, "SkylakeX");
   EXPECT_THAT(r.warnings, IsEmpty());
-  ASSERT_EQ(r.notes.size(), 1u);
-  EXPECT_THAT(r.notes[0], HasSubstr("OPENBLAS_CORETYPE=SkylakeX"));
+  EXPECT_THAT(r.notes, IsEmpty());
+}
+
+TEST(BlasCheck, FallbackCores) {
+  EXPECT_TRUE(IsOpenBlasFallback("Prescott", true));
+  EXPECT_TRUE(IsOpenBlasFallback("Haswell", true));
+  EXPECT_FALSE(IsOpenBlasFallback("SkylakeX", true));
+  EXPECT_FALSE(IsOpenBlasFallback("Cooperlake", true));
+  EXPECT_FALSE(IsOpenBlasFallback("Prescott", false));
+  EXPECT_FALSE(IsOpenBlasFallback("", true));
 }
 
 TEST(BlasCheck, OpenBlasWithCoretypeOrWithoutAvx512IsQuiet) {
-  BlasReport set = CheckBlas(kOpenBlasMaps, /*avx512=*/true, "SkylakeX");
+  BlasReport set =
+      CheckBlas(kOpenBlasMaps, /*avx512=*/true, "SkylakeX", "Prescott");
   EXPECT_THAT(set.notes, IsEmpty());
   EXPECT_THAT(set.warnings, IsEmpty());
-  BlasReport no_avx = CheckBlas(kOpenBlasMaps, /*avx512=*/false, nullptr);
+  BlasReport no_avx =
+      CheckBlas(kOpenBlasMaps, /*avx512=*/false, nullptr, "Prescott");
   EXPECT_THAT(no_avx.notes, IsEmpty());
 }
 
 TEST(BlasCheck, NoBlasMappedIsQuiet) {
-  BlasReport r = CheckBlas("7f00-7f01 r--p 0 0:0 0 [stack]\n", true, nullptr);
+  BlasReport r =
+      CheckBlas("7f00-7f01 r--p 0 0:0 0 [stack]\n", true, nullptr, "");
   EXPECT_EQ(r.kind, BlasKind::kNone);
   EXPECT_THAT(r.warnings, IsEmpty());
   EXPECT_THAT(r.notes, IsEmpty());

@@ -92,6 +92,8 @@ absl::Status Convert(const std::string& in, const std::string& out,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   lvs::common::LogBlasWarnings();
   CLI::App app{
       "lvs-convert: checkpoint (.pth/.pt/.bin, safetensors) to "

@@ -17,6 +17,7 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
+#include "model/common/blas_check.h"
 #include "model/pipeline/caption_encoder.h"
 #include "tools/lvs_extract/extract.h"
 #include "tools/lvs_extract/item_list.h"
@@ -124,6 +125,8 @@ int Run(const std::string& items_path, const std::string& out,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   CLI::App app{"lvs-extract: VAE latents of videos and images"};
   std::string items, out;
   Models m;

@@ -1,7 +1,8 @@
 // lvs-model: offline tools around the model code.
 //
-//   lvs-model conform --golden DIR --out OUT [--only a,b] [--check]
-//   lvs-model generate --dit DIR --text-encoder DIR --vae DIR --prompt "..."
+//   lvs-model [--threads N] conform --golden DIR --out OUT [--only a,b]
+//   [--check] lvs-model generate --dit DIR --text-encoder DIR --vae DIR
+//   --prompt "..."
 //       --resolution WxH --frames N --fps N --sample-config NAME --steps N
 //       --seed N [--precision bf16|fp32] [--device cpu|cuda[:N]] -o out.mp4
 //
@@ -13,6 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_runtime.h"
 #include "tools/lvs_model/conform.h"
 #if LVS_MODEL_WITH_GENERATE
 #include "tools/lvs_model/generate.h"
@@ -22,9 +24,21 @@
 #endif
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   lvs::common::LogBlasWarnings();
   CLI::App app{"lvs-model: offline Lumina-Video generation and conformance"};
   app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "LibTorch intra-op CPU threads (0: all usable cores)")
+      ->check(CLI::NonNegativeNumber);
+  // Runs after parsing, before the subcommand's callback.
+  app.parse_complete_callback([&] {
+    lvs::common::ConfigureCpuThreads(threads);
+    std::fprintf(stderr, "lvs-model: cpu: %s\n",
+                 lvs::common::CpuRuntimeSummary().c_str());
+  });
 
   lvs::conform::ConformOptions conform;
   std::string only;

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "CLI/CLI.hpp"
+#include "model/common/blas_check.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_motion/motion_score.h"
 
@@ -76,6 +77,8 @@ int Run(const std::string& records_path, const std::string& out_path,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any BLAS call or thread: may re-execute the program.
+  lvs::common::EnsureOpenBlasCore(argv);
   CLI::App app{"lvs-motion: motion scores (OpenCV optical flow) of clips"};
   std::string records, out, method = "dis";
   app.add_option("--records", records, "JSON or JSONL list of items")
