@@ -4,6 +4,7 @@
 //   lvs-model generate --dit DIR --text-encoder DIR --vae DIR --prompt "..."
 //       --resolution WxH --frames N --fps N --sample-config NAME --steps N
 //       --seed N [--precision bf16|fp32] [--device cpu|cuda[:N]] -o out.mp4
+//   lvs-model init-text-encoder --config C --tokenizer T --out DIR [--seed N]
 //
 // Thread-safety: a single-threaded command-line program.
 #include <cstdio>
@@ -16,6 +17,9 @@
 #include "tools/lvs_model/conform.h"
 #if LVS_MODEL_WITH_GENERATE
 #include "tools/lvs_model/generate.h"
+#endif
+#if LVS_MODEL_WITH_INIT_TEXT_ENCODER
+#include "tools/lvs_model/init_text_encoder.h"
 #endif
 
 int main(int argc, char** argv) {
@@ -57,6 +61,9 @@ int main(int argc, char** argv) {
 
 #if LVS_MODEL_WITH_GENERATE
   lvs::generate::AddGenerateCommand(app);
+#endif
+#if LVS_MODEL_WITH_INIT_TEXT_ENCODER
+  lvs::init_text_encoder::AddInitTextEncoderCommand(app);
 #endif
   CLI11_PARSE(app, argc, argv);
   return 0;
