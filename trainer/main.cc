@@ -34,6 +34,7 @@
 #include "trainer/trainer_group.h"
 #include "trainer/trainer_metrics.h"
 #include "trainer/trainer_service.h"
+#include "trainer/vae_trainer.h"
 #ifdef LVS_HAVE_C10D_GLOO
 #include "trainer/data_parallel.h"
 #endif
@@ -88,8 +89,8 @@ void PrintStep(const lvs::trainer::StepStats& st) {
 // Runs the steps of a created (and possibly resumed) Trainer or
 // TrainerGroup, checkpointing on rank 0; tells `obs` of every step,
 // checkpoint and the outcome.
-template <typename T>
-int TrainLocal(const LocalFlags& f, const lvs::trainer::TrainSpec& spec, T& tr,
+template <typename Spec, typename T>
+int TrainLocal(const LocalFlags& f, const Spec& spec, T& tr,
                lvs::trainer::TrainerObserver& obs) {
   using namespace lvs::trainer;
   auto save = [&]() -> bool {
@@ -125,10 +126,49 @@ int TrainLocal(const LocalFlags& f, const lvs::trainer::TrainSpec& spec, T& tr,
   return saved ? 0 : 1;
 }
 
+// Trains a VAE (`model_type: "vae"`), then prints the held-out PSNR of the
+// final checkpoint as one JSON line.
+int RunLocalVae(const LocalFlags& f, const nlohmann::json& json,
+                lvs::trainer::TrainerObserver& obs) {
+  using namespace lvs::trainer;
+  absl::StatusOr<VaeTrainSpec> spec = VaeTrainSpecFromJson(json);
+  absl::StatusOr<std::unique_ptr<VaeTrainer>> tr =
+      spec.ok() ? VaeTrainer::Create(*spec, torch::Device(f.device))
+                : absl::StatusOr<std::unique_ptr<VaeTrainer>>(spec.status());
+  if (!tr.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", tr.status().ToString().c_str());
+    return 2;
+  }
+  if (!f.resume.empty()) {
+    std::fprintf(stderr, "lvs-trainer: VAE runs cannot be resumed\n");
+    return 2;
+  }
+  if (int code = TrainLocal(f, *spec, **tr, obs); code != 0) return code;
+  if (spec->heldout.empty()) return 0;
+  const std::string dir = CheckpointDir(f.work_dir, (*tr)->next_step());
+  absl::StatusOr<std::vector<torch::Tensor>> clips = LoadClips(spec->heldout);
+  absl::StatusOr<std::unique_ptr<lvs::vae::CogVideoXVae>> vae =
+      lvs::vae::CogVideoXVae::Create(dir, {});
+  absl::StatusOr<double> psnr =
+      !clips.ok() ? absl::StatusOr<double>(clips.status())
+      : !vae.ok() ? absl::StatusOr<double>(vae.status())
+                  : ReconstructionPsnr(**vae, *clips);
+  if (!psnr.ok()) {
+    std::fprintf(stderr, "lvs-trainer: %s\n", psnr.status().ToString().c_str());
+    return 1;
+  }
+  nlohmann::json line = {{"heldout_psnr_db", *psnr},
+                         {"heldout_clips", clips->size()},
+                         {"checkpoint", dir}};
+  std::printf("%s\n", line.dump().c_str());
+  return 0;
+}
+
 int RunLocal(const LocalFlags& f, lvs::trainer::TrainerObserver& obs) {
   using namespace lvs::trainer;
   std::ifstream in(f.spec);
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  if (IsVaeSpec(json)) return RunLocalVae(f, json, obs);
   absl::StatusOr<TrainSpec> spec =
       json.is_discarded() ? absl::InvalidArgumentError(f.spec + " is not JSON")
                           : TrainSpecFromJson(json);

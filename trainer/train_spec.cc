@@ -151,6 +151,12 @@ absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json) {
     };
     get(json, "model", &spec.model);
     get(json, "init_from", &spec.init_from);
+    if (json.contains("model_args") && !json["model_args"].is_null()) {
+      if (!json["model_args"].is_object()) {
+        return FieldError("model_args", "must be a JSON object");
+      }
+      spec.model_args = json["model_args"];
+    }
     get(json, "learning_rate", &spec.learning_rate);
     get(json, "max_steps", &spec.max_steps);
     get(json, "checkpoint_interval", &spec.checkpoint_interval);

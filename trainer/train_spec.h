@@ -50,6 +50,10 @@ struct TrainSpec {
   std::vector<TaskSpec> tasks;
   // Architecture name for a fresh model, or empty with `init_from`.
   std::string model;
+  // Optional architecture fields of a fresh model (model_args names: `dim`,
+  // `n_layers`, `n_heads`, `in_channels`, `cap_feat_dim`, `patch_sizes`,
+  // ...; see dit::DiTConfigFromArgs) when `model` is not a known name.
+  nlohmann::json model_args;
   // Checkpoint directory (model_args.pth + consolidated safetensors).
   std::string init_from;
   double learning_rate = 2e-4;

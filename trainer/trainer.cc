@@ -36,9 +36,12 @@ uint64_t Seed(int64_t seed, uint64_t a, uint64_t b, uint64_t c) {
 
 absl::StatusOr<dit::MultiScaleNextDiT> BuildModel(const TrainSpec& spec) {
   if (spec.init_from.empty()) {
-    LVS_ASSIGN_OR_RETURN(
-        dit::DiTConfig config,
-        dit::DiTConfigFromArgs({{"model", spec.model}}, "spec.model"));
+    nlohmann::json args = spec.model_args.is_object()
+                              ? spec.model_args
+                              : nlohmann::json::object();
+    args["model"] = spec.model;
+    LVS_ASSIGN_OR_RETURN(dit::DiTConfig config,
+                         dit::DiTConfigFromArgs(args, "spec.model"));
     torch::manual_seed(static_cast<uint64_t>(spec.seed));
     return dit::MultiScaleNextDiT(config);
   }

@@ -16,6 +16,8 @@
 #include "model/common/status_macros.h"
 #include "model/media/video_encoder.h"
 #include "model/pipeline/pipeline.h"
+#include "model/sampler/sample_config.h"
+#include "nlohmann/json.hpp"
 
 namespace lvs::generate {
 namespace {
@@ -29,7 +31,28 @@ struct GenerateFlags {
   int crf = 18;
   std::string preset = "medium";
   bool tile_vae = false;
+  bool sample_config_given = false;
 };
+
+// A checkpoint's own generation defaults: `<dit>/sample_config.json` (the
+// sample_config.h JSON form), used when --sample-config is not given.
+absl::Status ApplyCheckpointDefaults(GenerateFlags& f) {
+  const std::string path = f.pipeline.dit_dir + "/sample_config.json";
+  if (f.sample_config_given) return absl::OkStatus();
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  absl::StatusOr<sampler::SampleConfig> config =
+      sampler::SampleConfigFromJson(json, path);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", config.status().message()));
+  }
+  f.request.config = *config;
+  std::fprintf(stderr, "sample config: %s (the checkpoint's default)\n",
+               path.c_str());
+  return absl::OkStatus();
+}
 
 std::string Duration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::lround(seconds));
@@ -82,6 +105,7 @@ absl::Status CheckWritable(const std::string& path) {
 }
 
 absl::Status Run(GenerateFlags& f) {
+  LVS_RETURN_IF_ERROR(ApplyCheckpointDefaults(f));
   LVS_ASSIGN_OR_RETURN(auto wh, pipeline::ParseResolution(f.resolution));
   f.request.width = wh[0];
   f.request.height = wh[1];
@@ -193,7 +217,8 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--frames", f->request.frames, "Requested frames");
   cmd->add_option("--fps", f->request.fps, "Frames per second");
   cmd->add_option("--sample-config", f->request.sample_config,
-                  "Sample config name");
+                  "Sample config name (default: <dit>/sample_config.json "
+                  "when present, else f24F96R960-MultiScale)");
   cmd->add_option("--steps", f->request.steps, "Grid points (0: the config's)");
   cmd->add_option("--seed", f->request.seed, "Noise seed");
   cmd->add_option("--cache-threshold", f->request.cache_threshold,
@@ -216,7 +241,8 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_flag("--tile-vae", f->tile_vae, "Decode the VAE in spatial tiles");
   cmd->add_flag("--release-text-encoder", f->pipeline.release_text_encoder,
                 "Free the text encoder after encoding");
-  cmd->callback([f] {
+  cmd->callback([f, cmd] {
+    f->sample_config_given = cmd->count("--sample-config") > 0;
     absl::Status s = Run(*f);
     if (!s.ok()) {
       std::fprintf(stderr, "lvs-model generate: %s\n", s.ToString().c_str());

@@ -5,6 +5,7 @@
 //   --prompt "..."
 //       --resolution WxH --frames N --fps N --sample-config NAME --steps N
 //       --seed N [--precision bf16|fp32] [--device cpu|cuda[:N]] -o out.mp4
+//   lvs-model init-text-encoder --config C --tokenizer T --out DIR [--seed N]
 //
 // Thread-safety: a single-threaded command-line program.
 #include <cstdio>
@@ -21,6 +22,8 @@
 #endif
 #if LVS_MODEL_WITH_BENCH_VIDEO
 #include "tools/lvs_model/bench_video.h"
+#if LVS_MODEL_WITH_INIT_TEXT_ENCODER
+#include "tools/lvs_model/init_text_encoder.h"
 #endif
 
 int main(int argc, char** argv) {
@@ -74,6 +77,9 @@ int main(int argc, char** argv) {
 
 #if LVS_MODEL_WITH_GENERATE
   lvs::generate::AddGenerateCommand(app);
+#endif
+#if LVS_MODEL_WITH_INIT_TEXT_ENCODER
+  lvs::init_text_encoder::AddInitTextEncoderCommand(app);
 #endif
 #if LVS_MODEL_WITH_BENCH_VIDEO
   lvs::pipeline::AddBenchVideoCommand(app);
