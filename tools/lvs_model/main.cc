@@ -22,6 +22,7 @@
 #endif
 #if LVS_MODEL_WITH_BENCH_VIDEO
 #include "tools/lvs_model/bench_video.h"
+#endif
 #if LVS_MODEL_WITH_INIT_TEXT_ENCODER
 #include "tools/lvs_model/init_text_encoder.h"
 #endif
