@@ -89,7 +89,7 @@ class Stack:
             with urllib.request.urlopen(
                     f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
                 text = r.read().decode()
-            if any(line.startswith('lvs_workers{state="idle"}') and float(line.split()[-1]) >= 1
+            if any(line.startswith('lvs_workers{kind="generator",state="idle"}') and float(line.split()[-1]) >= 1
                    for line in text.splitlines()):
                 return
             time.sleep(0.2)
