@@ -292,16 +292,20 @@ void Gateway::Events(const httplib::Request& req, httplib::Response& res) {
         "application/json");
     return;
   }
+  // Chunks are not replayed, events only: the offset is the end of a
+  // finished video (the server refuses one past it), else past any video.
+  const int64_t skip_chunks = job.state() == v1::SUCCEEDED
+                                  ? job.result().size_bytes()
+                                  : std::numeric_limits<int64_t>::max() / 2;
   if (!AcquireStream(res)) return;
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Accel-Buffering", "no");
   v1::VideoService::Stub* stub = stub_.get();
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, stub, name, key, last](size_t, httplib::DataSink& sink) {
-        // Chunks are not replayed (an offset past any video): events only.
-        WatchPump pump(*stub, name, key,
-                       std::numeric_limits<int64_t>::max() / 2);
+      [this, stub, name, key, last, skip_chunks](size_t,
+                                                 httplib::DataSink& sink) {
+        WatchPump pump(*stub, name, key, skip_chunks);
         const std::string hello = "retry: 2000\n\n";
         if (!sink.write(hello.data(), hello.size())) return false;
         v1::GenerateVideoEvent event;

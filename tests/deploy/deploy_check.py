@@ -486,8 +486,9 @@ def run_stack(args, check):
 def idle_workers(stack):
     server = stack.config["services"]["lvs-server"]
     text = stack.scrape(Stack.port_of(server, "metrics-listen"))
-    m = re.search(r'^lvs_workers\{kind="generator",state="idle"\} (\S+)$', text, re.M)
-    return float(m.group(1)) if m else 0
+    # Generators and trainers alike.
+    return sum(float(v) for v in re.findall(
+        r'^lvs_workers\{kind="(?:generator|trainer)",state="idle"\} (\S+)$', text, re.M))
 
 
 def check_compose_cpu(stack):
