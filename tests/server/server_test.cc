@@ -445,7 +445,8 @@ TEST_F(ServerTest, MetricsPassPromtool) {
             std::string::npos);
   EXPECT_NE(text.find("lvs_time_to_first_chunk_seconds_count 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("lvs_workers{kind=\"generator\",state=\"idle\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lvs_workers{kind=\"generator\",state=\"idle\"} 1\n"),
+            std::string::npos);
   const std::string path = dir_.path() + "/metrics.txt";
   std::ofstream(path) << text;
   ASSERT_EQ(std::system("command -v promtool > /dev/null"), 0)
