@@ -35,6 +35,10 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
       hub_(hub),
       metrics_(metrics),
       options_(options) {
+  // Followers of a job are woken once per commit that changed it.
+  store_->SetChangeObserver([hub](const std::vector<std::string>& ids) {
+    for (const std::string& id : ids) hub->Notify(id);
+  });
   metrics_->registry->AddCollector([this] {
     absl::MutexLock lock(&mu_);
     std::map<std::pair<std::string, std::string>, int> by_kind_state;
@@ -312,17 +316,53 @@ void Dispatcher::OnLeaseError(Worker& w, const absl::Status& error,
   w.connection->Send(CancelMessage(lease_id, std::string(error.message())));
 }
 
-void Dispatcher::OnMessage(const std::string& name,
-                           const v1::WorkerMessage& message,
-                           const WorkerConnection* connection) {
+std::function<void(absl::Status)> Dispatcher::AfterStore(
+    const Worker& w, const std::string& lease_id,
+    std::function<void()>* read_next) {
+  return
+      [this, name = w.registration.name(), connection = w.connection, lease_id,
+       next = std::exchange(*read_next, nullptr)](absl::Status stored) {
+        if (!stored.ok()) OnStoreError(name, connection, lease_id, stored);
+        if (next) next();
+      };
+}
+
+void Dispatcher::OnStoreError(const std::string& name,
+                              const WorkerConnection* connection,
+                              const std::string& lease_id,
+                              const absl::Status& error) {
   Touched touched;
   {
     absl::MutexLock lock(&mu_);
     auto it = workers_.find(name);
-    if (it == workers_.end()) return;
-    if (connection != nullptr && it->second.connection != connection) return;
+    if (it == workers_.end() || it->second.connection != connection) return;
+    Worker& w = it->second;
+    if (!w.lease || w.lease->lease_id != lease_id) return;  // Already gone.
+    OnLeaseError(w, error, &touched);
+    if (!w.lease) DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+void Dispatcher::OnMessage(const std::string& name,
+                           const v1::WorkerMessage& message,
+                           const WorkerConnection* connection,
+                           std::function<void()> read_next) {
+  Touched touched;
+  {
+    absl::ReleasableMutexLock lock(&mu_);
+    auto it = workers_.find(name);
+    if (it == workers_.end() ||
+        (connection != nullptr && it->second.connection != connection)) {
+      lock.Release();
+      if (read_next) read_next();
+      return;
+    }
     Worker& w = it->second;
     const bool had_lease = w.lease.has_value();
+    // Read before any asynchronous store change: once it is committed the
+    // stream reads its next message into `message`.
+    const auto kind = message.message_case();
     w.last_heartbeat = clock_->Now();
     switch (message.message_case()) {
       case v1::WorkerMessage::kHeartbeat: {
@@ -330,8 +370,8 @@ void Dispatcher::OnMessage(const std::string& name,
         const std::string& lease_id = message.heartbeat().lease_id();
         if (lease_id.empty()) break;
         if (Lease* lease = CurrentLease(w, lease_id)) {
-          absl::Status renewed = store_->Renew(lease->job, lease_id);
-          if (!renewed.ok()) OnLeaseError(w, renewed, &touched);
+          store_->RenewAsync(lease->job, lease_id,
+                             AfterStore(w, lease_id, &read_next));
         }
         break;
       }
@@ -339,7 +379,7 @@ void Dispatcher::OnMessage(const std::string& name,
         w.wants_lease = true;
         break;
       case v1::WorkerMessage::kJobEvent:
-        OnJobEvent(w, message.job_event(), &touched);
+        OnJobEvent(w, message.job_event(), &touched, &read_next);
         break;
       case v1::WorkerMessage::kJobResult:
         OnJobResult(w, message.job_result(), &touched);
@@ -362,7 +402,6 @@ void Dispatcher::OnMessage(const std::string& name,
         break;
     }
     // Only these can free a worker or a job; progress events cannot.
-    const auto kind = message.message_case();
     if (kind == v1::WorkerMessage::kLeaseRequest ||
         kind == v1::WorkerMessage::kJobResult ||
         kind == v1::WorkerMessage::kTrainingResult ||
@@ -372,10 +411,12 @@ void Dispatcher::OnMessage(const std::string& name,
     }
   }
   Notify(touched);
+  if (read_next) read_next();
 }
 
 void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
-                            Touched* touched) {
+                            Touched* touched,
+                            std::function<void()>* read_next) {
   Lease* lease = CurrentLease(w, event.lease_id());
   if (lease == nullptr) return;
   const absl::Time now = clock_->Now();
@@ -383,61 +424,59 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
   body.clear_job();
   body.clear_sequence();
   ToProto(now, body.mutable_time());
-  absl::Status status;
   if (body.has_chunk()) {
     std::string data = std::move(*body.mutable_chunk()->mutable_data());
     body.mutable_chunk()->clear_data();
     if (data.size() > (1u << 20)) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat("chunk of ", data.size(), " bytes exceeds 1 MiB"));
-    } else {
-      status =
-          store_
-              ->AppendChunk(lease->job, lease->lease_id, body.chunk().offset(),
-                            data, body.SerializeAsString())
-              .status();
+      OnLeaseError(w,
+                   absl::InvalidArgumentError(absl::StrCat(
+                       "chunk of ", data.size(), " bytes exceeds 1 MiB")),
+                   touched);
+      return;
     }
-    if (status.ok()) {
-      lease->progress.set_bytes(body.chunk().offset() + data.size());
-      if (!lease->first_chunk) {
-        lease->first_chunk = true;
-        metrics_->time_to_first_chunk_seconds->Observe(
-            {}, absl::ToDoubleSeconds(now - lease->start));
-      }
+    lease->progress.set_bytes(body.chunk().offset() + data.size());
+    if (!lease->first_chunk) {
+      lease->first_chunk = true;
+      metrics_->time_to_first_chunk_seconds->Observe(
+          {}, absl::ToDoubleSeconds(now - lease->start));
     }
-  } else {
-    if (body.has_step()) {
-      v1::Step* step = body.mutable_step();
-      lease->progress.set_step(step->index() + 1);
-      lease->progress.set_total_steps(step->total());
-      const double seconds = absl::ToDoubleSeconds(now - lease->last_step);
-      metrics_->denoise_step_seconds->Observe({}, seconds);
-      lease->last_step = now;
-      // Fill throughput and ETA from the server's clock when the worker
-      // left them out.
-      if (step->it_per_s() <= 0 && seconds > 0) {
-        step->set_it_per_s(static_cast<float>(1.0 / seconds));
-      }
-      if (!step->has_eta() && step->it_per_s() > 0) {
-        const int left = std::max(0, step->total() - step->index() - 1);
-        ToProto(absl::Seconds(left / step->it_per_s()), step->mutable_eta());
-      }
-    } else if (body.has_decoded()) {
-      lease->progress.set_frames_done(body.decoded().frames_done());
-      lease->progress.set_frames_total(body.decoded().frames_total());
-    } else if (body.has_text_encoded()) {
-      lease->last_step = now;
-    } else {
-      return;  // Workers report only progress kinds here.
-    }
-    const std::string progress = lease->progress.SerializeAsString();
-    status = store_
-                 ->AppendEvent(lease->job, lease->lease_id,
-                               body.SerializeAsString(), &progress, nullptr)
-                 .status();
+    const int64_t offset = body.chunk().offset();
+    store_->AppendChunkAsync(
+        lease->job, lease->lease_id, offset, std::move(data),
+        body.SerializeAsString(),
+        [done = AfterStore(w, lease->lease_id, read_next)](
+            absl::StatusOr<int64_t> seq) { done(seq.status()); });
+    return;
   }
-  touched->push_back(lease->job);
-  if (!status.ok()) OnLeaseError(w, status, touched);
+  if (body.has_step()) {
+    v1::Step* step = body.mutable_step();
+    lease->progress.set_step(step->index() + 1);
+    lease->progress.set_total_steps(step->total());
+    const double seconds = absl::ToDoubleSeconds(now - lease->last_step);
+    metrics_->denoise_step_seconds->Observe({}, seconds);
+    lease->last_step = now;
+    // Fill throughput and ETA from the server's clock when the worker
+    // left them out.
+    if (step->it_per_s() <= 0 && seconds > 0) {
+      step->set_it_per_s(static_cast<float>(1.0 / seconds));
+    }
+    if (!step->has_eta() && step->it_per_s() > 0) {
+      const int left = std::max(0, step->total() - step->index() - 1);
+      ToProto(absl::Seconds(left / step->it_per_s()), step->mutable_eta());
+    }
+  } else if (body.has_decoded()) {
+    lease->progress.set_frames_done(body.decoded().frames_done());
+    lease->progress.set_frames_total(body.decoded().frames_total());
+  } else if (body.has_text_encoded()) {
+    lease->last_step = now;
+  } else {
+    return;  // Workers report only progress kinds here.
+  }
+  store_->AppendEventAsync(
+      lease->job, lease->lease_id, body.SerializeAsString(),
+      lease->progress.SerializeAsString(),
+      [done = AfterStore(w, lease->lease_id, read_next)](
+          absl::StatusOr<int64_t> seq) { done(seq.status()); });
 }
 
 void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,

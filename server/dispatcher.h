@@ -6,11 +6,18 @@
 // leases on Tick(), routes cancellations and model reloads.
 //
 // It never waits for a worker: every method records what happened and sends
-// messages through WorkerConnection::Send(), which only queues them. Time comes
-// from the store's Clock, so tests drive lease expiry with a FakeClock.
+// messages through WorkerConnection::Send(), which only queues them. The
+// frequent worker messages (heartbeats, progress events, MP4 chunks) never
+// wait for the disk either: their store changes go to the store's writer and
+// the stream reads its next message once the change is committed (so a
+// worker stream has one message in the store at a time: the writer's
+// backlog is bounded by the number of workers). Leasing, completion and
+// release still wait for their group commit. Time comes from the store's
+// Clock, so tests drive lease expiry with a FakeClock.
 //
 // Thread-safety: thread-safe; one mutex. Lock order: Dispatcher -> JobStore;
-// EventHub notifications run after the mutex is released.
+// EventHub notifications run after the mutex is released. Store completions
+// run on the store's completion thread and take the mutex themselves.
 #ifndef LVS_SERVER_DISPATCHER_H_
 #define LVS_SERVER_DISPATCHER_H_
 
@@ -77,9 +84,12 @@ class Dispatcher {
                   const WorkerConnection* connection = nullptr);
 
   // Handles one message of a registered worker. With `connection`, messages
-  // of a replaced stream are ignored.
+  // of a replaced stream are ignored. `read_next`, when set, runs once the
+  // message is handled: at once, or after its store change is committed
+  // (the stream's flow control).
   void OnMessage(const std::string& worker, const v1::WorkerMessage& message,
-                 const WorkerConnection* connection = nullptr);
+                 const WorkerConnection* connection = nullptr,
+                 std::function<void()> read_next = nullptr);
 
   // Leases queued jobs to waiting workers (after an admission).
   void Dispatch();
@@ -158,8 +168,21 @@ class Dispatcher {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Assign(Worker& w, const JobRecord& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnJobEvent(Worker& w, const v1::JobEvent& event, Touched* touched)
+  // Records a progress event or chunk; the store change is asynchronous and
+  // takes `read_next` (left empty) to run once it is committed.
+  void OnJobEvent(Worker& w, const v1::JobEvent& event, Touched* touched,
+                  std::function<void()>* read_next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The callback of an asynchronous store change of `w`'s lease `lease_id`:
+  // a failure is handled as OnLeaseError would, then `read_next` runs.
+  std::function<void(absl::Status)> AfterStore(const Worker& w,
+                                               const std::string& lease_id,
+                                               std::function<void()>* read_next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Handles the failure of an asynchronous store change (no lock held).
+  void OnStoreError(const std::string& name, const WorkerConnection* connection,
+                    const std::string& lease_id, const absl::Status& error)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnJobResult(Worker& w, const v1::JobResult& result, Touched* touched)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTrainingReport(Worker& w, const v1::TrainingReport& report,

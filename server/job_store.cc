@@ -1,5 +1,7 @@
 #include "server/job_store.h"
 
+#include <algorithm>
+#include <climits>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -59,6 +61,9 @@ absl::Time FromMicros(int64_t us) {
   return us == 0 ? absl::InfinitePast() : absl::FromUnixMicros(us);
 }
 
+// A job state as an SQL parameter: states are never written into SQL text.
+int64_t State(v1::JobState state) { return static_cast<int64_t>(state); }
+
 }  // namespace
 
 std::string JobName(JobKind kind, const std::string& id) {
@@ -82,12 +87,87 @@ absl::StatusOr<std::string> ParseJobName(JobKind kind, const std::string& name,
   return id;
 }
 
+absl::Status CheckTransition(v1::JobState from, v1::JobState to) {
+  struct Edge {
+    v1::JobState from, to;
+  };
+  static constexpr Edge kEdges[] = {
+      {v1::QUEUED, v1::RUNNING}, {v1::QUEUED, v1::CANCELLED},
+      {v1::RUNNING, v1::QUEUED}, {v1::RUNNING, v1::SUCCEEDED},
+      {v1::RUNNING, v1::FAILED}, {v1::RUNNING, v1::CANCELLED},
+  };
+  for (const Edge& e : kEdges) {
+    if (e.from == from && e.to == to) return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("a job cannot move from ", v1::JobState_Name(from), " to ",
+                   v1::JobState_Name(to)));
+}
+
+void QueueIndex::Add(JobKind kind, int priority, int64_t seq) {
+  std::deque<int64_t>& q = queues_[{static_cast<int>(kind), -priority}];
+  q.insert(std::lower_bound(q.begin(), q.end(), seq), seq);
+}
+
+void QueueIndex::Remove(JobKind kind, int priority, int64_t seq) {
+  auto it = queues_.find({static_cast<int>(kind), -priority});
+  if (it == queues_.end()) return;
+  auto pos = std::lower_bound(it->second.begin(), it->second.end(), seq);
+  if (pos != it->second.end() && *pos == seq) it->second.erase(pos);
+}
+
+int64_t QueueIndex::Position(JobKind kind, int priority, int64_t seq) const {
+  int64_t ahead = 0;
+  for (auto it = queues_.lower_bound({static_cast<int>(kind), INT_MIN});
+       it != queues_.end() && it->first.first == static_cast<int>(kind); ++it) {
+    const std::deque<int64_t>& q = it->second;
+    if (-it->first.second > priority) {
+      ahead += static_cast<int64_t>(q.size());
+      continue;
+    }
+    auto pos = std::lower_bound(q.begin(), q.end(), seq);
+    if (pos == q.end() || *pos != seq) return 0;
+    return ahead + (pos - q.begin()) + 1;
+  }
+  return 0;
+}
+
+std::map<int, int64_t> QueueIndex::ByPriority(JobKind kind) const {
+  std::map<int, int64_t> out;
+  for (const auto& [key, q] : queues_) {
+    if (key.first == static_cast<int>(kind) && !q.empty()) {
+      out[-key.second] = static_cast<int64_t>(q.size());
+    }
+  }
+  return out;
+}
+
+int64_t QueueIndex::Count(JobKind kind) const {
+  int64_t n = 0;
+  for (const auto& [key, q] : queues_) {
+    if (key.first == static_cast<int>(kind))
+      n += static_cast<int64_t>(q.size());
+  }
+  return n;
+}
+
 JobStore::JobStore(const JobStoreOptions& options, Clock* clock,
-                   std::unique_ptr<SqliteDb> db)
+                   std::unique_ptr<SqliteDb> db,
+                   std::unique_ptr<SqliteDb> read_db)
     : options_(options),
       clock_(clock),
       db_(std::move(db)),
-      results_(options.data_dir + "/results") {}
+      results_(options.data_dir + "/results"),
+      read_db_(std::move(read_db)) {
+  StoreWriterOptions w;
+  w.max_queued = options.max_pending_admissions;
+  w.commit_delay = options.commit_delay;
+  w.before_commit = [this] { return SyncResults(); };
+  w.after_batch = [this](bool ok) { AfterBatch(ok); };
+  writer_ = std::make_unique<StoreWriter>(db_.get(), std::move(w));
+}
+
+JobStore::~JobStore() { writer_.reset(); }
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(
     const JobStoreOptions& options, Clock* clock) {
@@ -98,14 +178,85 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(
   LVS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
   LVS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL"));
   LVS_RETURN_IF_ERROR(db->Exec(kSchema));
-  std::unique_ptr<JobStore> store(new JobStore(options, clock, std::move(db)));
-  LVS_RETURN_IF_ERROR(store->AddCapabilityColumns());
+  LVS_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> read_db,
+                       SqliteDb::Open(options.data_dir + "/lvs.db"));
+  std::unique_ptr<JobStore> store(
+      new JobStore(options, clock, std::move(db), std::move(read_db)));
+  LVS_RETURN_IF_ERROR(store->WriteStatus([s = store.get()] {
+    LVS_RETURN_IF_ERROR(s->AddCapabilityColumns());
+    return s->RebuildIndex();
+  }));
   LVS_RETURN_IF_ERROR(store->RequeueRunning("server restarted").status());
   return store;
 }
 
+absl::Status JobStore::WriteStatus(std::function<absl::Status()> fn) {
+  return writer_->Call(std::move(fn));
+}
+
+void JobStore::SetChangeObserver(ChangeObserver observer) {
+  absl::MutexLock lock(&observer_mu_);
+  observer_ = std::move(observer);
+}
+
+void JobStore::Flush() { writer_->Flush(); }
+
+void JobStore::SetCommitDelay(absl::Duration delay) {
+  writer_->SetCommitDelay(delay);
+}
+
+absl::Status JobStore::SyncResults() {
+  std::sort(dirty_results_.begin(), dirty_results_.end());
+  dirty_results_.erase(
+      std::unique(dirty_results_.begin(), dirty_results_.end()),
+      dirty_results_.end());
+  absl::Status status;
+  for (const std::string& id : dirty_results_) {
+    absl::Status s = results_.Sync(id);
+    if (status.ok()) status = s;
+  }
+  dirty_results_.clear();
+  return status;
+}
+
+void JobStore::AfterBatch(bool ok) {
+  dirty_results_.clear();
+  if (!ok) {
+    absl::Status rebuilt = RebuildIndex();
+    (void)rebuilt;  // The next failed batch tries again.
+  }
+  if (changed_.empty()) return;
+  std::sort(changed_.begin(), changed_.end());
+  changed_.erase(std::unique(changed_.begin(), changed_.end()), changed_.end());
+  ChangeObserver observer;
+  {
+    absl::MutexLock lock(&observer_mu_);
+    observer = observer_;
+  }
+  if (observer) {
+    writer_->Post([observer, ids = std::move(changed_)] { observer(ids); });
+  }
+  changed_.clear();
+}
+
+absl::Status JobStore::RebuildIndex() {
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db_->Prepare("SELECT kind, priority, seq FROM jobs WHERE state = ?"));
+  st.Bind(1, State(v1::QUEUED));
+  QueueIndex index;
+  while (true) {
+    LVS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    index.Add(static_cast<JobKind>(st.Int(0)), static_cast<int>(st.Int(1)),
+              st.Int(2));
+  }
+  absl::MutexLock lock(&index_mu_);
+  index_ = std::move(index);
+  return absl::OkStatus();
+}
+
 absl::Status JobStore::AddCapabilityColumns() {
-  absl::MutexLock lock(&mu_);
   LVS_ASSIGN_OR_RETURN(SqliteStmt info,
                        db_->Prepare("SELECT COUNT(*) FROM pragma_table_info("
                                     "'jobs') WHERE name = 'frames'"));
@@ -113,21 +264,19 @@ absl::Status JobStore::AddCapabilityColumns() {
   if (row && info.Int(0) > 0) return absl::OkStatus();
   // A database written before the capability columns: add them and fill
   // them from each video job's request.
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
   LVS_RETURN_IF_ERROR(db_->Exec(
       "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT '';"
       "ALTER TABLE jobs ADD COLUMN width INTEGER NOT NULL DEFAULT 0;"
       "ALTER TABLE jobs ADD COLUMN height INTEGER NOT NULL DEFAULT 0;"
       "ALTER TABLE jobs ADD COLUMN frames INTEGER NOT NULL DEFAULT 0;"));
   LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs,
-                       Query("WHERE kind = ?", [](SqliteStmt& st) {
+                       Query(db_.get(), "WHERE kind = ?", [](SqliteStmt& st) {
                          st.Bind(1, static_cast<int64_t>(JobKind::kVideo));
                        }));
   for (const JobRecord& job : jobs) {
     LVS_RETURN_IF_ERROR(WriteCapabilities(job.id, job.spec));
   }
-  return tx.Commit();
+  return absl::OkStatus();
 }
 
 absl::Status JobStore::WriteCapabilities(const std::string& id,
@@ -150,12 +299,19 @@ std::string JobStore::NewId() {
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(rng_));
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
+absl::StatusOr<std::vector<JobRecord>> JobStore::ReadQuery(
     const std::string& where_sql,
     const std::function<void(SqliteStmt&)>& bind) {
-  LVS_ASSIGN_OR_RETURN(SqliteStmt st,
-                       db_->Prepare(absl::StrCat("SELECT ", kColumns,
-                                                 " FROM jobs ", where_sql)));
+  absl::MutexLock lock(&read_mu_);
+  return Query(read_db_.get(), where_sql, bind);
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
+    SqliteDb* db, const std::string& where_sql,
+    const std::function<void(SqliteStmt&)>& bind) {
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt st,
+      db->Prepare(absl::StrCat("SELECT ", kColumns, " FROM jobs ", where_sql)));
   bind(st);
   std::vector<JobRecord> out;
   while (true) {
@@ -190,9 +346,9 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
 }
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::Load(const std::string& id) {
-  LVS_ASSIGN_OR_RETURN(
-      std::vector<JobRecord> rows,
-      Query("WHERE id = ?", [&](SqliteStmt& st) { st.Bind(1, id); }));
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> rows,
+                       Query(db_.get(), "WHERE id = ?",
+                             [&](SqliteStmt& st) { st.Bind(1, id); }));
   if (rows.empty()) return std::nullopt;
   return std::move(rows[0]);
 }
@@ -233,35 +389,58 @@ absl::StatusOr<int64_t> JobStore::Insert(const std::string& id,
       .Bind(4, chunk_offset)
       .Bind(5, chunk_length);
   LVS_RETURN_IF_ERROR(ins.Run());
+  changed_.push_back(id);
   return seq;
 }
 
-absl::StatusOr<int64_t> JobStore::Position(const JobRecord& job) {
+int64_t JobStore::Position(const JobRecord& job) {
   if (job.state != v1::QUEUED) return 0;
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      db_->Prepare("SELECT COUNT(*) FROM jobs WHERE kind = ? AND state = ? AND "
-                   "(priority > ? OR (priority = ? AND seq <= ?))"));
-  st.Bind(1, static_cast<int64_t>(job.kind))
-      .Bind(2, static_cast<int64_t>(v1::QUEUED))
-      .Bind(3, job.priority)
-      .Bind(4, job.priority)
-      .Bind(5, job.seq);
-  LVS_ASSIGN_OR_RETURN(bool row, st.Step());
-  return row ? st.Int(0) : 0;
+  absl::MutexLock lock(&index_mu_);
+  return index_.Position(job.kind, job.priority, job.seq);
+}
+
+absl::Status JobStore::Transition(
+    const JobRecord& job, v1::JobState to, const std::string& set_sql,
+    const std::function<void(SqliteStmt&)>& bind) {
+  LVS_RETURN_IF_ERROR(CheckTransition(job.state, to));
+  LVS_ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare(absl::StrCat(
+                                          "UPDATE jobs SET state = ?1",
+                                          set_sql.empty() ? "" : ", ", set_sql,
+                                          " WHERE id = ?2 AND state = ?3")));
+  st.Bind(1, State(to)).Bind(2, job.id).Bind(3, State(job.state));
+  bind(st);
+  LVS_RETURN_IF_ERROR(st.Run());
+  if (db_->Changes() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job.id, " is no longer ", v1::JobState_Name(job.state)));
+  }
+  changed_.push_back(job.id);
+  absl::MutexLock lock(&index_mu_);
+  if (job.state == v1::QUEUED) index_.Remove(job.kind, job.priority, job.seq);
+  if (to == v1::QUEUED) index_.Add(job.kind, job.priority, job.seq);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
                                             const AdmitLimits& limits) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
+  return Write<AdmitResult>([&] { return DoAdmit(job, limits); });
+}
+
+absl::Status JobStore::AdmitAsync(NewJob job, AdmitLimits limits,
+                                  Callback<AdmitResult> done) {
+  return WriteAsync<AdmitResult>(
+      [this, job = std::move(job), limits] { return DoAdmit(job, limits); },
+      std::move(done), /*bounded=*/true);
+}
+
+absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
+                                              const AdmitLimits& limits) {
   AdmitResult out;
   const int64_t kind = static_cast<int64_t>(job.kind);
   if (!job.request_id.empty()) {
     LVS_ASSIGN_OR_RETURN(
         std::vector<JobRecord> same,
-        Query("WHERE kind = ? AND owner = ? AND request_id = ?",
+        Query(db_.get(), "WHERE kind = ? AND owner = ? AND request_id = ?",
               [&](SqliteStmt& st) {
                 st.Bind(1, kind).Bind(2, job.owner).Bind(3, job.request_id);
               }));
@@ -271,35 +450,46 @@ absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
       return out;
     }
   }
-  auto count = [&](const std::string& sql,
-                   bool by_owner) -> absl::StatusOr<int64_t> {
+  // ?1 kind, ?2 owner, ?3 QUEUED, ?4 RUNNING.
+  auto count = [&](const char* sql) -> absl::StatusOr<int64_t> {
     LVS_ASSIGN_OR_RETURN(SqliteStmt st, db_->Prepare(sql));
-    st.Bind(1, kind);
-    if (by_owner) st.Bind(2, job.owner);
+    st.Bind(1, kind)
+        .Bind(2, job.owner)
+        .Bind(3, State(v1::QUEUED))
+        .Bind(4, State(v1::RUNNING));
     LVS_ASSIGN_OR_RETURN(bool row, st.Step());
     return row ? st.Int(0) : 0;
   };
+  if (limits.max_queue > 0) {
+    int64_t queued;
+    {
+      absl::MutexLock lock(&index_mu_);
+      queued = index_.Count(job.kind);
+    }
+    if (queued >= limits.max_queue) {
+      out.outcome = AdmitOutcome::kQueueFull;
+      out.limit = limits.max_queue;
+      return out;
+    }
+  }
   struct Check {
     int64_t limit;
     const char* sql;
-    bool by_owner;
     AdmitOutcome outcome;
   };
   const Check checks[] = {
-      {limits.max_queue,
-       "SELECT COUNT(*) FROM jobs WHERE kind = ? AND state = 1", false,
-       AdmitOutcome::kQueueFull},
       {limits.owner_max_active,
-       "SELECT COUNT(*) FROM jobs WHERE kind = ? AND owner = ? AND state IN "
-       "(1, 2)",
-       true, AdmitOutcome::kOwnerActiveFull},
+       "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND owner = ?2 AND state IN "
+       "(?3, ?4)",
+       AdmitOutcome::kOwnerActiveFull},
       {limits.owner_max_queued,
-       "SELECT COUNT(*) FROM jobs WHERE kind = ? AND owner = ? AND state = 1",
-       true, AdmitOutcome::kOwnerQueuedFull},
+       "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND owner = ?2 AND "
+       "state = ?3",
+       AdmitOutcome::kOwnerQueuedFull},
   };
   for (const Check& c : checks) {
     if (c.limit <= 0) continue;
-    LVS_ASSIGN_OR_RETURN(int64_t n, count(c.sql, c.by_owner));
+    LVS_ASSIGN_OR_RETURN(int64_t n, count(c.sql));
     if (n >= c.limit) {
       out.outcome = c.outcome;
       out.limit = c.limit;
@@ -319,7 +509,7 @@ absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
     ins.Bind(4, job.request_id);
   }
   ins.Bind(5, job.priority)
-      .Bind(6, static_cast<int64_t>(v1::QUEUED))
+      .Bind(6, State(v1::QUEUED))
       .BindBlob(7, job.spec)
       .Bind(8, Micros(now));
   LVS_RETURN_IF_ERROR(ins.Run());
@@ -327,13 +517,16 @@ absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
     LVS_RETURN_IF_ERROR(WriteCapabilities(id, job.spec));
   }
   LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> stored, Load(id));
-  LVS_ASSIGN_OR_RETURN(out.position, Position(*stored));
+  {
+    absl::MutexLock lock(&index_mu_);
+    index_.Add(stored->kind, stored->priority, stored->seq);
+  }
+  out.position = Position(*stored);
   LVS_RETURN_IF_ERROR(
       Insert(id,
              QueuedEventBody(job.kind == JobKind::kVideo, now, out.position),
              -1, 0)
           .status());
-  LVS_RETURN_IF_ERROR(tx.Commit());
   out.outcome = AdmitOutcome::kCreated;
   out.job = *std::move(stored);
   out.job.last_event = 1;
@@ -341,69 +534,62 @@ absl::StatusOr<AdmitResult> JobStore::Admit(const NewJob& job,
 }
 
 absl::StatusOr<JobRecord> JobStore::Get(JobKind kind, const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-  if (!job || job->kind != kind) {
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> rows,
+      ReadQuery("WHERE id = ?", [&](SqliteStmt& st) { st.Bind(1, id); }));
+  if (rows.empty() || rows[0].kind != kind) {
     return absl::NotFoundError(
         absl::StrCat(JobName(kind, id), " does not exist"));
   }
-  return *std::move(job);
+  return std::move(rows[0]);
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::List(const ListQuery& q) {
-  absl::MutexLock lock(&mu_);
   std::string where =
       "WHERE kind = ?1 AND (?2 = '' OR owner = ?2) AND "
       "(?3 = 0 OR state = ?3) AND (?4 = 0 OR seq < ?4) "
       "ORDER BY seq DESC LIMIT ?5";
-  return Query(where, [&](SqliteStmt& st) {
+  return ReadQuery(where, [&](SqliteStmt& st) {
     st.Bind(1, static_cast<int64_t>(q.kind))
         .Bind(2, q.owner)
-        .Bind(3, static_cast<int64_t>(q.state))
+        .Bind(3, State(q.state))
         .Bind(4, q.before_seq)
         .Bind(5, static_cast<int64_t>(q.limit));
   });
 }
 
 absl::StatusOr<int64_t> JobStore::QueuePosition(const JobRecord& job) {
-  absl::MutexLock lock(&mu_);
   return Position(job);
 }
 
 absl::StatusOr<std::map<int, int64_t>> JobStore::QueuedByPriority(
     JobKind kind) {
-  absl::MutexLock lock(&mu_);
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      db_->Prepare("SELECT priority, COUNT(*) FROM jobs WHERE kind = ? AND "
-                   "state = 1 GROUP BY priority"));
-  st.Bind(1, static_cast<int64_t>(kind));
-  std::map<int, int64_t> out;
-  while (true) {
-    LVS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out[static_cast<int>(st.Int(0))] = st.Int(1);
-  }
-  return out;
+  absl::MutexLock lock(&index_mu_);
+  return index_.ByPriority(kind);
 }
 
 absl::StatusOr<int64_t> JobStore::CountState(JobKind kind, v1::JobState state) {
-  absl::MutexLock lock(&mu_);
+  if (state == v1::QUEUED) {
+    absl::MutexLock lock(&index_mu_);
+    return index_.Count(kind);
+  }
+  absl::MutexLock lock(&read_mu_);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
-      db_->Prepare("SELECT COUNT(*) FROM jobs WHERE kind = ? AND state = ?"));
-  st.Bind(1, static_cast<int64_t>(kind)).Bind(2, static_cast<int64_t>(state));
+      read_db_->Prepare(
+          "SELECT COUNT(*) FROM jobs WHERE kind = ? AND state = ?"));
+  st.Bind(1, static_cast<int64_t>(kind)).Bind(2, State(state));
   LVS_ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? st.Int(0) : 0;
 }
 
 absl::StatusOr<std::optional<absl::Time>> JobStore::OldestQueued(JobKind kind) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&read_mu_);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
-      db_->Prepare("SELECT MIN(create_us) FROM jobs WHERE kind = ? AND "
-                   "state = 1"));
-  st.Bind(1, static_cast<int64_t>(kind));
+      read_db_->Prepare("SELECT MIN(create_us) FROM jobs WHERE kind = ? AND "
+                        "state = ?"));
+  st.Bind(1, static_cast<int64_t>(kind)).Bind(2, State(v1::QUEUED));
   LVS_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row || st.IsNull(0)) return std::nullopt;
   return FromMicros(st.Int(0));

@@ -2,24 +2,36 @@
 // video results, in SQLite (`<data dir>/lvs.db`, WAL, synchronous=FULL) plus
 // the results directory (`<data dir>/results/`).
 //
-// Every state change is one transaction, committed before the call returns,
-// so an accepted job is on disk before the RPC answers. Jobs move
-// QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED, and RUNNING -> QUEUED
-// when a lease is lost. Every change of a leased job is fenced by its lease id:
+// Every change runs on the store's one writer thread (StoreWriter), many
+// changes to a transaction (group commit); a change is reported done only
+// once its transaction and the result bytes it wrote are on disk, so an
+// accepted job is durable before the RPC answers and a chunk before it is
+// acknowledged. The *Async methods report through a callback and never block
+// their caller; the others wait for their commit (admin calls, rare lease
+// changes, tests). Reads use a second connection and never wait for the
+// writer. Jobs move along the edges of `CheckTransition`:
+// QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED, QUEUED -> CANCELLED,
+// and RUNNING -> QUEUED when a lease is lost. Queue positions come from an
+// in-memory index of the queued jobs kept by the writer, so a position costs
+// no query. Every change of a leased job is fenced by its lease id:
 // a call with a stale lease id fails with FAILED_PRECONDITION and changes
 // nothing, so a job is never completed twice. Opening the store re-queues the
 // jobs that were RUNNING when the previous process stopped.
 //
-// Thread-safety: thread-safe; one connection behind a mutex.
+// Thread-safety: thread-safe. The write connection, the id generator and the
+// set of result files to sync belong to the writer thread; the read
+// connection is behind `read_mu_`, the queue index behind `index_mu_`.
 #ifndef LVS_SERVER_JOB_STORE_H_
 #define LVS_SERVER_JOB_STORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -33,6 +45,7 @@
 #include "server/clock.h"
 #include "server/result_files.h"
 #include "server/sqlite.h"
+#include "server/store_writer.h"
 
 namespace lvs::server {
 
@@ -96,7 +109,17 @@ struct JobStoreOptions {
   // Bytes of results kept at most (0: no quota); the oldest finished
   // results are deleted first.
   int64_t results_quota_bytes = 0;
+  // Admissions waiting for the writer at most; more are refused with
+  // RESOURCE_EXHAUSTED.
+  size_t max_pending_admissions = 4096;
+  // Added before each commit (tests: a slow disk).
+  absl::Duration commit_delay = absl::ZeroDuration();
 };
+
+// Whether a job may move from `from` to `to` (FAILED_PRECONDITION naming
+// both otherwise). The edges: QUEUED -> RUNNING | CANCELLED; RUNNING ->
+// QUEUED | SUCCEEDED | FAILED | CANCELLED. Finished states are final.
+absl::Status CheckTransition(v1::JobState from, v1::JobState to);
 
 // A job to admit.
 struct NewJob {
@@ -157,18 +180,54 @@ struct CancelResult {
   std::string worker;
 };
 
+// Positions of the QUEUED jobs, by kind, priority and insertion order.
+// Thread-safety: not thread-safe; JobStore guards it.
+class QueueIndex {
+ public:
+  void Clear() { queues_.clear(); }
+  void Add(JobKind kind, int priority, int64_t seq);
+  void Remove(JobKind kind, int priority, int64_t seq);
+  // 1-based position of a queued job (0 when it is not queued).
+  int64_t Position(JobKind kind, int priority, int64_t seq) const;
+  // Queued jobs of `kind` per priority.
+  std::map<int, int64_t> ByPriority(JobKind kind) const;
+  // Queued jobs of `kind`.
+  int64_t Count(JobKind kind) const;
+
+ private:
+  // (kind, -priority) -> sorted seqs: iteration runs from the highest
+  // priority down.
+  std::map<std::pair<int, int>, std::deque<int64_t>> queues_;
+};
+
 // The durable store; see the file comment.
 class JobStore {
  public:
+  template <typename T>
+  using Callback = std::function<void(absl::StatusOr<T>)>;
+  // Receives the ids of jobs whose events or state changed, once per batch.
+  using ChangeObserver = std::function<void(const std::vector<std::string>&)>;
+
   // Opens (creating) `<data_dir>/lvs.db` and the results directory and
   // re-queues RUNNING jobs.
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(
       const JobStoreOptions& options, Clock* clock);
+  ~JobStore();
+
+  // Called with the jobs each committed batch changed (after their
+  // callbacks were queued); one call per batch, so followers are woken
+  // once per commit however many changes it held.
+  void SetChangeObserver(ChangeObserver observer);
 
   // Admits a job with a Queued event, or returns the earlier job of the same
   // owner and request_id, or reports the limit that was reached.
   absl::StatusOr<AdmitResult> Admit(const NewJob& job,
                                     const AdmitLimits& limits);
+  // Admit without waiting: `done` runs on the completion thread once the job
+  // is on disk. Refused at once (RESOURCE_EXHAUSTED, `done` never runs) when
+  // `max_pending_admissions` already wait for the disk.
+  absl::Status AdmitAsync(NewJob job, AdmitLimits limits,
+                          Callback<AdmitResult> done);
 
   // Returns job `id` of `kind` (NOT_FOUND when absent).
   absl::StatusOr<JobRecord> Get(JobKind kind, const std::string& id);
@@ -176,7 +235,7 @@ class JobStore {
   // Jobs matching `query`, newest first, at most `query.limit`.
   absl::StatusOr<std::vector<JobRecord>> List(const ListQuery& query);
 
-  // 1-based queue position of a QUEUED job (0 otherwise).
+  // 1-based queue position of a QUEUED job (0 otherwise); from memory.
   absl::StatusOr<int64_t> QueuePosition(const JobRecord& job);
 
   // QUEUED jobs of `kind` per priority value.
@@ -199,6 +258,9 @@ class JobStore {
 
   // Extends a lease by the lease duration from now.
   absl::Status Renew(const std::string& id, const std::string& lease_id);
+  // Renew without waiting; `done` runs once it is on disk.
+  void RenewAsync(std::string id, std::string lease_id,
+                  std::function<void(absl::Status)> done);
 
   // Appends a progress event of a leased job. `progress` and `checkpoint`,
   // when given, replace the job's latest progress and checkpoint. Returns the
@@ -208,6 +270,9 @@ class JobStore {
                                       const std::string& body,
                                       const std::string* progress,
                                       const std::string* checkpoint);
+  // AppendEvent of a video progress event without waiting.
+  void AppendEventAsync(std::string id, std::string lease_id, std::string body,
+                        std::string progress, Callback<int64_t> done);
 
   // Appends MP4 bytes at `offset` to the result of a leased video job and a
   // chunk event whose body is `body` (a GenerateVideoEvent without the
@@ -216,6 +281,11 @@ class JobStore {
                                       const std::string& lease_id,
                                       int64_t offset, const std::string& data,
                                       const std::string& body);
+  // AppendChunk without waiting: `done` runs once the bytes and the event
+  // are on disk.
+  void AppendChunkAsync(std::string id, std::string lease_id, int64_t offset,
+                        std::string data, std::string body,
+                        Callback<int64_t> done);
 
   // Finishes a leased job as SUCCEEDED with `result` and the event `body`.
   absl::StatusOr<JobRecord> Complete(const std::string& id,
@@ -262,48 +332,139 @@ class JobStore {
   absl::StatusOr<std::vector<JobRecord>> RequeueRunning(
       const std::string& reason);
 
+  // Waits until every change submitted so far is on disk and its callback
+  // ran (tests, shutdown).
+  void Flush();
+
+  // Changes the delay added before each commit (tests: a slow disk).
+  void SetCommitDelay(absl::Duration delay);
+
   // The options the store was opened with.
   const JobStoreOptions& options() const { return options_; }
 
  private:
-  // Adds and fills the capability columns of a database created without them.
-  absl::Status AddCapabilityColumns() ABSL_LOCKS_EXCLUDED(mu_);
-  // Writes the capability columns of video job `id` from its request.
-  absl::Status WriteCapabilities(const std::string& id, const std::string& spec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   JobStore(const JobStoreOptions& options, Clock* clock,
-           std::unique_ptr<SqliteDb> db);
+           std::unique_ptr<SqliteDb> db, std::unique_ptr<SqliteDb> read_db);
 
-  absl::StatusOr<std::optional<JobRecord>> Load(const std::string& id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `fn` on the writer thread in the next batch and waits for its
+  // commit.
+  template <typename T>
+  absl::StatusOr<T> Write(std::function<absl::StatusOr<T>()> fn);
+  absl::Status WriteStatus(std::function<absl::Status()> fn);
+  // Runs `fn` on the writer thread; `done` gets its value once committed.
+  template <typename T>
+  absl::Status WriteAsync(std::function<absl::StatusOr<T>()> fn,
+                          Callback<T> done, bool bounded);
+
+  // The bodies of the changes; writer thread only.
+  absl::StatusOr<AdmitResult> DoAdmit(const NewJob& job,
+                                      const AdmitLimits& limits);
+  absl::Status DoRenew(const std::string& id, const std::string& lease_id);
+  absl::StatusOr<int64_t> DoAppendEvent(const std::string& id,
+                                        const std::string& lease_id,
+                                        const std::string& body,
+                                        const std::string* progress,
+                                        const std::string* checkpoint);
+  absl::StatusOr<int64_t> DoAppendChunk(const std::string& id,
+                                        const std::string& lease_id,
+                                        int64_t offset, const std::string& data,
+                                        const std::string& body);
+  absl::StatusOr<std::optional<JobRecord>> DoLeaseNext(
+      JobKind kind, const std::string& worker, const LeaseFilter& filter);
+  // Adds and fills the capability columns of a database created without them.
+  absl::Status AddCapabilityColumns();
+  // Writes the capability columns of video job `id` from its request.
+  absl::Status WriteCapabilities(const std::string& id,
+                                 const std::string& spec);
+  // Syncs the result files written in the batch (before its commit).
+  absl::Status SyncResults();
+  // After a batch: rebuilds the queue index when anything failed and tells
+  // the observer which jobs changed.
+  void AfterBatch(bool ok);
+  // Reloads the queue index from the database (writer thread).
+  absl::Status RebuildIndex();
+
+  // Helpers of the changes; writer thread only (they use `db_`).
+  absl::StatusOr<std::optional<JobRecord>> Load(const std::string& id);
   absl::StatusOr<JobRecord> LoadLeased(const std::string& id,
-                                       const std::string& lease_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                       const std::string& lease_id);
   absl::StatusOr<int64_t> Insert(const std::string& id, const std::string& body,
-                                 int64_t chunk_offset, int64_t chunk_length)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<int64_t> Position(const JobRecord& job)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                 int64_t chunk_offset, int64_t chunk_length);
+  // Moves `job` to `to` after CheckTransition, setting the columns of
+  // `set_sql` (parameters from ?4, bound by `bind`); the row must still be
+  // in `job.state`. Keeps the queue index.
+  absl::Status Transition(const JobRecord& job, v1::JobState to,
+                          const std::string& set_sql,
+                          const std::function<void(SqliteStmt&)>& bind);
   absl::Status Requeue(const JobRecord& job, const std::string& reason,
-                       bool uses_attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                       bool uses_attempt);
   absl::Status Finish(const JobRecord& job, v1::JobState state,
-                      const std::string& error, const std::string& result)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status DeleteRow(const std::string& id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                      const std::string& error, const std::string& result);
+  absl::Status DeleteRow(const std::string& id);
+  std::string NewId();
+  // Position of a job from the index.
+  int64_t Position(const JobRecord& job);
+
+  // Rows of `jobs` matching `where_sql` on connection `db`.
   absl::StatusOr<std::vector<JobRecord>> Query(
+      SqliteDb* db, const std::string& where_sql,
+      const std::function<void(SqliteStmt&)>& bind);
+  // Query on the read connection.
+  absl::StatusOr<std::vector<JobRecord>> ReadQuery(
       const std::string& where_sql,
       const std::function<void(SqliteStmt&)>& bind)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_LOCKS_EXCLUDED(read_mu_);
 
   const JobStoreOptions options_;
   Clock* const clock_;
-  absl::Mutex mu_;
-  std::unique_ptr<SqliteDb> db_ ABSL_GUARDED_BY(mu_);
-  ResultFiles results_ ABSL_GUARDED_BY(mu_);
-  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
+  // Writer thread only.
+  std::unique_ptr<SqliteDb> db_;
+  ResultFiles results_;  // Stateless over its directory.
+  absl::BitGen rng_;
+  std::vector<std::string> dirty_results_;  // Written in the open batch.
+  std::vector<std::string> changed_;        // Jobs changed in the open batch.
+
+  absl::Mutex read_mu_;
+  std::unique_ptr<SqliteDb> read_db_ ABSL_GUARDED_BY(read_mu_);
+
+  absl::Mutex index_mu_;
+  QueueIndex index_ ABSL_GUARDED_BY(index_mu_);
+
+  absl::Mutex observer_mu_;
+  ChangeObserver observer_ ABSL_GUARDED_BY(observer_mu_);
+
+  std::unique_ptr<StoreWriter> writer_;  // Last: stops first.
 };
+
+template <typename T>
+absl::StatusOr<T> JobStore::Write(std::function<absl::StatusOr<T>()> fn) {
+  std::optional<absl::StatusOr<T>> out;
+  absl::Status committed = writer_->Call([&] {
+    out = fn();
+    return out->status();
+  });
+  if (!committed.ok()) return committed;
+  return *std::move(*out);
+}
+
+template <typename T>
+absl::Status JobStore::WriteAsync(std::function<absl::StatusOr<T>()> fn,
+                                  Callback<T> done, bool bounded) {
+  auto out = std::make_shared<std::optional<absl::StatusOr<T>>>();
+  return writer_->Submit(
+      [out, fn = std::move(fn)] {
+        *out = fn();
+        return (*out)->status();
+      },
+      [out, done = std::move(done)](absl::Status committed) {
+        if (!committed.ok()) {
+          done(committed);
+        } else {
+          done(*std::move(**out));
+        }
+      },
+      bounded);
+}
 
 // Writes `id`'s resource name: "jobs/{id}" or "trainingJobs/{id}".
 std::string JobName(JobKind kind, const std::string& id);

@@ -16,6 +16,8 @@ int64_t Micros(absl::Time t) {
   return t == absl::InfinitePast() ? 0 : absl::ToUnixMicros(t);
 }
 
+int64_t State(v1::JobState state) { return static_cast<int64_t>(state); }
+
 std::string StartedBody(const JobRecord& job, absl::Time now) {
   if (job.kind == JobKind::kVideo) {
     return EventBody<v1::GenerateVideoEvent>(
@@ -37,9 +39,12 @@ std::string StartedBody(const JobRecord& job, absl::Time now) {
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
     JobKind kind, const std::string& worker, const LeaseFilter& filter) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
+  return Write<std::optional<JobRecord>>(
+      [&] { return DoLeaseNext(kind, worker, filter); });
+}
+
+absl::StatusOr<std::optional<JobRecord>> JobStore::DoLeaseNext(
+    JobKind kind, const std::string& worker, const LeaseFilter& filter) {
   std::string where = "WHERE kind = ?1 AND state = ?2";
   if (kind == JobKind::kVideo) {
     // ?3..?5: limits (0: none); ?6..: the worker's models.
@@ -66,9 +71,9 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
   }
   absl::StrAppend(&where, " ORDER BY priority DESC, seq LIMIT 1");
   LVS_ASSIGN_OR_RETURN(
-      std::vector<JobRecord> queued, Query(where, [&](SqliteStmt& st) {
-        st.Bind(1, static_cast<int64_t>(kind))
-            .Bind(2, static_cast<int64_t>(v1::QUEUED));
+      std::vector<JobRecord> queued,
+      Query(db_.get(), where, [&](SqliteStmt& st) {
+        st.Bind(1, static_cast<int64_t>(kind)).Bind(2, State(v1::QUEUED));
         if (kind != JobKind::kVideo) return;
         st.Bind(3, filter.max_width)
             .Bind(4, filter.max_height)
@@ -83,6 +88,7 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
       }));
   for (JobRecord& job : queued) {
     const absl::Time now = clock_->Now();
+    const JobRecord before = job;
     job.state = v1::RUNNING;
     job.attempts += 1;
     job.worker = worker;
@@ -90,22 +96,20 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
     job.lease_expire = now + options_.lease_duration;
     job.start_time = now;
     if (kind == JobKind::kVideo) job.progress.clear();
-    LVS_ASSIGN_OR_RETURN(
-        SqliteStmt st,
-        db_->Prepare("UPDATE jobs SET state = 2, attempts = ?, worker = ?, "
-                     "lease_id = ?, lease_expire_us = ?, start_us = ?, "
-                     "progress = ? WHERE id = ?"));
-    st.Bind(1, job.attempts)
-        .Bind(2, worker)
-        .Bind(3, job.lease_id)
-        .Bind(4, Micros(job.lease_expire))
-        .Bind(5, Micros(now))
-        .BindBlob(6, job.progress)
-        .Bind(7, job.id);
-    LVS_RETURN_IF_ERROR(st.Run());
+    LVS_RETURN_IF_ERROR(Transition(
+        before, v1::RUNNING,
+        "attempts = ?4, worker = ?5, lease_id = ?6, lease_expire_us = ?7, "
+        "start_us = ?8, progress = ?9",
+        [&](SqliteStmt& st) {
+          st.Bind(4, job.attempts)
+              .Bind(5, worker)
+              .Bind(6, job.lease_id)
+              .Bind(7, Micros(job.lease_expire))
+              .Bind(8, Micros(now))
+              .BindBlob(9, job.progress);
+        }));
     LVS_ASSIGN_OR_RETURN(job.last_event,
                          Insert(job.id, StartedBody(job, now), -1, 0));
-    LVS_RETURN_IF_ERROR(tx.Commit());
     return std::optional<JobRecord>(std::move(job));
   }
   return std::optional<JobRecord>();
@@ -113,15 +117,31 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
 
 absl::Status JobStore::Renew(const std::string& id,
                              const std::string& lease_id) {
-  absl::MutexLock lock(&mu_);
+  return WriteStatus([&] { return DoRenew(id, lease_id); });
+}
+
+void JobStore::RenewAsync(std::string id, std::string lease_id,
+                          std::function<void(absl::Status)> done) {
+  absl::Status queued = writer_->Submit(
+      [this, id = std::move(id), lease_id = std::move(lease_id)] {
+        return DoRenew(id, lease_id);
+      },
+      std::move(done), /*bounded=*/false);
+  (void)queued;  // Unbounded: refused only at shutdown, when it no longer
+                 // matters.
+}
+
+absl::Status JobStore::DoRenew(const std::string& id,
+                               const std::string& lease_id) {
   LVS_RETURN_IF_ERROR(LoadLeased(id, lease_id).status());
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
       db_->Prepare("UPDATE jobs SET lease_expire_us = ? WHERE id = ? AND "
-                   "lease_id = ? AND state = 2"));
+                   "lease_id = ? AND state = ?"));
   st.Bind(1, Micros(clock_->Now() + options_.lease_duration))
       .Bind(2, id)
-      .Bind(3, lease_id);
+      .Bind(3, lease_id)
+      .Bind(4, State(v1::RUNNING));
   return st.Run();
 }
 
@@ -130,9 +150,27 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(const std::string& id,
                                               const std::string& body,
                                               const std::string* progress,
                                               const std::string* checkpoint) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
+  return Write<int64_t>(
+      [&] { return DoAppendEvent(id, lease_id, body, progress, checkpoint); });
+}
+
+void JobStore::AppendEventAsync(std::string id, std::string lease_id,
+                                std::string body, std::string progress,
+                                Callback<int64_t> done) {
+  absl::Status queued = WriteAsync<int64_t>(
+      [this, id = std::move(id), lease_id = std::move(lease_id),
+       body = std::move(body), progress = std::move(progress)] {
+        return DoAppendEvent(id, lease_id, body, &progress, nullptr);
+      },
+      done, /*bounded=*/false);
+  if (!queued.ok()) done(queued);
+}
+
+absl::StatusOr<int64_t> JobStore::DoAppendEvent(const std::string& id,
+                                                const std::string& lease_id,
+                                                const std::string& body,
+                                                const std::string* progress,
+                                                const std::string* checkpoint) {
   LVS_RETURN_IF_ERROR(LoadLeased(id, lease_id).status());
   LVS_ASSIGN_OR_RETURN(int64_t seq, Insert(id, body, -1, 0));
   for (auto [column, value] :
@@ -145,7 +183,6 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(const std::string& id,
     st.BindBlob(1, *value).Bind(2, id);
     LVS_RETURN_IF_ERROR(st.Run());
   }
-  LVS_RETURN_IF_ERROR(tx.Commit());
   return seq;
 }
 
@@ -154,19 +191,36 @@ absl::StatusOr<int64_t> JobStore::AppendChunk(const std::string& id,
                                               int64_t offset,
                                               const std::string& data,
                                               const std::string& body) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
+  return Write<int64_t>(
+      [&] { return DoAppendChunk(id, lease_id, offset, data, body); });
+}
+
+void JobStore::AppendChunkAsync(std::string id, std::string lease_id,
+                                int64_t offset, std::string data,
+                                std::string body, Callback<int64_t> done) {
+  absl::Status queued = WriteAsync<int64_t>(
+      [this, id = std::move(id), lease_id = std::move(lease_id), offset,
+       data = std::move(data), body = std::move(body)] {
+        return DoAppendChunk(id, lease_id, offset, data, body);
+      },
+      done, /*bounded=*/false);
+  if (!queued.ok()) done(queued);
+}
+
+absl::StatusOr<int64_t> JobStore::DoAppendChunk(const std::string& id,
+                                                const std::string& lease_id,
+                                                int64_t offset,
+                                                const std::string& data,
+                                                const std::string& body) {
   LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
   if (job.kind != JobKind::kVideo) {
     return absl::InvalidArgumentError(
         absl::StrCat("job ", id, " is not a video job"));
   }
+  // Synced with the batch, before its commit.
+  dirty_results_.push_back(id);
   LVS_RETURN_IF_ERROR(results_.Append(id, offset, data));
-  LVS_ASSIGN_OR_RETURN(
-      int64_t seq, Insert(id, body, offset, static_cast<int64_t>(data.size())));
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  return seq;
+  return Insert(id, body, offset, static_cast<int64_t>(data.size()));
 }
 
 absl::Status JobStore::Finish(const JobRecord& job, v1::JobState state,
@@ -175,33 +229,28 @@ absl::Status JobStore::Finish(const JobRecord& job, v1::JobState state,
   const absl::Time now = clock_->Now();
   const int64_t expire =
       job.kind == JobKind::kVideo ? Micros(now + options_.result_ttl) : 0;
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      db_->Prepare("UPDATE jobs SET state = ?, end_us = ?, expire_us = ?, "
-                   "lease_id = '', lease_expire_us = 0, error = ?, "
-                   "result = ? WHERE id = ?"));
-  st.Bind(1, static_cast<int64_t>(state))
-      .Bind(2, Micros(now))
-      .Bind(3, expire)
-      .BindBlob(4, error)
-      .BindBlob(5, result)
-      .Bind(6, job.id);
-  return st.Run();
+  return Transition(job, state,
+                    "end_us = ?4, expire_us = ?5, lease_id = '', "
+                    "lease_expire_us = 0, error = ?6, result = ?7",
+                    [&](SqliteStmt& st) {
+                      st.Bind(4, Micros(now))
+                          .Bind(5, expire)
+                          .BindBlob(6, error)
+                          .BindBlob(7, result);
+                    });
 }
 
 absl::StatusOr<JobRecord> JobStore::Complete(const std::string& id,
                                              const std::string& lease_id,
                                              const std::string& result,
                                              const std::string& body) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
-  LVS_RETURN_IF_ERROR(Insert(id, body, -1, 0).status());
-  LVS_RETURN_IF_ERROR(Finish(job, v1::SUCCEEDED, "", result));
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-  return *std::move(done);
+  return Write<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+    LVS_RETURN_IF_ERROR(Insert(id, body, -1, 0).status());
+    LVS_RETURN_IF_ERROR(Finish(job, v1::SUCCEEDED, "", result));
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+    return *std::move(done);
+  });
 }
 
 absl::Status JobStore::Requeue(const JobRecord& job, const std::string& reason,
@@ -217,12 +266,9 @@ absl::Status JobStore::Requeue(const JobRecord& job, const std::string& reason,
     results_.Remove(job.id);
   }
   const int attempts = uses_attempt ? job.attempts : job.attempts - 1;
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      db_->Prepare("UPDATE jobs SET state = 1, lease_id = '', "
-                   "lease_expire_us = 0, attempts = ? WHERE id = ?"));
-  st.Bind(1, attempts).Bind(2, job.id);
-  LVS_RETURN_IF_ERROR(st.Run());
+  LVS_RETURN_IF_ERROR(Transition(
+      job, v1::QUEUED, "lease_id = '', lease_expire_us = 0, attempts = ?4",
+      [&](SqliteStmt& st) { st.Bind(4, attempts); }));
   LVS_RETURN_IF_ERROR(
       Insert(job.id,
              KindEventBody(job.kind == JobKind::kVideo, now,
@@ -234,7 +280,7 @@ absl::Status JobStore::Requeue(const JobRecord& job, const std::string& reason,
           .status());
   JobRecord queued = job;
   queued.state = v1::QUEUED;
-  LVS_ASSIGN_OR_RETURN(int64_t position, Position(queued));
+  const int64_t position = Position(queued);
   return Insert(job.id,
                 QueuedEventBody(job.kind == JobKind::kVideo, now, position), -1,
                 0)
@@ -245,81 +291,78 @@ absl::StatusOr<JobRecord> JobStore::Release(const std::string& id,
                                             const std::string& lease_id,
                                             const google::rpc::Status& error,
                                             bool permanent) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
-  if (permanent || job.attempts >= options_.max_attempts) {
-    LVS_RETURN_IF_ERROR(Finish(job, v1::FAILED, error.SerializeAsString(), ""));
-  } else {
-    LVS_RETURN_IF_ERROR(Requeue(job, error.message(), true));
-  }
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-  return *std::move(done);
-}
-
-absl::StatusOr<std::vector<JobRecord>> JobStore::ExpireLeases() {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  const absl::Time now = clock_->Now();
-  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> expired,
-                       Query("WHERE state = 2 AND lease_expire_us < ?",
-                             [&](SqliteStmt& st) { st.Bind(1, Micros(now)); }));
-  std::vector<JobRecord> out;
-  for (const JobRecord& job : expired) {
-    const std::string reason =
-        absl::StrCat("the lease of worker ", job.worker,
-                     " expired during attempt ", job.attempts);
-    if (job.attempts >= options_.max_attempts) {
-      google::rpc::Status error;
-      error.set_code(static_cast<int>(absl::StatusCode::kAborted));
-      error.set_message(absl::StrCat(reason, "; no attempts left (",
-                                     options_.max_attempts, ")"));
+  return Write<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+    if (permanent || job.attempts >= options_.max_attempts) {
       LVS_RETURN_IF_ERROR(
           Finish(job, v1::FAILED, error.SerializeAsString(), ""));
     } else {
-      LVS_RETURN_IF_ERROR(Requeue(job, reason, true));
+      LVS_RETURN_IF_ERROR(Requeue(job, error.message(), true));
     }
-  }
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  for (const JobRecord& job : expired) {
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> now_job, Load(job.id));
-    if (now_job) out.push_back(*std::move(now_job));
-  }
-  return out;
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+    return *std::move(done);
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::ExpireLeases() {
+  return Write<std::vector<JobRecord>>(
+      [&]() -> absl::StatusOr<std::vector<JobRecord>> {
+        const absl::Time now = clock_->Now();
+        LVS_ASSIGN_OR_RETURN(
+            std::vector<JobRecord> expired,
+            Query(db_.get(), "WHERE state = ? AND lease_expire_us < ?",
+                  [&](SqliteStmt& st) {
+                    st.Bind(1, State(v1::RUNNING)).Bind(2, Micros(now));
+                  }));
+        std::vector<JobRecord> out;
+        for (const JobRecord& job : expired) {
+          const std::string reason =
+              absl::StrCat("the lease of worker ", job.worker,
+                           " expired during attempt ", job.attempts);
+          if (job.attempts >= options_.max_attempts) {
+            google::rpc::Status error;
+            error.set_code(static_cast<int>(absl::StatusCode::kAborted));
+            error.set_message(absl::StrCat(reason, "; no attempts left (",
+                                           options_.max_attempts, ")"));
+            LVS_RETURN_IF_ERROR(
+                Finish(job, v1::FAILED, error.SerializeAsString(), ""));
+          } else {
+            LVS_RETURN_IF_ERROR(Requeue(job, reason, true));
+          }
+          LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> now_job, Load(job.id));
+          if (now_job) out.push_back(*std::move(now_job));
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<CancelResult> JobStore::Cancel(JobKind kind,
                                               const std::string& id,
                                               const std::string& owner,
                                               const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
-    return absl::NotFoundError(
-        absl::StrCat(JobName(kind, id), " does not exist"));
-  }
-  if (job->finished()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(JobName(kind, id), " has already finished (",
-                     v1::JobState_Name(job->state), ")"));
-  }
-  CancelResult out;
-  out.revoked_lease = job->lease_id;
-  out.worker = job->state == v1::RUNNING ? job->worker : "";
-  google::rpc::Status error;
-  error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
-  error.set_message(reason);
-  LVS_RETURN_IF_ERROR(
-      Finish(*job, v1::CANCELLED, error.SerializeAsString(), ""));
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-  out.job = *std::move(done);
-  return out;
+  return Write<CancelResult>([&]() -> absl::StatusOr<CancelResult> {
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+    if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+      return absl::NotFoundError(
+          absl::StrCat(JobName(kind, id), " does not exist"));
+    }
+    if (job->finished()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(JobName(kind, id), " has already finished (",
+                       v1::JobState_Name(job->state), ")"));
+    }
+    CancelResult out;
+    out.revoked_lease = job->lease_id;
+    out.worker = job->state == v1::RUNNING ? job->worker : "";
+    google::rpc::Status error;
+    error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
+    error.set_message(reason);
+    LVS_RETURN_IF_ERROR(
+        Finish(*job, v1::CANCELLED, error.SerializeAsString(), ""));
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+    out.job = *std::move(done);
+    return out;
+  });
 }
 
 absl::Status JobStore::DeleteRow(const std::string& id) {
@@ -330,35 +373,35 @@ absl::Status JobStore::DeleteRow(const std::string& id) {
     LVS_RETURN_IF_ERROR(st.Run());
   }
   results_.Remove(id);
+  changed_.push_back(id);
   return absl::OkStatus();
 }
 
 absl::Status JobStore::Delete(JobKind kind, const std::string& id,
                               const std::string& owner) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
-    return absl::NotFoundError(
-        absl::StrCat(JobName(kind, id), " does not exist"));
-  }
-  if (!job->finished()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
-                     "; cancel it before deleting it"));
-  }
-  LVS_RETURN_IF_ERROR(DeleteRow(id));
-  return tx.Commit();
+  return WriteStatus([&]() -> absl::Status {
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+    if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+      return absl::NotFoundError(
+          absl::StrCat(JobName(kind, id), " does not exist"));
+    }
+    if (!job->finished()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
+                       "; cancel it before deleting it"));
+    }
+    return DeleteRow(id);
+  });
 }
 
 absl::StatusOr<std::vector<StoredEvent>> JobStore::ReadEvents(
     const std::string& id, int64_t after_seq, int limit) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&read_mu_);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
-      db_->Prepare("SELECT seq, body, chunk_offset, chunk_length FROM events "
-                   "WHERE job = ? AND seq > ? ORDER BY seq LIMIT ?"));
+      read_db_->Prepare(
+          "SELECT seq, body, chunk_offset, chunk_length FROM events "
+          "WHERE job = ? AND seq > ? ORDER BY seq LIMIT ?"));
   st.Bind(1, id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
   std::vector<StoredEvent> out;
   while (true) {
@@ -372,54 +415,61 @@ absl::StatusOr<std::vector<StoredEvent>> JobStore::ReadEvents(
 absl::StatusOr<std::string> JobStore::ReadResult(const std::string& id,
                                                  int64_t offset,
                                                  int64_t length) {
-  absl::MutexLock lock(&mu_);
   return results_.Read(id, offset, length);
 }
 
 absl::StatusOr<std::vector<std::string>> JobStore::CollectGarbage() {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  std::vector<std::string> deleted;
-  LVS_ASSIGN_OR_RETURN(
-      std::vector<JobRecord> expired,
-      Query("WHERE kind = 1 AND expire_us > 0 AND expire_us < ?",
-            [&](SqliteStmt& st) { st.Bind(1, Micros(clock_->Now())); }));
-  for (const JobRecord& job : expired) {
-    LVS_RETURN_IF_ERROR(DeleteRow(job.id));
-    deleted.push_back(job.id);
-  }
-  if (options_.results_quota_bytes > 0) {
-    int64_t total = results_.TotalBytes();
-    if (total > options_.results_quota_bytes) {
-      LVS_ASSIGN_OR_RETURN(
-          std::vector<JobRecord> finished,
-          Query("WHERE kind = 1 AND state IN (3, 4, 5) ORDER BY end_us",
-                [](SqliteStmt&) {}));
-      for (const JobRecord& job : finished) {
-        if (total <= options_.results_quota_bytes) break;
-        total -= job.result_bytes;
-        LVS_RETURN_IF_ERROR(DeleteRow(job.id));
-        deleted.push_back(job.id);
-      }
-    }
-  }
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  return deleted;
+  return Write<std::vector<std::string>>(
+      [&]() -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> deleted;
+        LVS_ASSIGN_OR_RETURN(
+            std::vector<JobRecord> expired,
+            Query(db_.get(),
+                  "WHERE kind = ? AND expire_us > 0 AND expire_us < ?",
+                  [&](SqliteStmt& st) {
+                    st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
+                        .Bind(2, Micros(clock_->Now()));
+                  }));
+        for (const JobRecord& job : expired) {
+          LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+          deleted.push_back(job.id);
+        }
+        if (options_.results_quota_bytes <= 0) return deleted;
+        int64_t total = results_.TotalBytes();
+        if (total <= options_.results_quota_bytes) return deleted;
+        LVS_ASSIGN_OR_RETURN(
+            std::vector<JobRecord> finished,
+            Query(db_.get(),
+                  "WHERE kind = ? AND state IN (?, ?, ?) ORDER BY end_us",
+                  [](SqliteStmt& st) {
+                    st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
+                        .Bind(2, State(v1::SUCCEEDED))
+                        .Bind(3, State(v1::FAILED))
+                        .Bind(4, State(v1::CANCELLED));
+                  }));
+        for (const JobRecord& job : finished) {
+          if (total <= options_.results_quota_bytes) break;
+          total -= job.result_bytes;
+          LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+          deleted.push_back(job.id);
+        }
+        return deleted;
+      });
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueRunning(
     const std::string& reason) {
-  absl::MutexLock lock(&mu_);
-  SqliteTransaction tx(db_.get());
-  LVS_RETURN_IF_ERROR(tx.status());
-  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> running,
-                       Query("WHERE state = 2", [](SqliteStmt&) {}));
-  for (const JobRecord& job : running) {
-    LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
-  }
-  LVS_RETURN_IF_ERROR(tx.Commit());
-  return running;
+  return Write<std::vector<JobRecord>>(
+      [&]() -> absl::StatusOr<std::vector<JobRecord>> {
+        LVS_ASSIGN_OR_RETURN(
+            std::vector<JobRecord> running,
+            Query(db_.get(), "WHERE state = ?",
+                  [](SqliteStmt& st) { st.Bind(1, State(v1::RUNNING)); }));
+        for (const JobRecord& job : running) {
+          LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
+        }
+        return running;
+      });
 }
 
 }  // namespace lvs::server

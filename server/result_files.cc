@@ -64,13 +64,19 @@ absl::Status ResultFiles::Append(const std::string& id, int64_t offset,
     }
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd) != 0) {
-    absl::Status s = Errno("cannot sync", path);
-    ::close(fd);
-    return s;
-  }
   ::close(fd);
   return absl::OkStatus();
+}
+
+absl::Status ResultFiles::Sync(const std::string& id) {
+  const std::string path = Path(id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? absl::OkStatus() : Errno("cannot open", path);
+  absl::Status s;
+  if (::fdatasync(fd) != 0) s = Errno("cannot sync", path);
+  ::close(fd);
+  return s;
 }
 
 absl::StatusOr<std::string> ResultFiles::Read(const std::string& id,

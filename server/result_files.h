@@ -1,9 +1,11 @@
 // The results directory: one fragmented MP4 per video job
 // (`<dir>/<job id>.mp4`), appended chunk by chunk as a worker streams it and
-// read back by byte range for WatchVideoJob. Each append is written and
-// fdatasync'ed before it returns, so an acknowledged chunk survives a crash.
+// read back by byte range for WatchVideoJob. Appends are written without
+// syncing; the job store's writer calls Sync() on every file a batch wrote
+// before committing it, so an acknowledged chunk survives a crash.
 //
-// Thread-safety: not thread-safe; JobStore calls it under its mutex.
+// Thread-safety: stateless over the directory: reads may run on any thread
+// while the one writer thread appends.
 #ifndef LVS_SERVER_RESULT_FILES_H_
 #define LVS_SERVER_RESULT_FILES_H_
 
@@ -34,6 +36,9 @@ class ResultFiles {
   // (OUT_OF_RANGE otherwise: chunks are contiguous).
   absl::Status Append(const std::string& id, int64_t offset,
                       const std::string& data);
+
+  // fdatasync()s job `id`'s file (nothing when absent).
+  absl::Status Sync(const std::string& id);
 
   // Reads up to `length` bytes at `offset`; fewer at the end of the file.
   absl::StatusOr<std::string> Read(const std::string& id, int64_t offset,

@@ -304,6 +304,9 @@ void ServerApp::Shutdown() {
        {public_server_.get(), worker_server_.get(), health_server_.get()}) {
     if (s != nullptr) s->Shutdown(deadline);
   }
+  // Store completions call into the dispatcher and the streams: let the
+  // last ones run before either goes away.
+  if (store_) store_->Flush();
   http_.reset();
   LogEvent("stopped", {});
 }

@@ -30,6 +30,51 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
                                      const std::string& request_id,
                                      const std::string& prefix,
                                      JobRecord* job) {
+  NewJob new_job;
+  AdmitLimits limits;
+  grpc::Status status =
+      Prepare(identity, request, request_id, prefix, &new_job, &limits);
+  if (!status.ok()) return status;
+  return Answer(identity, request, request_id, new_job,
+                shared_->store->Admit(new_job, limits), job);
+}
+
+void VideoServiceImpl::AdmitAsync(
+    const ClientIdentity& identity, const v1::GenerateVideoRequest& request,
+    const std::string& request_id, const std::string& prefix,
+    std::function<void(grpc::Status, JobRecord)> done) {
+  auto new_job = std::make_shared<NewJob>();
+  AdmitLimits limits;
+  grpc::Status status =
+      Prepare(identity, request, request_id, prefix, new_job.get(), &limits);
+  if (!status.ok()) {
+    done(status, JobRecord());
+    return;
+  }
+  absl::Status queued = shared_->store->AdmitAsync(
+      *new_job, limits,
+      [this, identity, request, request_id, new_job,
+       done](absl::StatusOr<AdmitResult> admitted) {
+        JobRecord job;
+        grpc::Status answer =
+            Answer(identity, request, request_id, *new_job, admitted, &job);
+        done(answer, std::move(job));
+      });
+  if (queued.ok()) return;
+  // The writer is behind: refuse instead of queueing without bound.
+  shared_->metrics->admission_rejections_total->Add({"overloaded"}, 1);
+  done(RichError(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                 std::string(queued.message()), "STORE_OVERLOADED")
+           .RetryAfter(options_.retry_delay)
+           .Build(),
+       JobRecord());
+}
+
+grpc::Status VideoServiceImpl::Prepare(const ClientIdentity& identity,
+                                       const v1::GenerateVideoRequest& request,
+                                       const std::string& request_id,
+                                       const std::string& prefix, NewJob* job,
+                                       AdmitLimits* limits) {
   if (shared_->draining) {
     shared_->metrics->admission_rejections_total->Add({"draining"}, 1);
     return RichError(grpc::StatusCode::UNAVAILABLE,
@@ -59,7 +104,7 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
     shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
     return InvalidRequest(bad);
   }
-  NewJob new_job;
+  NewJob& new_job = *job;
   new_job.owner = identity.owner;
   new_job.request_id = request_id;
   new_job.priority = request.priority() == v1::PRIORITY_UNSPECIFIED
@@ -75,14 +120,19 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
                                            int64_t{1} << 53));
   }
   new_job.spec = stored.SerializeAsString();
-  AdmitLimits limits;
-  limits.max_queue = options_.max_queue;
+  limits->max_queue = options_.max_queue;
   // A key's max_concurrent limits its running jobs (the dispatcher leases
   // no more); --max-per-client bounds queued + running of keys without one.
-  limits.owner_max_active =
+  limits->owner_max_active =
       identity.max_concurrent > 0 ? 0 : options_.max_per_client;
-  limits.owner_max_queued = identity.max_queued;
-  absl::StatusOr<AdmitResult> admitted = shared_->store->Admit(new_job, limits);
+  limits->owner_max_queued = identity.max_queued;
+  return grpc::Status::OK;
+}
+
+grpc::Status VideoServiceImpl::Answer(
+    const ClientIdentity& identity, const v1::GenerateVideoRequest& request,
+    const std::string& request_id, const NewJob& new_job,
+    const absl::StatusOr<AdmitResult>& admitted, JobRecord* job) {
   if (!admitted.ok()) return ToGrpc(admitted.status());
   switch (admitted->outcome) {
     case AdmitOutcome::kCreated:
@@ -96,6 +146,8 @@ grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
       // refused instead of answered with the first one's job.
       v1::GenerateVideoRequest existing;
       existing.ParseFromString(admitted->job.spec);
+      v1::GenerateVideoRequest stored;
+      stored.ParseFromString(new_job.spec);
       if (request.seed() == 0) stored.set_seed(existing.seed());
       if (existing.SerializeAsString() != stored.SerializeAsString()) {
         shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
@@ -186,14 +238,17 @@ grpc::ServerUnaryReactor* VideoServiceImpl::CreateVideoJob(
     grpc::CallbackServerContext* ctx, const v1::CreateVideoJobRequest* request,
     v1::VideoJob* response) {
   ClientIdentity identity;
-  JobRecord job;
   grpc::Status status = Gate(ctx, &identity);
-  if (status.ok()) {
-    status = Admit(identity, request->video(), request->request_id(), "video.",
-                   &job);
-  }
-  if (status.ok()) *response = Describe(job);
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered from the store's completion once the job is on disk; this
+  // thread does not wait.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  AdmitAsync(identity, request->video(), request->request_id(), "video.",
+             [this, reactor, response](grpc::Status answer, JobRecord job) {
+               if (answer.ok()) *response = Describe(job);
+               reactor->Finish(answer);
+             });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::GetVideoJob(

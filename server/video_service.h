@@ -80,11 +80,30 @@ class VideoServiceImpl final : public v1::VideoService::CallbackService {
   // Checks readiness and the API key.
   grpc::Status Gate(grpc::CallbackServerContext* ctx,
                     ClientIdentity* identity) const;
-  // Validates and stores a new job; `job` is set on success.
+  // Validates and stores a new job; `job` is set on success. Waits for the
+  // store's commit.
   grpc::Status Admit(const ClientIdentity& identity,
                      const v1::GenerateVideoRequest& request,
                      const std::string& request_id, const std::string& prefix,
                      JobRecord* job);
+  // Admit without waiting: `done` runs with the outcome once the job is on
+  // disk (on the store's completion thread), or at once when the request is
+  // refused before reaching the store.
+  void AdmitAsync(const ClientIdentity& identity,
+                  const v1::GenerateVideoRequest& request,
+                  const std::string& request_id, const std::string& prefix,
+                  std::function<void(grpc::Status, JobRecord)> done);
+  // The checks before the store: fills `job` and `limits`.
+  grpc::Status Prepare(const ClientIdentity& identity,
+                       const v1::GenerateVideoRequest& request,
+                       const std::string& request_id, const std::string& prefix,
+                       NewJob* job, AdmitLimits* limits);
+  // Turns the store's answer into the RPC's.
+  grpc::Status Answer(const ClientIdentity& identity,
+                      const v1::GenerateVideoRequest& request,
+                      const std::string& request_id, const NewJob& new_job,
+                      const absl::StatusOr<AdmitResult>& admitted,
+                      JobRecord* job);
   // Loads the caller's job named `name` (NOT_FOUND for another owner's).
   grpc::Status Load(const ClientIdentity& identity, const std::string& name,
                     JobRecord* job);

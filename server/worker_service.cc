@@ -56,7 +56,10 @@ class WorkerStream : public Reactor, public WorkerConnection {
       }
       name_ = in_.register_().name();
     } else {
-      dispatcher_->OnMessage(name_, in_, this);
+      // The next read starts once the message is stored: a worker that
+      // streams faster than the disk commits waits (flow control).
+      dispatcher_->OnMessage(name_, in_, this, [this] { StartRead(&in_); });
+      return;
     }
     StartRead(&in_);
   }

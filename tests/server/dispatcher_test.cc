@@ -53,6 +53,14 @@ class DispatcherTest : public ::testing::Test {
                                                &metrics_, DispatcherOptions{});
   }
 
+  // Hands `m` to the dispatcher and waits until its store change (written
+  // by the store's writer thread) is committed and handled.
+  void OnMessage(const std::string& worker, const v1::WorkerMessage& m,
+                 const WorkerConnection* connection = nullptr) {
+    dispatcher_->OnMessage(worker, m, connection);
+    store_->Flush();
+  }
+
   void Connect(const std::string& name, FakeConnection* conn,
                v1::WorkerKind kind = v1::WORKER_KIND_GENERATOR,
                int max_width = 0) {
@@ -64,7 +72,7 @@ class DispatcherTest : public ::testing::Test {
     conn->Take(v1::ServerMessage::kRegistered);
     v1::WorkerMessage m;
     m.mutable_lease_request();
-    dispatcher_->OnMessage(name, m);
+    OnMessage(name, m);
   }
 
   std::string Submit(int width = 64, int priority = v1::PRIORITY_NORMAL) {
@@ -83,14 +91,14 @@ class DispatcherTest : public ::testing::Test {
     m.mutable_job_event()->set_lease_id(lease);
     m.mutable_job_event()->mutable_event()->mutable_chunk()->set_offset(offset);
     m.mutable_job_event()->mutable_event()->mutable_chunk()->set_data(data);
-    dispatcher_->OnMessage(worker, m);
+    OnMessage(worker, m);
   }
 
   void Complete(const std::string& worker, const std::string& lease) {
     v1::WorkerMessage m;
     m.mutable_job_result()->set_lease_id(lease);
     m.mutable_job_result()->mutable_completed()->set_frames(5);
-    dispatcher_->OnMessage(worker, m);
+    OnMessage(worker, m);
   }
 
   JobRecord Job(const std::string& id) {
@@ -137,13 +145,13 @@ TEST_F(DispatcherTest, ReconnectingNameReplacesTheDeadStream) {
   v1::WorkerMessage result;
   result.mutable_job_result()->set_lease_id(lease);
   result.mutable_job_result()->mutable_completed();
-  dispatcher_->OnMessage("w1", result, &old_conn);
+  OnMessage("w1", result, &old_conn);
   dispatcher_->Unregister("w1", &old_conn);
   EXPECT_EQ(Job(id).state, v1::QUEUED);
   ASSERT_EQ(dispatcher_->ListWorkers().size(), 1u);
   v1::WorkerMessage ask;
   ask.mutable_lease_request();
-  dispatcher_->OnMessage("w1", ask, &new_conn);
+  OnMessage("w1", ask, &new_conn);
   v1::ServerMessage a = new_conn.Take(v1::ServerMessage::kAssignment);
   EXPECT_EQ(a.assignment().attempt(), 2);
 }
@@ -156,7 +164,7 @@ TEST_F(DispatcherTest, SecondWorkerUnderALiveNameIsRefused) {
   clock_.Advance(absl::Seconds(20));
   v1::WorkerMessage beat;
   beat.mutable_heartbeat();
-  dispatcher_->OnMessage("w1", beat, &first);
+  OnMessage("w1", beat, &first);
   clock_.Advance(absl::Seconds(20));
   v1::RegisterWorker r;
   r.set_name("w1");
@@ -206,7 +214,7 @@ TEST_F(DispatcherTest, StepEventsGetThroughputAndEta) {
   m.mutable_job_event()->set_lease_id(lease);
   m.mutable_job_event()->mutable_event()->mutable_step()->set_index(0);
   m.mutable_job_event()->mutable_event()->mutable_step()->set_total(11);
-  dispatcher_->OnMessage("w1", m);
+  OnMessage("w1", m);
   auto events = store_->ReadEvents(id, 0, 10);
   v1::GenerateVideoEvent step;
   ASSERT_TRUE(step.ParseFromString(events->back().body));
@@ -254,7 +262,7 @@ TEST_F(DispatcherTest, ExpiredLeaseMovesJobToAnotherWorkerAndFencesTheOld) {
     clock_.Advance(absl::Seconds(20));
     v1::WorkerMessage hb;
     hb.mutable_heartbeat()->set_lease_id(old_lease);
-    dispatcher_->OnMessage("w1", hb);
+    OnMessage("w1", hb);
     dispatcher_->Tick();
     EXPECT_EQ(Job(id).state, v1::RUNNING);
   }
@@ -321,7 +329,7 @@ TEST_F(DispatcherTest, PermanentErrorFailsWithoutRetry) {
   m.mutable_job_result()->mutable_error()->set_code(3);
   m.mutable_job_result()->mutable_error()->set_message("frames: too many");
   m.mutable_job_result()->set_permanent(true);
-  dispatcher_->OnMessage("w1", m);
+  OnMessage("w1", m);
   EXPECT_EQ(Job(id).state, v1::FAILED);
   EXPECT_EQ(Job(id).attempts, 1);
 }
@@ -339,10 +347,10 @@ TEST_F(DispatcherTest, CancelReachesTheWorkerAndFreesIt) {
   EXPECT_EQ(w.Take(v1::ServerMessage::kCancel).cancel().lease_id(), lease);
   v1::WorkerMessage ack;
   ack.mutable_cancel_ack()->set_lease_id(lease);
-  dispatcher_->OnMessage("w1", ack);
+  OnMessage("w1", ack);
   v1::WorkerMessage ask;
   ask.mutable_lease_request();
-  dispatcher_->OnMessage("w1", ask);
+  OnMessage("w1", ask);
   EXPECT_EQ(w.Take(v1::ServerMessage::kAssignment).assignment().job(),
             "jobs/" + next);
   EXPECT_EQ(Job(id).state, v1::CANCELLED);
@@ -378,7 +386,7 @@ TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
       report.mutable_training_report()->mutable_event()->mutable_checkpoint();
   ckpt->set_step(4);
   ckpt->set_path("/ckpt/4");
-  dispatcher_->OnMessage("t1", report);
+  OnMessage("t1", report);
   dispatcher_->Unregister("t1");
   Connect("t2", &t2, v1::WORKER_KIND_TRAINER);
   v1::ServerMessage b = t2.Take(v1::ServerMessage::kTrainingAssignment);
@@ -388,7 +396,7 @@ TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
   done.mutable_training_result()->set_lease_id(
       b.training_assignment().lease_id());
   done.mutable_training_result()->mutable_completed()->set_steps(10);
-  dispatcher_->OnMessage("t2", done);
+  OnMessage("t2", done);
   EXPECT_EQ(store_->Get(JobKind::kTraining, id)->state, v1::SUCCEEDED);
 }
 
@@ -408,7 +416,7 @@ TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
   v1::WorkerMessage m;
   m.mutable_reload_result()->set_reload_id(reload_id);
   m.mutable_reload_result()->set_model_version("v2");
-  dispatcher_->OnMessage("a", m);
+  OnMessage("a", m);
   EXPECT_FALSE(answer.has_value());
   dispatcher_->Unregister("b");
   ASSERT_TRUE(answer.has_value());
@@ -441,7 +449,7 @@ TEST_F(DispatcherTest, ReloadAnswerRunsWithoutTheDispatcherLock) {
   m.mutable_reload_result()->set_reload_id(
       a.Take(v1::ServerMessage::kReload).reload().reload_id());
   m.mutable_reload_result()->set_model_version("v2");
-  dispatcher_->OnMessage("a", m);
+  OnMessage("a", m);
   EXPECT_TRUE(lock_free);
   ASSERT_TRUE(listed.valid());
   EXPECT_EQ(listed.get(), 1u);
