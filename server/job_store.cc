@@ -497,12 +497,26 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
     }
   }
   const absl::Time now = clock_->Now();
-  const std::string id = NewId();
+  JobRecord stored;
+  stored.id = NewId();
+  stored.kind = job.kind;
+  stored.owner = job.owner;
+  stored.request_id = job.request_id;
+  stored.priority = job.priority;
+  stored.state = v1::QUEUED;
+  stored.spec = job.spec;
+  stored.create_time = now;
+  stored.last_event = 1;  // The Queued event below.
+  // The capability columns, matched by LeaseNext.
+  v1::GenerateVideoRequest req;
+  if (job.kind == JobKind::kVideo) (void)req.ParseFromString(job.spec);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt ins,
       db_->Prepare("INSERT INTO jobs(id, kind, owner, request_id, priority, "
-                   "state, spec, create_us) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
-  ins.Bind(1, id).Bind(2, kind).Bind(3, job.owner);
+                   "state, spec, create_us, last_event, model, width, "
+                   "height, frames) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, "
+                   "?, ?) RETURNING seq"));
+  ins.Bind(1, stored.id).Bind(2, kind).Bind(3, job.owner);
   if (job.request_id.empty()) {
     ins.BindNull(4);
   } else {
@@ -511,25 +525,30 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   ins.Bind(5, job.priority)
       .Bind(6, State(v1::QUEUED))
       .BindBlob(7, job.spec)
-      .Bind(8, Micros(now));
-  LVS_RETURN_IF_ERROR(ins.Run());
-  if (job.kind == JobKind::kVideo) {
-    LVS_RETURN_IF_ERROR(WriteCapabilities(id, job.spec));
-  }
-  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> stored, Load(id));
+      .Bind(8, Micros(now))
+      .Bind(9, req.model())
+      .Bind(10, static_cast<int64_t>(req.width()))
+      .Bind(11, static_cast<int64_t>(req.height()))
+      .Bind(12, static_cast<int64_t>(req.frames()));
+  LVS_ASSIGN_OR_RETURN(bool row, ins.Step());
+  if (!row) return absl::InternalError("INSERT INTO jobs returned no seq");
+  stored.seq = ins.Int(0);
+  LVS_RETURN_IF_ERROR(ins.Step().status());
   {
     absl::MutexLock lock(&index_mu_);
-    index_.Add(stored->kind, stored->priority, stored->seq);
+    index_.Add(stored.kind, stored.priority, stored.seq);
   }
-  out.position = Position(*stored);
-  LVS_RETURN_IF_ERROR(
-      Insert(id,
-             QueuedEventBody(job.kind == JobKind::kVideo, now, out.position),
-             -1, 0)
-          .status());
+  out.position = Position(stored);
+  LVS_ASSIGN_OR_RETURN(
+      SqliteStmt event,
+      db_->Prepare("INSERT INTO events(job, seq, body) VALUES(?, 1, ?)"));
+  event.Bind(1, stored.id)
+      .BindBlob(
+          2, QueuedEventBody(job.kind == JobKind::kVideo, now, out.position));
+  LVS_RETURN_IF_ERROR(event.Run());
+  changed_.push_back(stored.id);
   out.outcome = AdmitOutcome::kCreated;
-  out.job = *std::move(stored);
-  out.job.last_event = 1;
+  out.job = std::move(stored);
   return out;
 }
 
