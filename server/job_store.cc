@@ -104,53 +104,6 @@ absl::Status CheckTransition(v1::JobState from, v1::JobState to) {
                    v1::JobState_Name(to)));
 }
 
-void QueueIndex::Add(JobKind kind, int priority, int64_t seq) {
-  std::deque<int64_t>& q = queues_[{static_cast<int>(kind), -priority}];
-  q.insert(std::lower_bound(q.begin(), q.end(), seq), seq);
-}
-
-void QueueIndex::Remove(JobKind kind, int priority, int64_t seq) {
-  auto it = queues_.find({static_cast<int>(kind), -priority});
-  if (it == queues_.end()) return;
-  auto pos = std::lower_bound(it->second.begin(), it->second.end(), seq);
-  if (pos != it->second.end() && *pos == seq) it->second.erase(pos);
-}
-
-int64_t QueueIndex::Position(JobKind kind, int priority, int64_t seq) const {
-  int64_t ahead = 0;
-  for (auto it = queues_.lower_bound({static_cast<int>(kind), INT_MIN});
-       it != queues_.end() && it->first.first == static_cast<int>(kind); ++it) {
-    const std::deque<int64_t>& q = it->second;
-    if (-it->first.second > priority) {
-      ahead += static_cast<int64_t>(q.size());
-      continue;
-    }
-    auto pos = std::lower_bound(q.begin(), q.end(), seq);
-    if (pos == q.end() || *pos != seq) return 0;
-    return ahead + (pos - q.begin()) + 1;
-  }
-  return 0;
-}
-
-std::map<int, int64_t> QueueIndex::ByPriority(JobKind kind) const {
-  std::map<int, int64_t> out;
-  for (const auto& [key, q] : queues_) {
-    if (key.first == static_cast<int>(kind) && !q.empty()) {
-      out[-key.second] = static_cast<int64_t>(q.size());
-    }
-  }
-  return out;
-}
-
-int64_t QueueIndex::Count(JobKind kind) const {
-  int64_t n = 0;
-  for (const auto& [key, q] : queues_) {
-    if (key.first == static_cast<int>(kind))
-      n += static_cast<int64_t>(q.size());
-  }
-  return n;
-}
-
 JobStore::JobStore(const JobStoreOptions& options, Clock* clock,
                    std::unique_ptr<SqliteDb> db,
                    std::unique_ptr<SqliteDb> read_db)
@@ -248,7 +201,7 @@ absl::Status JobStore::RebuildIndex() {
   while (true) {
     LVS_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    index.Add(static_cast<JobKind>(st.Int(0)), static_cast<int>(st.Int(1)),
+    index.Add(static_cast<int>(st.Int(0)), static_cast<int>(st.Int(1)),
               st.Int(2));
   }
   absl::MutexLock lock(&index_mu_);
@@ -297,13 +250,6 @@ absl::Status JobStore::WriteCapabilities(const std::string& id,
 
 std::string JobStore::NewId() {
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(rng_));
-}
-
-absl::StatusOr<std::vector<JobRecord>> JobStore::ReadQuery(
-    const std::string& where_sql,
-    const std::function<void(SqliteStmt&)>& bind) {
-  absl::MutexLock lock(&read_mu_);
-  return Query(read_db_.get(), where_sql, bind);
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
@@ -396,7 +342,7 @@ absl::StatusOr<int64_t> JobStore::Insert(const std::string& id,
 int64_t JobStore::Position(const JobRecord& job) {
   if (job.state != v1::QUEUED) return 0;
   absl::MutexLock lock(&index_mu_);
-  return index_.Position(job.kind, job.priority, job.seq);
+  return index_.Position(static_cast<int>(job.kind), job.priority, job.seq);
 }
 
 absl::Status JobStore::Transition(
@@ -416,8 +362,10 @@ absl::Status JobStore::Transition(
   }
   changed_.push_back(job.id);
   absl::MutexLock lock(&index_mu_);
-  if (job.state == v1::QUEUED) index_.Remove(job.kind, job.priority, job.seq);
-  if (to == v1::QUEUED) index_.Add(job.kind, job.priority, job.seq);
+  if (job.state == v1::QUEUED)
+    index_.Remove(static_cast<int>(job.kind), job.priority, job.seq);
+  if (to == v1::QUEUED)
+    index_.Add(static_cast<int>(job.kind), job.priority, job.seq);
   return absl::OkStatus();
 }
 
@@ -464,7 +412,7 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
     int64_t queued;
     {
       absl::MutexLock lock(&index_mu_);
-      queued = index_.Count(job.kind);
+      queued = index_.Count(static_cast<int>(job.kind));
     }
     if (queued >= limits.max_queue) {
       out.outcome = AdmitOutcome::kQueueFull;
@@ -536,7 +484,7 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   LVS_RETURN_IF_ERROR(ins.Step().status());
   {
     absl::MutexLock lock(&index_mu_);
-    index_.Add(stored.kind, stored.priority, stored.seq);
+    index_.Add(static_cast<int>(stored.kind), stored.priority, stored.seq);
   }
   out.position = Position(stored);
   LVS_ASSIGN_OR_RETURN(
@@ -550,68 +498,6 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   out.outcome = AdmitOutcome::kCreated;
   out.job = std::move(stored);
   return out;
-}
-
-absl::StatusOr<JobRecord> JobStore::Get(JobKind kind, const std::string& id) {
-  LVS_ASSIGN_OR_RETURN(
-      std::vector<JobRecord> rows,
-      ReadQuery("WHERE id = ?", [&](SqliteStmt& st) { st.Bind(1, id); }));
-  if (rows.empty() || rows[0].kind != kind) {
-    return absl::NotFoundError(
-        absl::StrCat(JobName(kind, id), " does not exist"));
-  }
-  return std::move(rows[0]);
-}
-
-absl::StatusOr<std::vector<JobRecord>> JobStore::List(const ListQuery& q) {
-  std::string where =
-      "WHERE kind = ?1 AND (?2 = '' OR owner = ?2) AND "
-      "(?3 = 0 OR state = ?3) AND (?4 = 0 OR seq < ?4) "
-      "ORDER BY seq DESC LIMIT ?5";
-  return ReadQuery(where, [&](SqliteStmt& st) {
-    st.Bind(1, static_cast<int64_t>(q.kind))
-        .Bind(2, q.owner)
-        .Bind(3, State(q.state))
-        .Bind(4, q.before_seq)
-        .Bind(5, static_cast<int64_t>(q.limit));
-  });
-}
-
-absl::StatusOr<int64_t> JobStore::QueuePosition(const JobRecord& job) {
-  return Position(job);
-}
-
-absl::StatusOr<std::map<int, int64_t>> JobStore::QueuedByPriority(
-    JobKind kind) {
-  absl::MutexLock lock(&index_mu_);
-  return index_.ByPriority(kind);
-}
-
-absl::StatusOr<int64_t> JobStore::CountState(JobKind kind, v1::JobState state) {
-  if (state == v1::QUEUED) {
-    absl::MutexLock lock(&index_mu_);
-    return index_.Count(kind);
-  }
-  absl::MutexLock lock(&read_mu_);
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      read_db_->Prepare(
-          "SELECT COUNT(*) FROM jobs WHERE kind = ? AND state = ?"));
-  st.Bind(1, static_cast<int64_t>(kind)).Bind(2, State(state));
-  LVS_ASSIGN_OR_RETURN(bool row, st.Step());
-  return row ? st.Int(0) : 0;
-}
-
-absl::StatusOr<std::optional<absl::Time>> JobStore::OldestQueued(JobKind kind) {
-  absl::MutexLock lock(&read_mu_);
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      read_db_->Prepare("SELECT MIN(create_us) FROM jobs WHERE kind = ? AND "
-                        "state = ?"));
-  st.Bind(1, static_cast<int64_t>(kind)).Bind(2, State(v1::QUEUED));
-  LVS_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row || st.IsNull(0)) return std::nullopt;
-  return FromMicros(st.Int(0));
 }
 
 }  // namespace lvs::server

@@ -43,6 +43,7 @@
 #include "google/rpc/status.pb.h"
 #include "lumina/video/v1/common.pb.h"
 #include "server/clock.h"
+#include "server/queue_index.h"
 #include "server/result_files.h"
 #include "server/sqlite.h"
 #include "server/store_writer.h"
@@ -178,26 +179,6 @@ struct CancelResult {
   JobRecord job;
   std::string revoked_lease;
   std::string worker;
-};
-
-// Positions of the QUEUED jobs, by kind, priority and insertion order.
-// Thread-safety: not thread-safe; JobStore guards it.
-class QueueIndex {
- public:
-  void Clear() { queues_.clear(); }
-  void Add(JobKind kind, int priority, int64_t seq);
-  void Remove(JobKind kind, int priority, int64_t seq);
-  // 1-based position of a queued job (0 when it is not queued).
-  int64_t Position(JobKind kind, int priority, int64_t seq) const;
-  // Queued jobs of `kind` per priority.
-  std::map<int, int64_t> ByPriority(JobKind kind) const;
-  // Queued jobs of `kind`.
-  int64_t Count(JobKind kind) const;
-
- private:
-  // (kind, -priority) -> sorted seqs: iteration runs from the highest
-  // priority down.
-  std::map<std::pair<int, int>, std::deque<int64_t>> queues_;
 };
 
 // The durable store; see the file comment.

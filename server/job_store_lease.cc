@@ -394,30 +394,6 @@ absl::Status JobStore::Delete(JobKind kind, const std::string& id,
   });
 }
 
-absl::StatusOr<std::vector<StoredEvent>> JobStore::ReadEvents(
-    const std::string& id, int64_t after_seq, int limit) {
-  absl::MutexLock lock(&read_mu_);
-  LVS_ASSIGN_OR_RETURN(
-      SqliteStmt st,
-      read_db_->Prepare(
-          "SELECT seq, body, chunk_offset, chunk_length FROM events "
-          "WHERE job = ? AND seq > ? ORDER BY seq LIMIT ?"));
-  st.Bind(1, id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
-  std::vector<StoredEvent> out;
-  while (true) {
-    LVS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out.push_back({st.Int(0), st.Text(1), st.Int(2), st.Int(3)});
-  }
-  return out;
-}
-
-absl::StatusOr<std::string> JobStore::ReadResult(const std::string& id,
-                                                 int64_t offset,
-                                                 int64_t length) {
-  return results_.Read(id, offset, length);
-}
-
 absl::StatusOr<std::vector<std::string>> JobStore::CollectGarbage() {
   return Write<std::vector<std::string>>(
       [&]() -> absl::StatusOr<std::vector<std::string>> {

@@ -13,9 +13,9 @@
 //  * idle: S WatchVideoJob streams of queued jobs held open: the server's
 //    RSS before and with them, and per stream.
 //
-//   ninja -C build bench_server_hot_path &&
-//   build/bench/server/bench_server_hot_path \
-//     --server=build/server/lvs-server --case=all
+//   ninja -C build bench_server_hot_path
+//   build/bench/server/bench_server_hot_path --server=build/server/lvs-server
+//   bench/server/hot_path_compare.sh BENCH BEFORE_SERVER AFTER_SERVER 3
 // Prints one line of key=value per case.
 #include <signal.h>
 #include <sqlite3.h>
