@@ -284,9 +284,17 @@ void FakeWorker(int worker_port, int index, int chunks, int bytes,
   std::string data(static_cast<size_t>(bytes), 'x');
   int64_t offset = 0;
   absl::Time next = absl::Now();
+  absl::Time last_heartbeat = absl::Now();
   for (int i = 0; i < chunks; ++i) {
     absl::SleepFor(next - absl::Now());
     next += interval;
+    if (absl::Now() - last_heartbeat > absl::Seconds(1)) {
+      // Renews the lease, as a real worker does.
+      last_heartbeat = absl::Now();
+      m.Clear();
+      m.mutable_heartbeat()->set_lease_id(lease_id);
+      if (!stream->Write(m)) break;
+    }
     const int64_t now_ns = absl::GetCurrentTimeNanos();
     std::memcpy(data.data(), &now_ns, sizeof(now_ns));
     m.Clear();
@@ -329,6 +337,9 @@ void Streaming(const std::string& binary, int jobs, int watchers, int chunks,
       pb::WatchVideoJobRequest request;
       request.set_name(names[w % names.size()]);
       grpc::ClientContext context;
+      // A job that never ends (a lost lease) fails the stream, not the run.
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(180)));
       auto reader = stub->WatchVideoJob(&context, request);
       pb::GenerateVideoEvent event;
       std::vector<double> ms;
