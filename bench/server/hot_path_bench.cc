@@ -256,10 +256,12 @@ using WorkerStream =
     grpc::ClientReaderWriter<pb::WorkerMessage, pb::ServerMessage>;
 
 // A fake generator on the real worker protocol: registers, leases one job,
-// streams `chunks` chunks of `bytes` every `interval`, completes it.
+// streams `chunks` chunks of `bytes` every `interval`, completes it, and
+// leaves once `watched` is notified.
 void FakeWorker(int worker_port, int index, int chunks, int bytes,
                 absl::Duration interval, absl::Notification* leased,
-                absl::Notification* start, int64_t* sent_bytes) {
+                absl::Notification* start, absl::Notification* watched,
+                int64_t* sent_bytes) {
   auto stub = pb::WorkerService::NewStub(Connect(worker_port, 1000 + index));
   grpc::ClientContext context;
   std::unique_ptr<WorkerStream> stream = stub->Connect(&context);
@@ -310,8 +312,10 @@ void FakeWorker(int worker_port, int index, int chunks, int bytes,
   m.mutable_job_result()->mutable_completed()->set_frames(17);
   stream->Write(m);
   *sent_bytes = offset;
-  // Stay connected until the server saw the result.
-  absl::SleepFor(absl::Seconds(1));
+  // Stay connected until the watchers saw the end: the server may read the
+  // result later than it was sent, and a worker that leaves first loses its
+  // lease.
+  watched->WaitForNotification();
   stream->WritesDone();
   context.TryCancel();
   (void)stream->Finish();
@@ -357,23 +361,24 @@ void Streaming(const std::string& binary, int jobs, int watchers, int chunks,
     });
   }
   std::vector<absl::Notification> leased(jobs);
-  absl::Notification start;
+  absl::Notification start, watched;
   std::vector<int64_t> sent(jobs, 0);
   std::vector<std::thread> workers;
   for (int j = 0; j < jobs; ++j) {
     workers.emplace_back(FakeWorker, server.worker_port, j, chunks, bytes,
                          absl::Milliseconds(interval_ms), &leased[j], &start,
-                         &sent[j]);
+                         &watched, &sent[j]);
   }
   for (auto& n : leased) n.WaitForNotification();
   absl::SleepFor(absl::Milliseconds(500));  // Watchers caught up.
   const double cpu0 = server.CpuSeconds();
   const absl::Time t0 = absl::Now();
   start.Notify();
-  for (auto& t : workers) t.join();
   for (auto& t : threads) t.join();
   const double cpu = server.CpuSeconds() - cpu0;
   const double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  watched.Notify();
+  for (auto& t : workers) t.join();
   int64_t total = 0;
   for (int64_t s : sent) total += s;
   const double mib = static_cast<double>(total) / (1 << 20);
