@@ -249,7 +249,7 @@ TEST(ServingCorrectnessTest, ServerAndWorkerFlagsAndAdminCommands) {
   absl::StatusOr<int> rc =
       RunCommand({ServerBinary(), "--help"}, absl::Seconds(10), &output);
   ASSERT_TRUE(rc.ok());
-  EXPECT_TRUE(absl::StrContains(output, "data_dir")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--data-dir")) << output;
   EXPECT_FALSE(absl::StrContains(output, "No flags matched")) << output;
   rc = RunCommand({WorkerBinary(), "--server=127.0.0.1:1"}, absl::Seconds(10),
                   &output);
