@@ -19,6 +19,7 @@
 #include "client/command.h"
 #include "client/job_follower.h"
 #include "client/progress_bar.h"
+#include "model/common/utf8.h"
 #include "model/sampler/sample_config.h"
 
 namespace lvs::client {
@@ -96,28 +97,10 @@ absl::Status ExplicitSample(const std::string& name, const GenerateFlags& f,
   return absl::OkStatus();
 }
 
-// Whether `s` is well-formed UTF-8 (protobuf strings must be).
-bool IsUtf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80         ? 1
-                  : (c >> 5) == 6  ? 2
-                  : (c >> 4) == 14 ? 3
-                  : (c >> 3) == 30 ? 4
-                                   : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (int k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // Fills `request` from `f`; INVALID_ARGUMENT naming the flag.
 absl::Status BuildRequest(const GenerateFlags& f,
                           pb::GenerateVideoRequest* request) {
-  if (!IsUtf8(f.prompt) || !IsUtf8(f.negative)) {
+  if (!IsValidUtf8(f.prompt) || !IsValidUtf8(f.negative)) {
     return absl::InvalidArgumentError(
         "prompt and --negative must be UTF-8 text");
   }

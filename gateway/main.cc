@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gateway/gateway.h"
+#include "model/common/cli_parse.h"
 #include "model/common/shutdown_signal.h"
 
 int main(int argc, char** argv) {
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--default-fps", options.default_fps,
                  "frame rate that turns `seconds` into frames when a request "
                  "gives no fps");
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   options.call_deadline = absl::Seconds(deadline_s);
   options.io_timeout = absl::Seconds(io_timeout_s);
   for (absl::string_view o :

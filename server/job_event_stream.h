@@ -46,9 +46,11 @@ class RejectedStream : public grpc::ServerWriteReactor<Event> {
   void OnDone() override { delete this; }
 };
 
-// See the file comment. `Event` is GenerateVideoEvent or TrainingEvent.
-template <typename Event>
-class JobEventStream : public grpc::ServerWriteReactor<Event> {
+// See the file comment. `Event` is GenerateVideoEvent or TrainingEvent;
+// `Wire` is `Event`, or grpc::ByteBuffer for a method registered raw
+// (request_parse.h), which gets each event serialized.
+template <typename Event, typename Wire = Event>
+class JobEventStream : public grpc::ServerWriteReactor<Wire> {
  public:
   // Streams job `id` of `kind`. `on_client_cancel`, when set, runs once if the
   // client cancels the call or its deadline passes.
@@ -119,7 +121,13 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
       action = Next(&final_status);
     }
     if (action == Action::kWrite) {
-      this->StartWrite(&current_);
+      if constexpr (std::is_same_v<Wire, Event>) {
+        this->StartWrite(&current_);
+      } else {
+        grpc::Slice slice(current_.SerializeAsString());
+        wire_ = grpc::ByteBuffer(&slice, 1);
+        this->StartWrite(&wire_);
+      }
     } else if (action == Action::kFinish) {
       this->Finish(final_status);
     }
@@ -232,7 +240,8 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t position_ ABSL_GUARDED_BY(mu_) = 0;  // Last queue position sent.
   std::deque<Event> pending_ ABSL_GUARDED_BY(mu_);
-  Event current_;  // Owned by the write in flight.
+  Event current_;          // Owned by the write in flight.
+  grpc::ByteBuffer wire_;  // `current_` serialized, when Wire is bytes.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,8 +10,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -108,6 +108,77 @@ std::vector<char*> DashesToUnderscores(int argc, char** argv,
   return out;
 }
 
+// absl exits 1 on a bad flag; lvs programs exit 2 on usage errors, so the
+// (rewritten) arguments are checked first: every flag must exist and its
+// value parse. Returns "" or the error (--help is handled before).
+std::string UsageError(const std::vector<char*>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') {
+      return absl::StrCat("unexpected argument '", arg, "'");
+    }
+    const size_t start = arg[1] == '-' ? 2 : 1;
+    const size_t eq = arg.find('=');
+    std::string name = arg.substr(
+        start, eq == std::string::npos ? std::string::npos : eq - start);
+    if (absl::StartsWith(name, "help") || name == "version" ||
+        name == "only_check_args") {
+      continue;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negated = false;
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negated = flag != nullptr && flag->IsOfType<bool>();
+      if (!negated) flag = nullptr;
+    }
+    if (flag == nullptr) {
+      std::replace(name.begin(), name.end(), '_', '-');
+      return absl::StrCat("unknown flag --", name);
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (negated) {
+      value = "false";
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      std::replace(name.begin(), name.end(), '_', '-');
+      return absl::StrCat("missing value for --", name);
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::replace(name.begin(), name.end(), '_', '-');
+      return absl::StrCat("bad value for --", name, ": ", error);
+    }
+  }
+  return "";
+}
+
+// --help: the program's flags as users spell them (dashes), with their
+// defaults; absl's own help exits 1 and lists underscores.
+void PrintHelp() {
+  std::printf("%s\n\nFlags (--name=value or --name value):\n",
+              std::string(absl::ProgramUsageMessage()).c_str());
+  std::vector<std::pair<std::string, const absl::CommandLineFlag*>> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "server/main.cc")) {
+      std::string dashed(name);
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      flags.emplace_back(dashed, flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end());
+  for (const auto& [name, flag] : flags) {
+    std::printf("  --%s  %s (default: \"%s\")\n", name.c_str(),
+                flag->Help().c_str(), flag->DefaultValue().c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,16 +186,20 @@ int main(int argc, char** argv) {
       "lvs-server: durable text-to-video job server.\n"
       "  lvs-server --listen=127.0.0.1:50051 --worker-listen=127.0.0.1:50052 "
       "--data-dir=./lvs-data");
-  // --help lists this file's flags (absl's default looks for a file named
-  // after the binary, "lvs-server", and found none).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "server/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (absl::StartsWith(arg, "--help") || absl::StartsWith(arg, "-help")) {
+      PrintHelp();
+      return 0;
+    }
+  }
   std::vector<std::string> storage;
   std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
+  if (const std::string error = UsageError(args); !error.empty()) {
+    std::fprintf(stderr, "lvs-server: %s (see --help)\n", error.c_str());
+    return 2;
+  }
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   // Signals go to the waiting thread below, not to gRPC's threads.
   sigset_t signals;

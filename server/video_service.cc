@@ -13,6 +13,7 @@
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
 #include "server/job_log.h"
+#include "server/request_parse.h"
 #include "server/rich_status.h"
 
 namespace lvs::server {
@@ -213,19 +214,20 @@ absl::StatusOr<JobRecord> VideoServiceImpl::CancelJob(
   return cancelled->job;
 }
 
-grpc::ServerWriteReactor<v1::GenerateVideoEvent>*
-VideoServiceImpl::GenerateVideo(grpc::CallbackServerContext* ctx,
-                                const v1::GenerateVideoRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* VideoServiceImpl::GenerateVideo(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
   ClientIdentity identity;
   JobRecord job;
+  v1::GenerateVideoRequest request;
   grpc::Status status = Gate(ctx, &identity);
-  if (status.ok()) status = Admit(identity, *request, "", "", &job);
+  if (status.ok()) status = ParseRequest(*raw, &request);
+  if (status.ok()) status = Admit(identity, request, "", "", &job);
   if (!status.ok()) {
-    return new RejectedStream<v1::GenerateVideoEvent>(status);
+    return new RejectedStream<grpc::ByteBuffer>(status);
   }
   const std::string id = job.id;
   const std::string owner = identity.owner;
-  return new JobEventStream<v1::GenerateVideoEvent>(
+  return new JobEventStream<v1::GenerateVideoEvent, grpc::ByteBuffer>(
       shared_->store, shared_->hub, JobKind::kVideo, id, 0, [this, id, owner] {
         if (shared_->stopping) return;
         absl::StatusOr<JobRecord> cancelled =
@@ -235,17 +237,19 @@ VideoServiceImpl::GenerateVideo(grpc::CallbackServerContext* ctx,
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::CreateVideoJob(
-    grpc::CallbackServerContext* ctx, const v1::CreateVideoJobRequest* request,
-    v1::VideoJob* response) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* response) {
   ClientIdentity identity;
+  v1::CreateVideoJobRequest request;
   grpc::Status status = Gate(ctx, &identity);
+  if (status.ok()) status = ParseRequest(*raw, &request);
   if (!status.ok()) return Done(ctx, status);
   // Answered from the store's completion once the job is on disk; this
   // thread does not wait.
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  AdmitAsync(identity, request->video(), request->request_id(), "video.",
+  AdmitAsync(identity, request.video(), request.request_id(), "video.",
              [this, reactor, response](grpc::Status answer, JobRecord job) {
-               if (answer.ok()) *response = Describe(job);
+               if (answer.ok()) *response = ToByteBuffer(Describe(job));
                reactor->Finish(answer);
              });
   return reactor;

@@ -38,19 +38,26 @@ struct VideoServiceOptions {
   std::vector<v1::ModelLimits> catalogue = {LuminaVideoLimits()};
 };
 
+// The generated callback service with CreateVideoJob and GenerateVideo
+// taking their request as bytes (request_parse.h).
+using VideoServiceBase = v1::VideoService::WithRawCallbackMethod_CreateVideoJob<
+    v1::VideoService::WithRawCallbackMethod_GenerateVideo<
+        v1::VideoService::CallbackService>>;
+
 // See the file comment.
-class VideoServiceImpl final : public v1::VideoService::CallbackService {
+class VideoServiceImpl final : public VideoServiceBase {
  public:
   // `shared` is not owned and outlives the service.
   VideoServiceImpl(ServiceContext* shared, VideoServiceOptions options);
 
-  grpc::ServerWriteReactor<v1::GenerateVideoEvent>* GenerateVideo(
+  // GenerateVideoRequest in, GenerateVideoEvent out, serialized.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateVideo(
       grpc::CallbackServerContext* ctx,
-      const v1::GenerateVideoRequest* request) override;
-  grpc::ServerUnaryReactor* CreateVideoJob(
-      grpc::CallbackServerContext* ctx,
-      const v1::CreateVideoJobRequest* request,
-      v1::VideoJob* response) override;
+      const grpc::ByteBuffer* request) override;
+  // CreateVideoJobRequest in, VideoJob out, serialized.
+  grpc::ServerUnaryReactor* CreateVideoJob(grpc::CallbackServerContext* ctx,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetVideoJob(grpc::CallbackServerContext* ctx,
                                         const v1::GetVideoJobRequest* request,
                                         v1::VideoJob* response) override;

@@ -28,6 +28,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "model/common/blas_check.h"
+#include "model/common/cli_parse.h"
 #include "model/common/shutdown_signal.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
@@ -282,7 +283,7 @@ int main(int argc, char** argv) {
   app.add_option("--world-size", local.world_size, "local mode: group size");
   app.add_option("--dist-host", local.dist_host, "local mode: rank 0 host");
   app.add_option("--dist-port", local.dist_port, "local mode: TCPStore port");
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   if (local.work_dir.empty()) local.work_dir = "./lvs-trainer";
   if (!local.spec.empty()) {
     // Local mode: the `trainer` label is --name, or "local-rank<R>".

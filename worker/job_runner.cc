@@ -116,12 +116,9 @@ class JobSink : public ProgressSink {
     pb::Timings* t = completed->mutable_timings();
     server::ToProto(text_encode_, t->mutable_text_encode());
     server::ToProto(denoise_end_ - denoise_start_, t->mutable_denoise());
-    // Decoding overlaps encoding chunk by chunk: what is left of the total
-    // is decode time, never below zero.
-    server::ToProto(std::max(absl::ZeroDuration(),
-                             total - text_encode_ -
-                                 (denoise_end_ - denoise_start_) - encode_),
-                    t->mutable_decode());
+    server::ToProto(
+        DecodeTime(total, text_encode_, denoise_end_ - denoise_start_, encode_),
+        t->mutable_decode());
     server::ToProto(encode_, t->mutable_encode());
     server::ToProto(total, t->mutable_total());
     t->set_dit_forwards_computed(static_cast<int32_t>(dit_forwards_computed_));
@@ -186,6 +183,11 @@ sampler::TimeAware<T> ToTimeAware(const Schedule& s, Convert convert) {
 }
 
 }  // namespace
+
+absl::Duration DecodeTime(absl::Duration total, absl::Duration text_encode,
+                          absl::Duration denoise, absl::Duration encode) {
+  return std::max(absl::ZeroDuration(), total - text_encode - denoise - encode);
+}
 
 absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
     const pb::SampleConfig& sample) {

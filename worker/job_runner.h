@@ -16,6 +16,7 @@
 
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "lumina/video/v1/worker_service.pb.h"
 #include "worker/video_model.h"
 
@@ -60,6 +61,13 @@ absl::StatusOr<GenerateRequest> ToGenerateRequest(
 // Converts an explicit sample config of the API into the sampler's.
 absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
     const lumina::video::v1::SampleConfig& sample);
+
+// The decode time a Completed event reports: decoding overlaps MP4 encoding
+// chunk by chunk, so it is what is left of `total` after text encoding,
+// denoising and encoding, clamped at zero (timer granularity and the
+// overlap could make it negative).
+absl::Duration DecodeTime(absl::Duration total, absl::Duration text_encode,
+                          absl::Duration denoise, absl::Duration encode);
 
 }  // namespace lvs::worker
 

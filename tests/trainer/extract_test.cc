@@ -115,6 +115,9 @@ TEST(LvsExtractTest, ExtractsShardsAndRecordsAndResumes) {
   ASSERT_EQ(records.size(), 2u);
   const nlohmann::json& video = records[0];
   EXPECT_EQ(video["id"], "a");  // Original fields kept.
+  // The clip's path is absolute: the records file is elsewhere than the
+  // item list (lvs-motion resolves relative paths against it).
+  EXPECT_EQ(video["path"], dir + "/good.mp4");
   EXPECT_EQ(video["ori_id"], 0);
   EXPECT_EQ(video["width"], 64);
   EXPECT_EQ(video["height"], 32);

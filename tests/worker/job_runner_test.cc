@@ -277,5 +277,18 @@ TEST(JobRunnerTest, ConvertsTheExplicitSampleConfig) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Completed's decode time is the remainder of the total; it used to go
+// negative when encoding (which overlaps decoding) took the rest.
+TEST(DecodeTimeTest, IsTheRemainderClampedAtZero) {
+  const absl::Duration ms = absl::Milliseconds(1);
+  EXPECT_EQ(DecodeTime(100 * ms, 10 * ms, 50 * ms, 15 * ms), 25 * ms);
+  EXPECT_EQ(DecodeTime(100 * ms, 10 * ms, 50 * ms, 40 * ms),
+            absl::ZeroDuration());
+  EXPECT_EQ(DecodeTime(100 * ms, 10 * ms, 50 * ms, 45 * ms),
+            absl::ZeroDuration());
+  EXPECT_EQ(DecodeTime(absl::ZeroDuration(), absl::ZeroDuration(), ms, ms),
+            absl::ZeroDuration());
+}
+
 }  // namespace
 }  // namespace lvs::worker

@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 
 #include <fstream>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,7 +12,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/worker/cluster.h"
 #include "tests/worker/subprocess.h"
@@ -249,7 +247,7 @@ TEST(ServingCorrectnessTest, ServerAndWorkerFlagsAndAdminCommands) {
   absl::StatusOr<int> rc =
       RunCommand({ServerBinary(), "--help"}, absl::Seconds(10), &output);
   ASSERT_TRUE(rc.ok());
-  EXPECT_TRUE(absl::StrContains(output, "data_dir")) << output;
+  EXPECT_TRUE(absl::StrContains(output, "--data-dir")) << output;
   EXPECT_FALSE(absl::StrContains(output, "No flags matched")) << output;
   rc = RunCommand({WorkerBinary(), "--server=127.0.0.1:1"}, absl::Seconds(10),
                   &output);
@@ -322,106 +320,6 @@ std::string ReadmeBlock(const std::string& heading, const std::string& fence) {
   const size_t body = readme.find('\n', open) + 1;
   const size_t close = readme.find("```", body);
   return readme.substr(body, close - body);
-}
-
-// Splits a shell command line (double quotes group words).
-std::vector<std::string> ShellWords(const std::string& line) {
-  std::vector<std::string> out;
-  std::string word;
-  bool quoted = false, any = false;
-  for (char ch : line) {
-    if (ch == '"') {
-      quoted = !quoted;
-      any = true;
-    } else if (ch == ' ' && !quoted) {
-      if (any) out.push_back(word);
-      word.clear();
-      any = false;
-    } else {
-      word += ch;
-      any = true;
-    }
-  }
-  if (any) out.push_back(word);
-  return out;
-}
-
-// Every command of the README's "Serving" block, run as written: only the
-// ports (free ones), the paths (a temp dir, the build's binaries) and the
-// worker's checkpoint flags (the fake model: no checkpoints here) differ.
-TEST(ServingCorrectnessTest, ReadmeServingBlockRunsAsWritten) {
-  std::string block = ReadmeBlock("## Serving", "```sh");
-  ASSERT_FALSE(block.empty());
-  absl::StrReplaceAll({{"\\\n", " "}}, &block);
-  Cluster c("readme-block");  // For its directory and helpers only.
-  const int api = FreePort(), workers = FreePort(), metrics = FreePort();
-  const std::string dir = c.dir();
-  std::vector<std::unique_ptr<Subprocess>> background;
-  int ran = 0;
-  const std::vector<std::string> lines = absl::StrSplit(block, '\n');
-  for (std::string line : lines) {
-    line = line.substr(0, line.find("  #"));
-    while (absl::StrContains(line, "  ")) {
-      absl::StrReplaceAll({{"  ", " "}}, &line);
-    }
-    absl::StrReplaceAll(
-        {{"127.0.0.1:50051", absl::StrCat("127.0.0.1:", api)},
-         {"127.0.0.1:50052", absl::StrCat("127.0.0.1:", workers)},
-         {"127.0.0.1:9464", absl::StrCat("127.0.0.1:", metrics)},
-         {"./lvs-data", dir + "/lvs-data"},
-         {" fox.mp4", " " + dir + "/fox.mp4"},
-         {"--model=lumina --dit=DIR --text-encoder=DIR --vae=DIR "
-          "--device=cuda:0",
-          "--model=fake"}},
-        &line);
-    std::vector<std::string> argv = ShellWords(line);
-    if (argv.empty()) continue;
-    const bool detach = argv.back() == "&";
-    if (detach) argv.pop_back();
-    const std::string binary = argv[0];
-    if (binary == "build/server/lvs-server") {
-      argv[0] = ServerBinary();
-    } else if (binary == "build/worker/lvs-worker") {
-      argv[0] = WorkerBinary();
-    } else if (binary == "build/client/lvs") {
-      argv[0] = CliBinary();
-      // `jobs list` needs to know the server, as any lvs command.
-      if (argv.size() > 1 && !absl::StartsWith(argv[1], "--server")) {
-        argv.insert(argv.begin() + 1, absl::StrCat("--server=127.0.0.1:", api));
-      }
-    } else {
-      FAIL() << "unknown command in the README: " << line;
-    }
-    ++ran;
-    if (detach) {
-      auto p = Subprocess::Start(argv, absl::StrCat(dir, "/bg", ran, ".log"));
-      ASSERT_TRUE(p.ok()) << p.status();
-      background.push_back(std::make_unique<Subprocess>(*std::move(p)));
-      if (binary == "build/server/lvs-server") {
-        ASSERT_TRUE(WaitForPort(api, absl::Seconds(30)));
-      } else {
-        // As a user would: wait until `lvs workers` lists it.
-        std::string listed;
-        for (int i = 0; i < 100; ++i) {
-          RunCommand({CliBinary(), absl::StrCat("--server=127.0.0.1:", api),
-                      "workers"},
-                     absl::Seconds(10), &listed)
-              .IgnoreError();
-          if (absl::StrContains(listed, "gpu0")) break;
-          absl::SleepFor(absl::Milliseconds(200));
-        }
-        ASSERT_TRUE(absl::StrContains(listed, "gpu0")) << listed;
-      }
-      continue;
-    }
-    std::string output;
-    absl::StatusOr<int> rc = RunCommand(argv, absl::Seconds(120), &output);
-    ASSERT_TRUE(rc.ok()) << rc.status();
-    EXPECT_TRUE(WIFEXITED(*rc) && WEXITSTATUS(*rc) == 0) << line << "\n"
-                                                         << output;
-  }
-  EXPECT_EQ(ran, 4);
-  EXPECT_GT(ReadFile(dir + "/fox.mp4").size(), 1000u);
 }
 
 // The README's example training spec is what `lvs train template` prints.

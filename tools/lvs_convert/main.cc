@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "model/common/blas_check.h"
+#include "model/common/cli_parse.h"
 #include "model/common/status_macros.h"
 #include "model/io/checkpoint.h"
 #include "model/io/safetensors.h"
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
   app.add_option("--model-args", model_args,
                  "model_args.pth to write as config.json beside OUT");
   app.add_flag("--verify", verify, "Re-read OUT and compare with IN");
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   absl::Status s = Convert(in, out, model_args, verify);
   if (!s.ok()) {
     std::fprintf(stderr, "lvs-convert: %s\n", std::string(s.message()).c_str());

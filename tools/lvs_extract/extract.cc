@@ -234,6 +234,10 @@ absl::StatusOr<std::optional<std::string>> Extractor::Add(
     PendingItem p;
     const std::string key = absl::StrCat(ori_id, ".latent");
     p.record = item;
+    // records.jsonl lives in --out, not beside the item list its relative
+    // paths were written for: it names each clip absolutely, so readers
+    // that resolve against the records file (lvs-motion) find it.
+    p.record["path"] = fs::absolute(path).lexically_normal().string();
     p.record["key"] = key;
     p.record["ori_id"] = ori_id;
     p.record["shape"] = latent.sizes().vec();

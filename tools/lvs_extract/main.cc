@@ -18,6 +18,7 @@
 
 #include "CLI/CLI.hpp"
 #include "model/common/blas_check.h"
+#include "model/common/cli_parse.h"
 #include "model/pipeline/caption_encoder.h"
 #include "tools/lvs_extract/extract.h"
 #include "tools/lvs_extract/item_list.h"
@@ -153,6 +154,6 @@ int main(int argc, char** argv) {
   app.add_option("--device", m.device, "cpu or cuda:N");
   app.add_option("--dtype", m.dtype, "float32 or bfloat16 (models)")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   return Run(items, out, m, o);
 }

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "model/common/blas_check.h"
+#include "model/common/cli_parse.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_motion/motion_score.h"
 
@@ -87,6 +88,6 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--method", method, "dis or farneback")
       ->check(CLI::IsMember({"dis", "farneback"}));
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   return Run(records, out, method);
 }

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
+#include "model/common/cli_parse.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_synth/synth.h"
 
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   app.add_option("--frames", options.frames, "frames per clip")
       ->check(CLI::Range(2, 1000));
   app.add_option("--fps", options.fps, "frame rate")->check(CLI::Range(1, 120));
-  CLI11_PARSE(app, argc, argv);
+  LVS_CLI_PARSE(app, argc, argv);
   if (size % 2 != 0) {
     std::fprintf(stderr, "lvs-synth: --size must be even, got %d\n", size);
     return 2;
