@@ -15,11 +15,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "client/command.h"
 #include "client/job_follower.h"
 #include "client/progress_bar.h"
 #include "model/sampler/sample_config.h"
+#include "rpc/channel.h"
 
 namespace lvs::client {
 namespace {

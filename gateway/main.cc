@@ -8,8 +8,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/shutdown_signal.h"
 #include "gateway/gateway.h"
-#include "model/common/shutdown_signal.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

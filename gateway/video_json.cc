@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
+#include "rpc/channel.h"
 
 namespace lvs::gateway {
 namespace {

@@ -5,8 +5,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "server/job_log.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 namespace {

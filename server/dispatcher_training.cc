@@ -3,9 +3,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "server/dispatcher.h"
 #include "server/job_log.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 

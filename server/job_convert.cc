@@ -1,6 +1,6 @@
 #include "server/job_convert.h"
 
-#include "server/proto_time.h"
+#include "common/proto_time.h"
 
 namespace lvs::server {
 

@@ -29,9 +29,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/proto_time.h"
 #include "server/event_hub.h"
 #include "server/job_store.h"
-#include "server/proto_time.h"
 #include "server/rich_status.h"
 
 namespace lvs::server {

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "lumina/video/v1/common.pb.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 

@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "server/proto_time.h"
+#include "common/proto_time.h"
 
 namespace lvs::server {
 

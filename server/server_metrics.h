@@ -5,7 +5,7 @@
 #ifndef LVS_SERVER_SERVER_METRICS_H_
 #define LVS_SERVER_SERVER_METRICS_H_
 
-#include "server/metrics.h"
+#include "rpc/metrics.h"
 
 namespace lvs::server {
 

@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "server/http_endpoint.h"
+#include "rpc/http_endpoint.h"
 #include "trainer/trainer_service.h"
 
 namespace lvs::trainer {

@@ -22,8 +22,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "rpc/channel.h"
 #include "trainer/train_spec.h"
 #include "trainer/trainer.h"
 

@@ -11,8 +11,8 @@
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "model/media/video_encoder.h"
-#include "server/proto_time.h"
 
 namespace lvs::worker {
 namespace {

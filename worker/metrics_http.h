@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "server/http_endpoint.h"
+#include "rpc/http_endpoint.h"
 #include "worker/worker.h"
 
 namespace lvs::worker {

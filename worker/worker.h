@@ -22,8 +22,8 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "rpc/channel.h"
 #include "worker/job_runner.h"
 #include "worker/video_model.h"
 

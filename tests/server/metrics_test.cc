@@ -1,6 +1,6 @@
 // The Prometheus text exposition written by MetricsRegistry, compared with
 // the exact text format 0.0.4 output.
-#include "server/metrics.h"
+#include "rpc/metrics.h"
 
 #include <gtest/gtest.h>
 

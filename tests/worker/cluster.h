@@ -18,9 +18,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/admin_service.grpc.pb.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
+#include "rpc/channel.h"
 #include "tests/worker/subprocess.h"
 
 namespace lvs::testing {

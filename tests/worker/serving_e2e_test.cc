@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "gtest/gtest.h"
+#include "rpc/channel.h"
 #include "tests/worker/cluster.h"
 
 namespace lvs::testing {

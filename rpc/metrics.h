@@ -6,8 +6,8 @@
 //
 // Thread-safety: thread-safe. Families are created at start-up; updates and
 // Render() may run concurrently from any thread.
-#ifndef LVS_SERVER_METRICS_H_
-#define LVS_SERVER_METRICS_H_
+#ifndef LVS_RPC_METRICS_H_
+#define LVS_RPC_METRICS_H_
 
 #include <functional>
 #include <map>
@@ -101,4 +101,4 @@ std::string EscapeLabelValue(const std::string& v);
 
 }  // namespace lvs::server
 
-#endif  // LVS_SERVER_METRICS_H_
+#endif  // LVS_RPC_METRICS_H_

@@ -8,8 +8,8 @@
 //
 // Thread-safety: the handlers run on httplib's threads; they must be
 // thread-safe. Start/stop from one thread.
-#ifndef LVS_SERVER_HTTP_ENDPOINT_H_
-#define LVS_SERVER_HTTP_ENDPOINT_H_
+#ifndef LVS_RPC_HTTP_ENDPOINT_H_
+#define LVS_RPC_HTTP_ENDPOINT_H_
 
 #include <functional>
 #include <memory>
@@ -65,4 +65,4 @@ class HttpEndpoint {
 
 }  // namespace lvs::server
 
-#endif  // LVS_SERVER_HTTP_ENDPOINT_H_
+#endif  // LVS_RPC_HTTP_ENDPOINT_H_

@@ -1,8 +1,8 @@
 // Conversions between absl time types and google.protobuf.Timestamp/Duration.
 //
 // Thread-safety: pure functions.
-#ifndef LVS_SERVER_PROTO_TIME_H_
-#define LVS_SERVER_PROTO_TIME_H_
+#ifndef LVS_COMMON_PROTO_TIME_H_
+#define LVS_COMMON_PROTO_TIME_H_
 
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
@@ -39,4 +39,4 @@ inline absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 }  // namespace lvs::server
 
-#endif  // LVS_SERVER_PROTO_TIME_H_
+#endif  // LVS_COMMON_PROTO_TIME_H_

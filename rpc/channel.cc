@@ -1,4 +1,4 @@
-#include "client/channel.h"
+#include "rpc/channel.h"
 
 #include <fstream>
 #include <sstream>

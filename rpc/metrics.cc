@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "rpc/metrics.h"
 
 #include <cmath>
 #include <utility>

@@ -5,8 +5,8 @@
 // ErrorInfo) a server attached.
 //
 // Thread-safety: functions are stateless; channels are thread-safe.
-#ifndef LVS_CLIENT_CHANNEL_H_
-#define LVS_CLIENT_CHANNEL_H_
+#ifndef LVS_RPC_CHANNEL_H_
+#define LVS_RPC_CHANNEL_H_
 
 #include <memory>
 #include <string>
@@ -70,4 +70,4 @@ std::string DescribeStatus(const grpc::Status& status);
 
 }  // namespace lvs::client
 
-#endif  // LVS_CLIENT_CHANNEL_H_
+#endif  // LVS_RPC_CHANNEL_H_
