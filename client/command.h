@@ -22,7 +22,7 @@ namespace lvs::client {
 
 // Flags every subcommand shares.
 struct GlobalOptions {
-  ChannelOptions channel;
+  rpc::ChannelOptions channel;
   // Client API key (VideoService) or admin key (AdminService commands).
   std::string api_key;
   // Deadline of unary calls, in seconds.

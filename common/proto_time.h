@@ -8,7 +8,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
-namespace lvs::server {
+namespace lvs::common {
 
 // Writes `t` into `out`; an infinite past leaves `out` cleared.
 inline void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
@@ -37,6 +37,6 @@ inline absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
-}  // namespace lvs::server
+}  // namespace lvs::common
 
 #endif  // LVS_COMMON_PROTO_TIME_H_

@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     host = host.substr(1, host.size() - 2);
 
   std::unique_ptr<Gateway> g(new Gateway(std::move(options)));
-  auto channel = client::MakeChannel(g->options_.server);
+  auto channel = rpc::MakeChannel(g->options_.server);
   if (!channel.ok()) return channel.status();
   g->channel_ = *channel;
   g->stub_ = v1::VideoService::NewStub(g->channel_);
@@ -322,7 +322,7 @@ void Gateway::Create(const httplib::Request& req, httplib::Response& res) {
   *request.mutable_video() = *std::move(video);
   request.set_request_id(req.get_header_value("Idempotency-Key"));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->CreateVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -357,7 +357,7 @@ void Gateway::List(const httplib::Request& req, httplib::Response& res) {
     request.set_page_token(token);
     v1::ListVideoJobsResponse response;
     grpc::ClientContext context;
-    client::PrepareClientContext(&context, options_.call_deadline, key);
+    rpc::PrepareClientContext(&context, options_.call_deadline, key);
     const grpc::Status st = stub_->ListVideoJobs(&context, request, &response);
     if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
     for (v1::VideoJob& j : *response.mutable_jobs())
@@ -395,7 +395,7 @@ void Gateway::Get(const httplib::Request& req, httplib::Response& res) {
   v1::GetVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->GetVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -408,7 +408,7 @@ void Gateway::Delete(const httplib::Request& req, httplib::Response& res) {
   v1::DeleteVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   google::protobuf::Empty empty;
   const grpc::Status st = stub_->DeleteVideoJob(&context, request, &empty);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -424,7 +424,7 @@ void Gateway::Cancel(const httplib::Request& req, httplib::Response& res) {
   v1::CancelVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->CancelVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));

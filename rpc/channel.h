@@ -18,7 +18,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
-namespace lvs::client {
+namespace lvs::rpc {
 
 // Where and how to connect.
 struct ChannelOptions {
@@ -68,6 +68,6 @@ std::string StatusCodeName(grpc::StatusCode code);
 // Returns "CODE: message" followed by one indented line per detail.
 std::string DescribeStatus(const grpc::Status& status);
 
-}  // namespace lvs::client
+}  // namespace lvs::rpc
 
 #endif  // LVS_RPC_CHANNEL_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace lvs::server {
+namespace lvs::rpc {
 namespace {
 
 std::string FormatNumber(double v) {
@@ -199,4 +199,4 @@ std::string MetricsRegistry::Render() {
   return out;
 }
 
-}  // namespace lvs::server
+}  // namespace lvs::rpc

@@ -18,7 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace lvs::server {
+namespace lvs::rpc {
 
 // Label values of one series, in the order of the family's label names.
 using LabelValues = std::vector<std::string>;
@@ -99,6 +99,6 @@ class MetricsRegistry {
 // Escapes a label value (backslash, double quote, newline).
 std::string EscapeLabelValue(const std::string& v);
 
-}  // namespace lvs::server
+}  // namespace lvs::rpc
 
 #endif  // LVS_RPC_METRICS_H_

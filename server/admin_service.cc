@@ -102,7 +102,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetQueueStats(
     }
   }
   if (oldest->has_value()) {
-    ToProto(**oldest, response->mutable_oldest_queued_time());
+    common::ToProto(**oldest, response->mutable_oldest_queued_time());
   }
   response->set_training_queued(*training_queued);
   response->set_training_running(*training_running);

@@ -117,10 +117,10 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
     w.connect_time = w.last_heartbeat = clock_->Now();
     v1::ServerMessage reply;
     reply.mutable_registered()->set_name(name);
-    ToProto(store_->options().lease_duration,
-            reply.mutable_registered()->mutable_lease_duration());
-    ToProto(options_.heartbeat_interval,
-            reply.mutable_registered()->mutable_heartbeat_interval());
+    common::ToProto(store_->options().lease_duration,
+                    reply.mutable_registered()->mutable_lease_duration());
+    common::ToProto(options_.heartbeat_interval,
+                    reply.mutable_registered()->mutable_heartbeat_interval());
     connection->Send(reply);
     LogEvent("worker_connected",
              {{"worker", name},
@@ -198,7 +198,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     a->set_job(JobName(job.kind, job.id));
     a->mutable_request()->ParseFromString(job.spec);
     a->set_attempt(job.attempts);
-    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+    common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
     metrics_->queue_wait_seconds->Observe(
         {}, absl::ToDoubleSeconds(now - job.create_time));
   } else {
@@ -210,7 +210,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     if (!job.checkpoint.empty()) {
       a->mutable_resume_from()->ParseFromString(job.checkpoint);
     }
-    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+    common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
   }
   w.connection->Send(m);
   CountState(job);
@@ -382,7 +382,7 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
   v1::GenerateVideoEvent body = event.event();
   body.clear_job();
   body.clear_sequence();
-  ToProto(now, body.mutable_time());
+  common::ToProto(now, body.mutable_time());
   absl::Status status;
   if (body.has_chunk()) {
     std::string data = std::move(*body.mutable_chunk()->mutable_data());
@@ -420,7 +420,8 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
       }
       if (!step->has_eta() && step->it_per_s() > 0) {
         const int left = std::max(0, step->total() - step->index() - 1);
-        ToProto(absl::Seconds(left / step->it_per_s()), step->mutable_eta());
+        common::ToProto(absl::Seconds(left / step->it_per_s()),
+                        step->mutable_eta());
       }
     } else if (body.has_decoded()) {
       lease->progress.set_frames_done(body.decoded().frames_done());
@@ -457,11 +458,11 @@ void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
   completed.set_video_uri(JobName(JobKind::kVideo, lease->job) + "/video.mp4");
   completed.set_size_bytes(lease->progress.bytes());
   if (job.ok()) {
-    ToProto(job->start_time - job->create_time,
-            completed.mutable_timings()->mutable_queue());
+    common::ToProto(job->start_time - job->create_time,
+                    completed.mutable_timings()->mutable_queue());
   }
   v1::GenerateVideoEvent body;
-  ToProto(now, body.mutable_time());
+  common::ToProto(now, body.mutable_time());
   *body.mutable_completed() = completed;
   const std::string id = lease->job;
   const absl::Time start = lease->start;
@@ -542,8 +543,8 @@ v1::Worker Dispatcher::Describe(const Worker& w) const {
                            : v1::WORKER_STATE_IDLE);
   *out.mutable_capabilities() = w.registration.capabilities();
   if (w.lease) out.set_current_job(JobName(w.lease->kind, w.lease->job));
-  ToProto(w.connect_time, out.mutable_connect_time());
-  ToProto(w.last_heartbeat, out.mutable_last_heartbeat_time());
+  common::ToProto(w.connect_time, out.mutable_connect_time());
+  common::ToProto(w.last_heartbeat, out.mutable_last_heartbeat_time());
   out.set_gpu_memory_used_bytes(w.gpu_memory_used);
   out.set_jobs_done(w.jobs_done);
   return out;

@@ -16,7 +16,7 @@ void Dispatcher::OnTrainingReport(Worker& w, const v1::TrainingReport& report,
   v1::TrainingEvent body = report.event();
   body.clear_job();
   body.clear_sequence();
-  ToProto(clock_->Now(), body.mutable_time());
+  common::ToProto(clock_->Now(), body.mutable_time());
   std::string progress, checkpoint;
   if (body.has_step()) {
     progress = body.step().SerializeAsString();
@@ -48,7 +48,7 @@ void Dispatcher::OnTrainingResult(Worker& w, const v1::TrainingResult& result,
     return;
   }
   v1::TrainingEvent body;
-  ToProto(clock_->Now(), body.mutable_time());
+  common::ToProto(clock_->Now(), body.mutable_time());
   *body.mutable_completed() = result.completed();
   const std::string id = lease->job;
   absl::StatusOr<JobRecord> done = store_->Complete(

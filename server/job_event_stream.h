@@ -169,7 +169,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Event> {
     Event event;
     event.set_job(JobName(kind_, id_));
     event.set_sequence(last_seq_);
-    ToProto(absl::Now(), event.mutable_time());
+    common::ToProto(absl::Now(), event.mutable_time());
     event.mutable_queued()->set_position(static_cast<int32_t>(position_));
     event.mutable_queued()->set_ahead(static_cast<int32_t>(position_ - 1));
     pending_.push_back(std::move(event));

@@ -17,7 +17,7 @@ namespace lvs::server {
 template <typename Event, typename Fill>
 std::string EventBody(absl::Time now, Fill fill) {
   Event e;
-  ToProto(now, e.mutable_time());
+  common::ToProto(now, e.mutable_time());
   fill(e);
   return e.SerializeAsString();
 }

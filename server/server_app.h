@@ -105,7 +105,7 @@ class ServerApp {
   const ServerOptions options_;
   RealClock real_clock_;
   Clock* const clock_;
-  MetricsRegistry registry_;
+  rpc::MetricsRegistry registry_;
   ServerMetrics metrics_;
   EventHub hub_;
   Credentials credentials_;
@@ -120,7 +120,7 @@ class ServerApp {
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> worker_server_;
   std::unique_ptr<grpc::Server> health_server_;
-  std::unique_ptr<HttpEndpoint> http_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
   int port_ = 0;
   int worker_port_ = 0;
   int health_port_ = 0;

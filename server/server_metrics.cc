@@ -13,7 +13,7 @@ const std::vector<double>& JobBuckets() {
 
 }  // namespace
 
-ServerMetrics::ServerMetrics(MetricsRegistry* r)
+ServerMetrics::ServerMetrics(rpc::MetricsRegistry* r)
     : registry(r),
       jobs_total(r->Counter("lvs_jobs_total",
                             "Video jobs that entered each state.", {"state"})),

@@ -190,11 +190,11 @@ TrainerMetricsServer::TrainerMetricsServer(const TrainerMetrics* metrics)
 TrainerMetricsServer::~TrainerMetricsServer() { Stop(); }
 
 absl::Status TrainerMetricsServer::Start(const std::string& listen) {
-  server::HttpEndpoint::Handlers handlers;
+  rpc::HttpEndpoint::Handlers handlers;
   handlers.metrics = [this] { return metrics_->Render(); };
   handlers.healthy = [this] { return metrics_->Healthy(); };
-  absl::StatusOr<std::unique_ptr<server::HttpEndpoint>> http =
-      server::HttpEndpoint::Start(listen, std::move(handlers));
+  absl::StatusOr<std::unique_ptr<rpc::HttpEndpoint>> http =
+      rpc::HttpEndpoint::Start(listen, std::move(handlers));
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   return absl::OkStatus();

@@ -1,7 +1,7 @@
 // The trainer's metrics: `TrainerMetrics`, a `TrainerObserver` that keeps
 // counters and gauges of one lvs-trainer process and renders them in the
 // Prometheus text format 0.0.4, and `TrainerMetricsServer`, which serves
-// `/metrics` and `/healthz` over HTTP (server::HttpEndpoint) for
+// `/metrics` and `/healthz` over HTTP (rpc::HttpEndpoint) for
 // `--metrics-listen`.
 //
 // Every series carries the label `trainer` (the process's --name). Job ids
@@ -107,7 +107,7 @@ class TrainerMetricsServer {
 
  private:
   const TrainerMetrics* metrics_;
-  std::unique_ptr<server::HttpEndpoint> http_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::trainer

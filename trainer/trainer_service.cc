@@ -73,7 +73,7 @@ v1::WorkerMessage ReportCheckpoint(const std::string& lease, int64_t step,
   m.mutable_training_report()->set_lease_id(lease);
   c->set_step(step);
   c->set_path(path);
-  server::ToProto(absl::Now(), c->mutable_time());
+  common::ToProto(absl::Now(), c->mutable_time());
   return m;
 }
 
@@ -253,7 +253,7 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   r->mutable_completed()->set_steps((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_step((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_path(*dir);
-  server::ToProto(absl::Now(),
+  common::ToProto(absl::Now(),
                   r->mutable_completed()->mutable_checkpoint()->mutable_time());
   session->Send(m);
   Log(absl::StrCat("training_completed job=", a.job(), " checkpoint=", *dir));
@@ -262,8 +262,8 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
 
 absl::Status TrainerService::ServeSession(bool* registered) {
   auto session = std::make_shared<TrainerSession>();
-  client::PrepareContext(&session->context, absl::ZeroDuration(),
-                         "x-lvs-worker-token", options_.token);
+  rpc::PrepareContext(&session->context, absl::ZeroDuration(),
+                      "x-lvs-worker-token", options_.token);
   session->stream = stub_->Connect(&session->context);
   {
     absl::MutexLock lock(&mu_);
@@ -350,12 +350,12 @@ absl::Status TrainerService::ServeSession(bool* registered) {
     session_.reset();
   }
   if (status.ok()) return absl::OkStatus();
-  return absl::UnavailableError(client::DescribeStatus(status));
+  return absl::UnavailableError(rpc::DescribeStatus(status));
 }
 
 absl::Status TrainerService::Run() {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      client::MakeChannel(options_.channel);
+      rpc::MakeChannel(options_.channel);
   if (!channel.ok()) return channel.status();
   stub_ = v1::WorkerService::NewStub(*channel);
   absl::Duration backoff = options_.backoff_initial;

@@ -50,7 +50,7 @@ class TrainerObserver {
 // Settings of a trainer process.
 struct TrainerServiceOptions {
   std::string name;                        // Unique name sent at registration.
-  client::ChannelOptions channel;          // The server's worker port and TLS.
+  rpc::ChannelOptions channel;             // The server's worker port and TLS.
   std::string token;                       // Worker token (may be empty).
   std::string device = "cpu";              // "cpu" or "cuda:N".
   std::string work_dir = "./lvs-trainer";  // Checkpoint root.

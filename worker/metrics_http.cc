@@ -78,13 +78,13 @@ MetricsHttpServer::MetricsHttpServer(const std::string& name,
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::Status MetricsHttpServer::Start(const std::string& listen) {
-  server::HttpEndpoint::Handlers handlers;
+  rpc::HttpEndpoint::Handlers handlers;
   handlers.metrics = [this] {
     return RenderWorkerMetrics(name_, worker_->Snapshot());
   };
   handlers.healthy = [this] { return worker_->Snapshot().connected; };
-  absl::StatusOr<std::unique_ptr<server::HttpEndpoint>> http =
-      server::HttpEndpoint::Start(listen, std::move(handlers));
+  absl::StatusOr<std::unique_ptr<rpc::HttpEndpoint>> http =
+      rpc::HttpEndpoint::Start(listen, std::move(handlers));
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   return absl::OkStatus();

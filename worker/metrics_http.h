@@ -1,6 +1,6 @@
 // The worker's HTTP endpoint (`--metrics-listen`): `/metrics` in Prometheus
 // text format 0.0.4 and `/healthz` (200 while connected to the server, 503
-// otherwise), served by server::HttpEndpoint on its own threads.
+// otherwise), served by rpc::HttpEndpoint on its own threads.
 //
 // Thread-safety: Start/Stop from one thread; the handlers only read
 // `Worker::Snapshot()`, which is thread-safe.
@@ -37,7 +37,7 @@ class MetricsHttpServer {
  private:
   const std::string name_;
   const Worker* worker_;
-  std::unique_ptr<server::HttpEndpoint> http_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::worker

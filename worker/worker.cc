@@ -20,8 +20,8 @@ class Session {
 
   // Opens the stream with `stub`, sending the worker token.
   void Open(pb::WorkerService::Stub* stub, const std::string& token) {
-    client::PrepareContext(&context_, absl::ZeroDuration(),
-                           "x-lvs-worker-token", token);
+    rpc::PrepareContext(&context_, absl::ZeroDuration(), "x-lvs-worker-token",
+                        token);
     stream_ = stub->Connect(&context_);
   }
 
@@ -132,7 +132,7 @@ void Worker::Drain() {
 }
 
 absl::Status Worker::Run() {
-  auto channel = client::MakeChannel(options_.channel);
+  auto channel = rpc::MakeChannel(options_.channel);
   if (!channel.ok()) return channel.status();
   stub_ = pb::WorkerService::NewStub(*channel);
   absl::Duration backoff = options_.backoff_initial;
@@ -230,7 +230,7 @@ absl::Status Worker::ServeSession(bool* registered) {
     if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
       // Another live worker holds the name: retrying cannot help.
       return absl::AlreadyExistsError(
-          absl::StrCat("registration refused: ", client::DescribeStatus(s),
+          absl::StrCat("registration refused: ", rpc::DescribeStatus(s),
                        "; give this worker another --name"));
     }
     std::string hint;
@@ -244,7 +244,7 @@ absl::Status Worker::ServeSession(bool* registered) {
                           options_.channel.target, "?");
     }
     return absl::UnavailableError(
-        absl::StrCat("registration failed: ", client::DescribeStatus(s), hint));
+        absl::StrCat("registration failed: ", rpc::DescribeStatus(s), hint));
   }
   *registered = true;
   const absl::Duration heartbeat =
@@ -276,7 +276,7 @@ absl::Status Worker::ServeSession(bool* registered) {
   heartbeats.join();
   const grpc::Status s = session->Finish();
   if (s.ok()) return absl::OkStatus();
-  return absl::UnavailableError(client::DescribeStatus(s));
+  return absl::UnavailableError(rpc::DescribeStatus(s));
 }
 
 void Worker::ReleaseSession() {

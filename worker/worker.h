@@ -34,7 +34,7 @@ struct WorkerOptions {
   // Unique worker name sent at registration.
   std::string name;
   // The server's worker port and TLS files.
-  client::ChannelOptions channel;
+  rpc::ChannelOptions channel;
   // Shared worker token sent as `x-lvs-worker-token` (may be empty).
   std::string token;
   // Device the model runs on ("cpu", "cuda:0").

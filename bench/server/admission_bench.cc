@@ -59,9 +59,9 @@ struct Deployment {
            "--metrics-listen=127.0.0.1:0"},
           dir + "/worker.log"));
     }
-    lvs::client::ChannelOptions options;
+    lvs::rpc::ChannelOptions options;
     options.target = absl::StrCat("127.0.0.1:", port);
-    channel = *lvs::client::MakeChannel(options);
+    channel = *lvs::rpc::MakeChannel(options);
     WaitReady(with_worker);
   }
 

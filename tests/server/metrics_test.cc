@@ -1,4 +1,4 @@
-// The Prometheus text exposition written by MetricsRegistry, compared with
+// The Prometheus text exposition written by rpc::MetricsRegistry, compared with
 // the exact text format 0.0.4 output.
 #include "rpc/metrics.h"
 
@@ -8,11 +8,11 @@ namespace lvs::server {
 namespace {
 
 TEST(MetricsTest, RendersCountersGaugesAndHistograms) {
-  MetricsRegistry r;
-  MetricFamily* c =
+  rpc::MetricsRegistry r;
+  rpc::MetricFamily* c =
       r.Counter("lvs_things_total", "Things.\nSecond \\ line.", {"kind"});
-  MetricFamily* g = r.Gauge("lvs_level", "Level.");
-  MetricFamily* h = r.Histogram("lvs_wait_seconds", "Wait.", {0.5, 2});
+  rpc::MetricFamily* g = r.Gauge("lvs_level", "Level.");
+  rpc::MetricFamily* h = r.Histogram("lvs_wait_seconds", "Wait.", {0.5, 2});
   c->Add({"a\"b\\c\nd"}, 2);
   c->Add({"plain"}, 1.5);
   int collected = 0;
@@ -42,8 +42,8 @@ TEST(MetricsTest, RendersCountersGaugesAndHistograms) {
 }
 
 TEST(MetricsTest, LabelledHistogramsKeepLabelsBeforeLe) {
-  MetricsRegistry r;
-  MetricFamily* h = r.Histogram("lvs_d_seconds", "D.", {1}, {"method"});
+  rpc::MetricsRegistry r;
+  rpc::MetricFamily* h = r.Histogram("lvs_d_seconds", "D.", {1}, {"method"});
   h->Observe({"m"}, 5);
   const std::string text = r.Render();
   EXPECT_NE(text.find("lvs_d_seconds_bucket{method=\"m\",le=\"1\"} 0\n"),

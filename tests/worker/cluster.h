@@ -56,7 +56,7 @@ class Cluster {
 
   // Channel settings of the test's own stubs (TLS files); set before
   // StartServer.
-  void set_channel_options(const client::ChannelOptions& options) {
+  void set_channel_options(const rpc::ChannelOptions& options) {
     channel_options_ = options;
   }
 
@@ -118,7 +118,7 @@ class Cluster {
 
  private:
   std::string dir_;
-  client::ChannelOptions channel_options_;
+  rpc::ChannelOptions channel_options_;
   std::string admin_key_;
   std::string api_key_;
   int port_, worker_port_, metrics_port_;

@@ -152,8 +152,8 @@ TEST(ServingFaultTest, ServerSigtermDrainsWithHealthTransitions) {
   grpc::ClientContext context;
   const grpc::Status s = c.video().CreateVideoJob(&context, create, &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << client::DescribeStatus(s);
-  EXPECT_GT(client::DecodeErrorDetails(s).retry_delay, absl::ZeroDuration());
+      << rpc::DescribeStatus(s);
+  EXPECT_GT(rpc::DecodeErrorDetails(s).retry_delay, absl::ZeroDuration());
 
   // The running job finishes, then the server exits cleanly.
   std::optional<int> status = c.server().Wait(absl::Seconds(25));
