@@ -108,7 +108,7 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
                                             "gone")),
                      false, &touched);
       }
-      LogEvent("worker_replaced", {{"worker", name}});
+      LogEvent("worker_replaced", {{"worker_id", name}});
       workers_.erase(old);
     }
     Worker& w = workers_[name];
@@ -123,7 +123,7 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
                     reply.mutable_registered()->mutable_heartbeat_interval());
     connection->Send(reply);
     LogEvent("worker_connected",
-             {{"worker", name},
+             {{"worker_id", name},
               {"kind", v1::WorkerKind_Name(registration.kind())},
               {"device", registration.capabilities().device()},
               {"model_version", registration.capabilities().model_version()}});
@@ -148,7 +148,7 @@ void Dispatcher::Unregister(const std::string& name,
                    false, &touched);
     }
     workers_.erase(it);
-    LogEvent("worker_disconnected", {{"worker", name}});
+    LogEvent("worker_disconnected", {{"worker_id", name}});
     FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
@@ -227,7 +227,7 @@ void Dispatcher::DispatchLocked(Touched* touched) {
         store_->LeaseNext(kind, name, FilterOf(w, OwnersAtLimit()));
     if (!leased.ok()) {
       LogEvent("lease_error",
-               {{"worker", name}, {"error", leased.status().ToString()}});
+               {{"worker_id", name}, {"error", leased.status().ToString()}});
       continue;
     }
     if (!leased->has_value()) continue;
@@ -290,7 +290,7 @@ void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
     CountState(*job);
   } else if (!absl::IsFailedPrecondition(job.status())) {
     LogEvent("release_error",
-             {{"job", lease.job}, {"error", job.status().ToString()}});
+             {{"job_id", lease.job}, {"error", job.status().ToString()}});
   }
 }
 
@@ -524,7 +524,7 @@ void Dispatcher::Tick() {
     if (deleted.ok()) {
       for (const std::string& id : *deleted) {
         touched.push_back(id);
-        LogEvent("job_deleted", {{"job", JobName(JobKind::kVideo, id)},
+        LogEvent("job_deleted", {{"job_id", JobName(JobKind::kVideo, id)},
                                  {"reason", "result expired or over quota"}});
       }
     }
@@ -568,7 +568,7 @@ absl::StatusOr<v1::Worker> Dispatcher::DrainWorker(const std::string& name) {
   v1::ServerMessage m;
   m.mutable_drain();
   it->second.connection->Send(m);
-  LogEvent("worker_draining", {{"worker", name}});
+  LogEvent("worker_draining", {{"worker_id", name}});
   return Describe(it->second);
 }
 

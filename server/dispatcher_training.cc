@@ -124,7 +124,7 @@ void Dispatcher::OnReloadResult(const std::string& name,
         result.model_version());
   }
   LogEvent("model_reloaded", {{"reload", result.reload_id()},
-                              {"worker", name},
+                              {"worker_id", name},
                               {"model_version", result.model_version()},
                               {"error", result.status().message()}});
   FinishReloads(false, touched);

@@ -27,6 +27,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/shutdown_signal.h"
 #include "model/common/blas_check.h"
 #include "trainer/checkpoint.h"
@@ -297,6 +298,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lvs-trainer: --name is required\n");
     return 2;
   }
+  lvs::common::SetLogProcess("lvs-trainer");
+  lvs::common::SetLogContext({{"worker_id", service.name}});
   service.channel.target = server;
   service.token = ReadToken(token_file);
   service.device = local.device;
