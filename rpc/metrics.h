@@ -1,8 +1,10 @@
-// A small Prometheus metrics registry: counters, gauges and histograms with
-// labels, rendered in the text exposition format 0.0.4 (one HELP and TYPE per
-// family, escaped label values, cumulative `le` buckets ending with +Inf,
-// `_sum` and `_count`). prometheus-cpp is not packaged in Debian, so lvs
-// writes the format itself.
+// The Prometheus metrics of the lvs processes, on prometheus-cpp: one
+// registry per process, families of counters, gauges and histograms with
+// labels, collectors that refresh snapshot values just before a scrape, the
+// process metrics (process_cpu_seconds_total, process_resident_memory_bytes,
+// process_start_time_seconds, process_open_fds, ...) and a
+// `<prefix>_build_info{version,build_type}` gauge, rendered by
+// prometheus-cpp's text serializer (exposition format 0.0.4).
 //
 // Thread-safety: thread-safe. Families are created at start-up; updates and
 // Render() may run concurrently from any thread.
@@ -18,6 +20,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
 namespace lvs::rpc {
 
 // Label values of one series, in the order of the family's label names.
@@ -26,16 +37,13 @@ using LabelValues = std::vector<std::string>;
 // One metric family: a name, a help text, label names and its series.
 class MetricFamily {
  public:
-  // The exposition TYPE.
   enum class Type { kCounter, kGauge, kHistogram };
 
-  MetricFamily(std::string name, std::string help, Type type,
-               std::vector<std::string> label_names,
-               std::vector<double> buckets = {});
-
-  // Adds `v` to a counter or gauge series (created at 0).
+  // Adds `v` (>= 0 for counters) to a counter or gauge series (created at
+  // 0). On a histogram, only creates the series (empty buckets).
   void Add(const LabelValues& labels, double v);
-  // Sets a gauge series.
+  // Sets a gauge series. On a counter (a snapshot of a count kept
+  // elsewhere), raises the series to `v`; a counter never goes down.
   void Set(const LabelValues& labels, double v);
   // Removes every series (a gauge refreshed as a whole snapshot).
   void Clear();
@@ -43,37 +51,43 @@ class MetricFamily {
   void Observe(const LabelValues& labels, double v);
   // Current value of a counter or gauge series (0 when absent).
   double Value(const LabelValues& labels) const;
-  // Appends the family in text format to `out`.
-  void Render(std::string* out) const;
 
   const std::string& name() const { return name_; }
 
  private:
+  friend class MetricsRegistry;
   struct Series {
-    double value = 0;  // Counter or gauge.
-    std::vector<uint64_t>
-        bucket_hits;  // Histogram, per bucket (not cumulative).
-    uint64_t count = 0;
-    double sum = 0;
+    prometheus::Counter* counter = nullptr;
+    prometheus::Gauge* gauge = nullptr;
+    prometheus::Histogram* histogram = nullptr;
   };
+
+  MetricFamily(std::string name, Type type,
+               std::vector<std::string> label_names,
+               std::vector<double> buckets);
   Series& SeriesFor(const LabelValues& labels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string LabelText(const LabelValues& labels,
-                        const std::string& extra) const;
 
   const std::string name_;
-  const std::string help_;
   const Type type_;
   const std::vector<std::string> label_names_;
   const std::vector<double> buckets_;
+  // Exactly one is set, by the registry; owned by it.
+  prometheus::Family<prometheus::Counter>* counters_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gauges_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* histograms_ = nullptr;
   mutable absl::Mutex mu_;
   std::map<LabelValues, Series> series_ ABSL_GUARDED_BY(mu_);
 };
 
-// A set of families plus collectors run before each rendering.
+// A process's families plus collectors run before each rendering.
 class MetricsRegistry {
  public:
-  // Adds a family; the registry owns it.
+  MetricsRegistry();
+  ~MetricsRegistry();
+
+  // Adds a family; the registry owns it. Names and label names must be
+  // valid Prometheus names (checked: a bad one is a programming error).
   MetricFamily* Counter(const std::string& name, const std::string& help,
                         std::vector<std::string> label_names = {});
   MetricFamily* Gauge(const std::string& name, const std::string& help,
@@ -82,22 +96,29 @@ class MetricsRegistry {
                           std::vector<double> buckets,
                           std::vector<std::string> label_names = {});
 
+  // Adds `name` (e.g. "lvs_worker_build_info") = 1 with the labels version
+  // and build_type, plus `labels`.
+  void AddBuildInfo(const std::string& name,
+                    const std::map<std::string, std::string>& labels = {});
+
   // Registers a function that refreshes gauges just before Render().
   void AddCollector(std::function<void()> collect);
 
-  // Runs the collectors and renders every family (text format 0.0.4).
+  // Runs the collectors and renders every family and the process metrics
+  // (text format 0.0.4).
   std::string Render();
 
  private:
-  MetricFamily* Add(std::unique_ptr<MetricFamily> family);
+  MetricFamily* Keep(std::unique_ptr<MetricFamily> family);
 
+  const std::shared_ptr<prometheus::Registry> registry_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<MetricFamily>> families_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void()>> collectors_ ABSL_GUARDED_BY(mu_);
 };
 
-// Escapes a label value (backslash, double quote, newline).
-std::string EscapeLabelValue(const std::string& v);
+// The version lvs was built as (CMake's project version).
+const char* BuildVersion();
 
 }  // namespace lvs::rpc
 

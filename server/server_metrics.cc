@@ -62,6 +62,7 @@ ServerMetrics::ServerMetrics(rpc::MetricsRegistry* r)
     jobs_total->Add({state}, 0);
     training_jobs_total->Add({state}, 0);
   }
+  r->AddBuildInfo("lvs_server_build_info");
 }
 
 }  // namespace lvs::server

@@ -395,7 +395,7 @@ TEST(ServingE2eTest, WorkerMetricsPassPromtool) {
   EXPECT_EQ(HttpGetPort(port, "/healthz"), 200);
   ASSERT_EQ(HttpGetPort(port, "/metrics", &metrics), 200);
   EXPECT_TRUE(absl::StrContains(
-      metrics, "lvs_worker_jobs_total{worker=\"w1\",outcome=\"succeeded\"} 2"))
+      metrics, "lvs_worker_jobs_total{outcome=\"succeeded\",worker=\"w1\"} 2"))
       << metrics;
   EXPECT_TRUE(absl::StrContains(
       metrics, "lvs_worker_denoise_steps_total{worker=\"w1\"} 5\n"))
