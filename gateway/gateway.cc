@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/log.h"
 #include "gateway/page.h"
 #include "gateway/video_json.h"
 #include "grpcpp/grpcpp.h"
@@ -209,12 +210,10 @@ void Gateway::Routes() {
   });
   // One JSON line per request on stderr (no headers: they carry API keys).
   s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    const json line = {{"event", "http"},
-                       {"method", req.method},
-                       {"path", req.path},
-                       {"status", res.status},
-                       {"remote", req.remote_addr}};
-    std::fprintf(stderr, "%s\n", line.dump().c_str());
+    common::LogEvent("http", {{"method", req.method},
+                              {"path", req.path},
+                              {"status", res.status},
+                              {"remote", req.remote_addr}});
   });
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
