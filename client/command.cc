@@ -22,7 +22,7 @@ std::atomic<bool> interrupt_seen{false};
 
 // Opens the channel, printing the error on failure.
 std::shared_ptr<grpc::Channel> OpenChannel(const GlobalOptions& options) {
-  auto channel = MakeChannel(options.channel);
+  auto channel = rpc::MakeChannel(options.channel);
   if (!channel.ok()) {
     std::fprintf(stderr, "lvs: %s\n",
                  std::string(channel.status().message()).c_str());
@@ -80,7 +80,7 @@ std::unique_ptr<lumina::video::v1::AdminService::Stub> OpenAdminService(
 
 void PrintRpcError(const std::string& what, const grpc::Status& status) {
   std::fprintf(stderr, "lvs: %s: %s\n", what.c_str(),
-               DescribeStatus(status).c_str());
+               rpc::DescribeStatus(status).c_str());
 }
 
 std::string JobName(const std::string& id_or_name) {

@@ -14,15 +14,15 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/admin_service.grpc.pb.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
+#include "rpc/channel.h"
 
 namespace lvs::client {
 
 // Flags every subcommand shares.
 struct GlobalOptions {
-  ChannelOptions channel;
+  rpc::ChannelOptions channel;
   // Client API key (VideoService) or admin key (AdminService commands).
   std::string api_key;
   // Deadline of unary calls, in seconds.

@@ -15,12 +15,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "client/command.h"
 #include "client/job_follower.h"
 #include "client/progress_bar.h"
-#include "model/common/utf8.h"
+#include "common/utf8.h"
 #include "model/sampler/sample_config.h"
+#include "rpc/channel.h"
 
 namespace lvs::client {
 namespace {
@@ -192,7 +192,7 @@ std::string FlagOf(const std::string& field) {
 
 // Prints a refused CreateVideoJob naming the flags the user typed.
 void PrintCreateError(const grpc::Status& status) {
-  const ErrorDetails details = DecodeErrorDetails(status);
+  const rpc::ErrorDetails details = rpc::DecodeErrorDetails(status);
   if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
       !details.field_violations.empty()) {
     std::fprintf(stderr, "lvs: the server refused the request (%s):\n",
@@ -221,7 +221,7 @@ grpc::Status CreateJob(pb::VideoService::Stub& stub,
   for (int attempt = 0; attempt < 4; ++attempt) {
     if (attempt > 0) absl::SleepFor(absl::Seconds(1 << (attempt - 1)));
     grpc::ClientContext context;
-    PrepareClientContext(&context, options.timeout(), options.api_key);
+    rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
     status = stub.CreateVideoJob(&context, request, job);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
         status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -266,7 +266,8 @@ int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
     return 1;
   }
   grpc::ClientContext context;
-  PrepareClientContext(&context, absl::Seconds(f.timeout_s), options.api_key);
+  rpc::PrepareClientContext(&context, absl::Seconds(f.timeout_s),
+                            options.api_key);
   CancelOnInterrupt cancel_on_interrupt(&context);
   pb::WatchVideoJobRequest watch;
   watch.set_name(job.name());
@@ -278,7 +279,8 @@ int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
     cancel.set_name(job.name());
     pb::VideoJob cancelled;
     grpc::ClientContext cancel_context;
-    PrepareClientContext(&cancel_context, options.timeout(), options.api_key);
+    rpc::PrepareClientContext(&cancel_context, options.timeout(),
+                              options.api_key);
     (void)stub.CancelVideoJob(&cancel_context, cancel, &cancelled);
     std::fprintf(stderr, "lvs: cancelled %s\n", job.name().c_str());
     return 130;

@@ -72,7 +72,7 @@ int List(const GlobalOptions& options, const std::string& state, int page_size,
   do {
     pb::ListVideoJobsResponse response;
     grpc::ClientContext context;
-    PrepareClientContext(&context, options.timeout(), options.api_key);
+    rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
     const grpc::Status status =
         stub->ListVideoJobs(&context, request, &response);
     if (!status.ok()) {
@@ -104,7 +104,7 @@ int OnJob(const GlobalOptions& options, const std::string& id,
   request.set_name(JobName(id));
   Response response;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status status = call(*stub, &context, request, &response);
   if (!status.ok()) {
     PrintRpcError(method, status);
@@ -130,7 +130,7 @@ int Watch(const GlobalOptions& options, const std::string& id,
   request.set_name(JobName(id));
   request.set_from_offset(from_offset);
   grpc::ClientContext context;
-  PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
+  rpc::PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
   CancelOnInterrupt cancel_on_interrupt(&context);
   auto reader = stub->WatchVideoJob(&context, request);
   const FollowOutcome outcome = (*follower)->Follow(*reader, context);

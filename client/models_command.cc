@@ -18,7 +18,7 @@ int ListModels(const GlobalOptions& options) {
   if (stub == nullptr) return 2;
   pb::ListModelsResponse response;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status status =
       stub->ListModels(&context, pb::ListModelsRequest(), &response);
   if (!status.ok()) {

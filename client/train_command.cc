@@ -83,7 +83,7 @@ int Submit(const GlobalOptions& options, const std::string& spec_file,
   if (stub == nullptr) return 2;
   pb::TrainingJob job;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status s = stub->CreateTrainingJob(&context, request, &job);
   if (!s.ok()) {
     PrintRpcError("CreateTrainingJob", s);
@@ -99,7 +99,7 @@ int Watch(const GlobalOptions& options, const std::string& id) {
   pb::WatchTrainingJobRequest request;
   request.set_name(TrainingJobName(id));
   grpc::ClientContext context;
-  PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
+  rpc::PrepareClientContext(&context, absl::ZeroDuration(), options.api_key);
   CancelOnInterrupt cancel(&context);
   auto reader = stub->WatchTrainingJob(&context, request);
   pb::TrainingEvent e;
@@ -142,7 +142,7 @@ int List(const GlobalOptions& options) {
   do {
     pb::ListTrainingJobsResponse response;
     grpc::ClientContext context;
-    PrepareClientContext(&context, options.timeout(), options.api_key);
+    rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
     const grpc::Status s = stub->ListTrainingJobs(&context, request, &response);
     if (!s.ok()) {
       PrintRpcError("ListTrainingJobs", s);
@@ -168,7 +168,7 @@ int Cancel(const GlobalOptions& options, const std::string& id) {
   request.set_name(TrainingJobName(id));
   pb::TrainingJob job;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status s = stub->CancelTrainingJob(&context, request, &job);
   if (!s.ok()) {
     PrintRpcError("CancelTrainingJob", s);

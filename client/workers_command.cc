@@ -22,7 +22,7 @@ int ListWorkers(const GlobalOptions& options) {
   if (stub == nullptr) return 2;
   pb::ListWorkersResponse response;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status status =
       stub->ListWorkers(&context, pb::ListWorkersRequest(), &response);
   if (!status.ok()) {
@@ -84,7 +84,8 @@ int ReloadWorkers(const GlobalOptions& options, const ReloadFlags& flags) {
     // A worker reloads between jobs: say who is waiting for what.
     pb::ListWorkersResponse listed;
     grpc::ClientContext list_context;
-    PrepareClientContext(&list_context, options.timeout(), options.api_key);
+    rpc::PrepareClientContext(&list_context, options.timeout(),
+                              options.api_key);
     if (stub->ListWorkers(&list_context, pb::ListWorkersRequest(), &listed)
             .ok()) {
       for (const pb::Worker& w : listed.workers()) {
@@ -105,8 +106,9 @@ int ReloadWorkers(const GlobalOptions& options, const ReloadFlags& flags) {
   pb::ReloadModelResponse response;
   grpc::ClientContext context;
   // Loading a 2B checkpoint takes a while: at least 10 minutes.
-  PrepareClientContext(&context, std::max(options.timeout(), absl::Minutes(10)),
-                       options.api_key);
+  rpc::PrepareClientContext(&context,
+                            std::max(options.timeout(), absl::Minutes(10)),
+                            options.api_key);
   const grpc::Status status = stub->ReloadModel(&context, request, &response);
   if (!status.ok()) {
     PrintRpcError("ReloadModel", status);
@@ -138,7 +140,7 @@ int DrainWorker(const GlobalOptions& options, const std::string& name) {
   request.set_name(name);
   pb::Worker worker;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status status = stub->DrainWorker(&context, request, &worker);
   if (!status.ok()) {
     PrintRpcError("DrainWorker", status);
@@ -156,7 +158,7 @@ int QueueStats(const GlobalOptions& options) {
   if (stub == nullptr) return 2;
   pb::QueueStats stats;
   grpc::ClientContext context;
-  PrepareClientContext(&context, options.timeout(), options.api_key);
+  rpc::PrepareClientContext(&context, options.timeout(), options.api_key);
   const grpc::Status status =
       stub->GetQueueStats(&context, pb::GetQueueStatsRequest(), &stats);
   if (!status.ok()) {

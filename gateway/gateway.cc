@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/log.h"
 #include "gateway/page.h"
 #include "gateway/video_json.h"
 #include "grpcpp/grpcpp.h"
@@ -120,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(
     host = host.substr(1, host.size() - 2);
 
   std::unique_ptr<Gateway> g(new Gateway(std::move(options)));
-  auto channel = client::MakeChannel(g->options_.server);
+  auto channel = rpc::MakeChannel(g->options_.server);
   if (!channel.ok()) return channel.status();
   g->channel_ = *channel;
   g->stub_ = v1::VideoService::NewStub(g->channel_);
@@ -209,12 +210,10 @@ void Gateway::Routes() {
   });
   // One JSON line per request on stderr (no headers: they carry API keys).
   s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    const json line = {{"event", "http"},
-                       {"method", req.method},
-                       {"path", req.path},
-                       {"status", res.status},
-                       {"remote", req.remote_addr}};
-    std::fprintf(stderr, "%s\n", line.dump().c_str());
+    common::LogEvent("http", {{"method", req.method},
+                              {"path", req.path},
+                              {"status", res.status},
+                              {"remote", req.remote_addr}});
   });
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -322,7 +321,7 @@ void Gateway::Create(const httplib::Request& req, httplib::Response& res) {
   *request.mutable_video() = *std::move(video);
   request.set_request_id(req.get_header_value("Idempotency-Key"));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->CreateVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -357,7 +356,7 @@ void Gateway::List(const httplib::Request& req, httplib::Response& res) {
     request.set_page_token(token);
     v1::ListVideoJobsResponse response;
     grpc::ClientContext context;
-    client::PrepareClientContext(&context, options_.call_deadline, key);
+    rpc::PrepareClientContext(&context, options_.call_deadline, key);
     const grpc::Status st = stub_->ListVideoJobs(&context, request, &response);
     if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
     for (v1::VideoJob& j : *response.mutable_jobs())
@@ -395,7 +394,7 @@ void Gateway::Get(const httplib::Request& req, httplib::Response& res) {
   v1::GetVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->GetVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -408,7 +407,7 @@ void Gateway::Delete(const httplib::Request& req, httplib::Response& res) {
   v1::DeleteVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   google::protobuf::Empty empty;
   const grpc::Status st = stub_->DeleteVideoJob(&context, request, &empty);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
@@ -424,7 +423,7 @@ void Gateway::Cancel(const httplib::Request& req, httplib::Response& res) {
   v1::CancelVideoJobRequest request;
   request.set_name(JobName(req));
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->CancelVideoJob(&context, request, &job);
   if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));

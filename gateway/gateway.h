@@ -34,8 +34,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
+#include "rpc/channel.h"
 
 namespace httplib {
 class Server;
@@ -48,7 +48,7 @@ namespace lvs::gateway {
 // What the gateway serves and how.
 struct GatewayOptions {
   // gRPC address (and TLS files) of lvs-server's public port.
-  client::ChannelOptions server;
+  rpc::ChannelOptions server;
   // host:port to listen on (port 0 picks a free one).
   std::string listen = "127.0.0.1:8080";
   // Origins allowed to call the API from other pages ("*" for any); empty

@@ -37,7 +37,7 @@ std::unique_ptr<WatchCall> StartWatch(v1::VideoService::Stub& stub,
                                       const std::string& name,
                                       const std::string& key, int64_t offset) {
   auto call = std::make_unique<WatchCall>();
-  client::PrepareClientContext(&call->context, absl::ZeroDuration(), key);
+  rpc::PrepareClientContext(&call->context, absl::ZeroDuration(), key);
   v1::WatchVideoJobRequest request;
   request.set_name(name);
   request.set_from_offset(offset);
@@ -169,7 +169,7 @@ void Gateway::Content(const httplib::Request& req, httplib::Response& res) {
   v1::GetVideoJobRequest get;
   get.set_name(name);
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->GetVideoJob(&context, get, &job);
   auto write_error = [&](const HttpError& e) {
@@ -271,7 +271,7 @@ void Gateway::Events(const httplib::Request& req, httplib::Response& res) {
   v1::GetVideoJobRequest get;
   get.set_name(name);
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, options_.call_deadline, key);
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
   const grpc::Status st = stub_->GetVideoJob(&context, get, &job);
   if (!st.ok()) {

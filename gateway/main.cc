@@ -8,9 +8,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "common/shutdown_signal.h"
 #include "gateway/gateway.h"
-#include "model/common/cli_parse.h"
-#include "model/common/shutdown_signal.h"
+#include "common/cli_parse.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
                  "frame rate that turns `seconds` into frames when a request "
                  "gives no fps");
   LVS_CLI_PARSE(app, argc, argv);
+  lvs::common::SetLogProcess("lvs-gateway");
   options.call_deadline = absl::Seconds(deadline_s);
   options.io_timeout = absl::Seconds(io_timeout_s);
   for (absl::string_view o :
@@ -66,14 +68,15 @@ int main(int argc, char** argv) {
                  gateway.status().ToString().c_str());
     return 2;
   }
-  std::fprintf(
-      stderr,
-      "{\"event\":\"listening\",\"msg\":\"lvs-gateway on http://%s:%d/ "
-      "(server %s)\",\"port\":%d}\n",
-      options.listen.substr(0, options.listen.rfind(':')).c_str(),
-      (*gateway)->port(), options.server.target.c_str(), (*gateway)->port());
+  lvs::common::LogEvent(
+      "listening",
+      {{"msg", absl::StrCat("lvs-gateway on http://",
+                            options.listen.substr(0, options.listen.rfind(':')),
+                            ":", (*gateway)->port(), "/ (server ",
+                            options.server.target, ")")},
+       {"port", (*gateway)->port()}});
   lvs::common::WaitForShutdownSignal();
-  std::fprintf(stderr, "{\"event\":\"signal\",\"msg\":\"stopping\"}\n");
+  lvs::common::LogEvent("signal", {{"msg", "stopping"}});
   gateway->reset();
   return 0;
 }

@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
+#include "rpc/channel.h"
 
 namespace lvs::gateway {
 namespace {
@@ -124,7 +124,7 @@ json VideoObject(const v1::VideoJob& job) {
   v["lvs"] = lvs;
   if (job.has_error() && job.error().code() != 0) {
     v["error"] = {
-        {"code", absl::AsciiStrToLower(client::StatusCodeName(
+        {"code", absl::AsciiStrToLower(rpc::StatusCodeName(
                      static_cast<grpc::StatusCode>(job.error().code())))},
         {"message", job.error().message()}};
   }
@@ -337,7 +337,7 @@ HttpError ErrorFromGrpc(const grpc::Status& status) {
     default:
       http = 500;
   }
-  const client::ErrorDetails d = client::DecodeErrorDetails(status);
+  const rpc::ErrorDetails d = rpc::DecodeErrorDetails(status);
   std::string param;
   if (!d.field_violations.empty()) {
     const std::string& first = d.field_violations.front();
@@ -355,7 +355,7 @@ HttpError ErrorFromGrpc(const grpc::Status& status) {
                     ")");
   }
   const std::string code =
-      d.reason.empty() ? client::StatusCodeName(status.error_code()) : d.reason;
+      d.reason.empty() ? rpc::StatusCodeName(status.error_code()) : d.reason;
   HttpError e = MakeError(http, message, param, absl::AsciiStrToLower(code));
   if (d.retry_delay > absl::ZeroDuration()) {
     e.retry_after = absl::StrCat(std::max<int64_t>(

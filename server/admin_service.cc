@@ -3,11 +3,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
 #include "server/job_log.h"
-#include "server/proto_time.h"
 #include "server/rich_status.h"
 #include "server/validation.h"
 
@@ -102,7 +102,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetQueueStats(
     }
   }
   if (oldest->has_value()) {
-    ToProto(**oldest, response->mutable_oldest_queued_time());
+    common::ToProto(**oldest, response->mutable_oldest_queued_time());
   }
   response->set_training_queued(*training_queued);
   response->set_training_running(*training_running);

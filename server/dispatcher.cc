@@ -5,8 +5,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "server/job_log.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 namespace {
@@ -112,7 +112,7 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
                                             "gone")),
                      false, &touched);
       }
-      LogEvent("worker_replaced", {{"worker", name}});
+      LogEvent("worker_replaced", {{"worker_id", name}});
       workers_.erase(old);
     }
     Worker& w = workers_[name];
@@ -121,13 +121,13 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
     w.connect_time = w.last_heartbeat = clock_->Now();
     v1::ServerMessage reply;
     reply.mutable_registered()->set_name(name);
-    ToProto(store_->options().lease_duration,
-            reply.mutable_registered()->mutable_lease_duration());
-    ToProto(options_.heartbeat_interval,
-            reply.mutable_registered()->mutable_heartbeat_interval());
+    common::ToProto(store_->options().lease_duration,
+                    reply.mutable_registered()->mutable_lease_duration());
+    common::ToProto(options_.heartbeat_interval,
+                    reply.mutable_registered()->mutable_heartbeat_interval());
     connection->Send(reply);
     LogEvent("worker_connected",
-             {{"worker", name},
+             {{"worker_id", name},
               {"kind", v1::WorkerKind_Name(registration.kind())},
               {"device", registration.capabilities().device()},
               {"model_version", registration.capabilities().model_version()}});
@@ -152,7 +152,7 @@ void Dispatcher::Unregister(const std::string& name,
                    false, &touched);
     }
     workers_.erase(it);
-    LogEvent("worker_disconnected", {{"worker", name}});
+    LogEvent("worker_disconnected", {{"worker_id", name}});
     FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
@@ -202,7 +202,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     a->set_job(JobName(job.kind, job.id));
     a->mutable_request()->ParseFromString(job.spec);
     a->set_attempt(job.attempts);
-    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+    common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
     metrics_->queue_wait_seconds->Observe(
         {}, absl::ToDoubleSeconds(now - job.create_time));
   } else {
@@ -214,7 +214,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     if (!job.checkpoint.empty()) {
       a->mutable_resume_from()->ParseFromString(job.checkpoint);
     }
-    ToProto(job.lease_expire, a->mutable_lease_expire_time());
+    common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
   }
   w.connection->Send(m);
   CountState(job);
@@ -231,7 +231,7 @@ void Dispatcher::DispatchLocked(Touched* touched) {
         store_->LeaseNext(kind, name, FilterOf(w, OwnersAtLimit()));
     if (!leased.ok()) {
       LogEvent("lease_error",
-               {{"worker", name}, {"error", leased.status().ToString()}});
+               {{"worker_id", name}, {"error", leased.status().ToString()}});
       continue;
     }
     if (!leased->has_value()) continue;
@@ -294,7 +294,7 @@ void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
     CountState(*job);
   } else if (!absl::IsFailedPrecondition(job.status())) {
     LogEvent("release_error",
-             {{"job", lease.job}, {"error", job.status().ToString()}});
+             {{"job_id", lease.job}, {"error", job.status().ToString()}});
   }
 }
 
@@ -423,7 +423,7 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
   v1::GenerateVideoEvent body = event.event();
   body.clear_job();
   body.clear_sequence();
-  ToProto(now, body.mutable_time());
+  common::ToProto(now, body.mutable_time());
   if (body.has_chunk()) {
     std::string data = std::move(*body.mutable_chunk()->mutable_data());
     body.mutable_chunk()->clear_data();
@@ -462,7 +462,8 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
     }
     if (!step->has_eta() && step->it_per_s() > 0) {
       const int left = std::max(0, step->total() - step->index() - 1);
-      ToProto(absl::Seconds(left / step->it_per_s()), step->mutable_eta());
+      common::ToProto(absl::Seconds(left / step->it_per_s()),
+                      step->mutable_eta());
     }
   } else if (body.has_decoded()) {
     lease->progress.set_frames_done(body.decoded().frames_done());
@@ -496,11 +497,11 @@ void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
   completed.set_video_uri(JobName(JobKind::kVideo, lease->job) + "/video.mp4");
   completed.set_size_bytes(lease->progress.bytes());
   if (job.ok()) {
-    ToProto(job->start_time - job->create_time,
-            completed.mutable_timings()->mutable_queue());
+    common::ToProto(job->start_time - job->create_time,
+                    completed.mutable_timings()->mutable_queue());
   }
   v1::GenerateVideoEvent body;
-  ToProto(now, body.mutable_time());
+  common::ToProto(now, body.mutable_time());
   *body.mutable_completed() = completed;
   const std::string id = lease->job;
   const absl::Time start = lease->start;
@@ -562,7 +563,7 @@ void Dispatcher::Tick() {
     if (deleted.ok()) {
       for (const std::string& id : *deleted) {
         touched.push_back(id);
-        LogEvent("job_deleted", {{"job", JobName(JobKind::kVideo, id)},
+        LogEvent("job_deleted", {{"job_id", JobName(JobKind::kVideo, id)},
                                  {"reason", "result expired or over quota"}});
       }
     }
@@ -581,8 +582,8 @@ v1::Worker Dispatcher::Describe(const Worker& w) const {
                            : v1::WORKER_STATE_IDLE);
   *out.mutable_capabilities() = w.registration.capabilities();
   if (w.lease) out.set_current_job(JobName(w.lease->kind, w.lease->job));
-  ToProto(w.connect_time, out.mutable_connect_time());
-  ToProto(w.last_heartbeat, out.mutable_last_heartbeat_time());
+  common::ToProto(w.connect_time, out.mutable_connect_time());
+  common::ToProto(w.last_heartbeat, out.mutable_last_heartbeat_time());
   out.set_gpu_memory_used_bytes(w.gpu_memory_used);
   out.set_jobs_done(w.jobs_done);
   return out;
@@ -606,7 +607,7 @@ absl::StatusOr<v1::Worker> Dispatcher::DrainWorker(const std::string& name) {
   v1::ServerMessage m;
   m.mutable_drain();
   it->second.connection->Send(m);
-  LogEvent("worker_draining", {{"worker", name}});
+  LogEvent("worker_draining", {{"worker_id", name}});
   return Describe(it->second);
 }
 

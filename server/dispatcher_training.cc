@@ -3,9 +3,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "server/dispatcher.h"
 #include "server/job_log.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 
@@ -16,7 +16,7 @@ void Dispatcher::OnTrainingReport(Worker& w, const v1::TrainingReport& report,
   v1::TrainingEvent body = report.event();
   body.clear_job();
   body.clear_sequence();
-  ToProto(clock_->Now(), body.mutable_time());
+  common::ToProto(clock_->Now(), body.mutable_time());
   std::string progress, checkpoint;
   if (body.has_step()) {
     progress = body.step().SerializeAsString();
@@ -48,7 +48,7 @@ void Dispatcher::OnTrainingResult(Worker& w, const v1::TrainingResult& result,
     return;
   }
   v1::TrainingEvent body;
-  ToProto(clock_->Now(), body.mutable_time());
+  common::ToProto(clock_->Now(), body.mutable_time());
   *body.mutable_completed() = result.completed();
   const std::string id = lease->job;
   absl::StatusOr<JobRecord> done = store_->Complete(
@@ -124,7 +124,7 @@ void Dispatcher::OnReloadResult(const std::string& name,
         result.model_version());
   }
   LogEvent("model_reloaded", {{"reload", result.reload_id()},
-                              {"worker", name},
+                              {"worker_id", name},
                               {"model_version", result.model_version()},
                               {"error", result.status().message()}});
   FinishReloads(false, touched);

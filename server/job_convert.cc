@@ -1,6 +1,6 @@
 #include "server/job_convert.h"
 
-#include "server/proto_time.h"
+#include "common/proto_time.h"
 
 namespace lvs::server {
 
@@ -10,10 +10,10 @@ v1::VideoJob ToVideoJob(const JobRecord& job, int64_t position) {
   out.set_request_id(job.request_id);
   out.mutable_request()->ParseFromString(job.spec);
   out.set_state(job.state);
-  ToProto(job.create_time, out.mutable_create_time());
-  ToProto(job.start_time, out.mutable_start_time());
-  ToProto(job.end_time, out.mutable_end_time());
-  ToProto(job.expire_time, out.mutable_expire_time());
+  common::ToProto(job.create_time, out.mutable_create_time());
+  common::ToProto(job.start_time, out.mutable_start_time());
+  common::ToProto(job.end_time, out.mutable_end_time());
+  common::ToProto(job.expire_time, out.mutable_expire_time());
   out.set_attempts(job.attempts);
   out.set_worker(job.worker);
   out.set_queue_position(static_cast<int32_t>(position));
@@ -30,9 +30,9 @@ v1::TrainingJob ToTrainingJob(const JobRecord& job) {
   out.set_request_id(job.request_id);
   out.mutable_spec()->ParseFromString(job.spec);
   out.set_state(job.state);
-  ToProto(job.create_time, out.mutable_create_time());
-  ToProto(job.start_time, out.mutable_start_time());
-  ToProto(job.end_time, out.mutable_end_time());
+  common::ToProto(job.create_time, out.mutable_create_time());
+  common::ToProto(job.start_time, out.mutable_start_time());
+  common::ToProto(job.end_time, out.mutable_end_time());
   out.set_attempts(job.attempts);
   out.set_trainer(job.worker);
   if (!job.progress.empty()) {

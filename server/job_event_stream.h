@@ -29,9 +29,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/proto_time.h"
 #include "server/event_hub.h"
 #include "server/job_store.h"
-#include "server/proto_time.h"
 #include "server/rich_status.h"
 
 namespace lvs::server {
@@ -177,7 +177,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     Event event;
     event.set_job(JobName(kind_, id_));
     event.set_sequence(last_seq_);
-    ToProto(absl::Now(), event.mutable_time());
+    common::ToProto(absl::Now(), event.mutable_time());
     event.mutable_queued()->set_position(static_cast<int32_t>(position_));
     event.mutable_queued()->set_ahead(static_cast<int32_t>(position_ - 1));
     pending_.push_back(std::move(event));

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "lumina/video/v1/common.pb.h"
-#include "server/proto_time.h"
 
 namespace lvs::server {
 
@@ -17,7 +17,7 @@ namespace lvs::server {
 template <typename Event, typename Fill>
 std::string EventBody(absl::Time now, Fill fill) {
   Event e;
-  ToProto(now, e.mutable_time());
+  common::ToProto(now, e.mutable_time());
   fill(e);
   return e.SerializeAsString();
 }

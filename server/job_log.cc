@@ -8,30 +8,18 @@
 namespace lvs::server {
 namespace {
 
-ABSL_CONST_INIT absl::Mutex log_mu(absl::kConstInit);
-
 double Seconds(absl::Time from, absl::Time to) {
   return absl::ToDoubleSeconds(to - from);
 }
 
 }  // namespace
 
-void LogEvent(const std::string& event, nlohmann::json fields) {
-  fields["ts"] =
-      absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
-  fields["event"] = event;
-  const std::string line = fields.dump() + "\n";
-  absl::MutexLock lock(&log_mu);
-  std::fputs(line.c_str(), stderr);
-  std::fflush(stderr);
-}
-
 void LogJobState(const JobRecord& job, const std::string& note) {
-  nlohmann::json f;
-  f["job"] = JobName(job.kind, job.id);
+  nlohmann::ordered_json f;
+  f["job_id"] = JobName(job.kind, job.id);
   f["state"] = v1::JobState_Name(job.state);
   f["attempt"] = job.attempts;
-  if (!job.worker.empty()) f["worker"] = job.worker;
+  if (!job.worker.empty()) f["worker_id"] = job.worker;
   if (job.state == v1::RUNNING) {
     f["queue_wait_s"] = Seconds(job.create_time, job.start_time);
   }

@@ -1,5 +1,6 @@
-// Structured logs: one JSON object per line on stderr, e.g. one line per job
-// state change with the job, its state, worker, attempt and durations.
+// The server's job lines in the structured log (common/log.h): one
+// "job_state" line per job state change with the job, its state, worker,
+// attempt and durations.
 //
 // Thread-safety: thread-safe; lines never interleave.
 #ifndef LVS_SERVER_JOB_LOG_H_
@@ -7,14 +8,13 @@
 
 #include <string>
 
-#include "absl/time/time.h"
-#include "nlohmann/json.hpp"
+#include "common/log.h"
 #include "server/job_store.h"
 
 namespace lvs::server {
 
-// Writes `fields` plus "ts" (RFC 3339) and "event" as one line.
-void LogEvent(const std::string& event, nlohmann::json fields);
+// The server logs through the one process-wide logger.
+using common::LogEvent;
 
 // Logs a job's current state ("job_state" line) with its timings.
 void LogJobState(const JobRecord& job, const std::string& note = "");

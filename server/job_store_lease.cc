@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/job_events.h"
 #include "server/job_store.h"
 

@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "server/job_log.h"
+#include "common/log.h"
 #include "server/server_app.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  lvs::common::SetLogProcess("lvs-server");
   // Signals go to the waiting thread below, not to gRPC's threads.
   sigset_t signals;
   sigemptyset(&signals);
@@ -212,7 +213,7 @@ int main(int argc, char** argv) {
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   if (options.api_keys_file.empty() && host != "127.0.0.1" &&
       host != "localhost" && host != "[::1]") {
-    lvs::server::LogEvent(
+    lvs::common::LogEvent(
         "warning",
         {{"message",
           absl::StrCat("serving without authentication on ", options.listen,
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  lvs::server::LogEvent("signal",
+  lvs::common::LogEvent("signal",
                         {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*app)->Drain();
   return 0;

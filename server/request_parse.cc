@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/utf8.h"
+#include "common/utf8.h"
 #include "server/rich_status.h"
 
 namespace lvs::server {

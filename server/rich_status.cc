@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "server/proto_time.h"
+#include "common/proto_time.h"
 
 namespace lvs::server {
 
@@ -45,7 +45,7 @@ RichError& RichError::Quota(const std::string& subject,
 
 RichError& RichError::RetryAfter(absl::Duration delay) {
   has_retry_ = true;
-  ToProto(delay, retry_.mutable_retry_delay());
+  common::ToProto(delay, retry_.mutable_retry_delay());
   return *this;
 }
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/job_log.h"
 
 namespace lvs::server {
@@ -178,13 +178,13 @@ absl::Status ServerApp::Listen() {
                                                             false);
   SetServing(false);
   if (!options_.metrics_listen.empty()) {
-    HttpEndpoint::Handlers handlers;
+    rpc::HttpEndpoint::Handlers handlers;
     handlers.metrics = [this] { return registry_.Render(); };
     handlers.ready = [this] {
       return shared_.ready.load() && !shared_.draining.load();
     };
     LVS_ASSIGN_OR_RETURN(
-        http_, HttpEndpoint::Start(options_.metrics_listen, handlers));
+        http_, rpc::HttpEndpoint::Start(options_.metrics_listen, handlers));
   }
   const bool tls = !options_.tls_cert.empty();
   LogEvent(

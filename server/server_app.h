@@ -24,6 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "rpc/http_endpoint.h"
+#include "rpc/metrics.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
 #include "server/clock.h"
@@ -31,9 +33,7 @@
 #include "server/dispatcher.h"
 #include "server/event_hub.h"
 #include "server/grpc_metrics.h"
-#include "server/http_endpoint.h"
 #include "server/job_store.h"
-#include "server/metrics.h"
 #include "server/server_metrics.h"
 #include "server/service_state.h"
 #include "server/video_service.h"
@@ -105,7 +105,7 @@ class ServerApp {
   const ServerOptions options_;
   RealClock real_clock_;
   Clock* const clock_;
-  MetricsRegistry registry_;
+  rpc::MetricsRegistry registry_;
   ServerMetrics metrics_;
   EventHub hub_;
   Credentials credentials_;
@@ -120,7 +120,7 @@ class ServerApp {
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> worker_server_;
   std::unique_ptr<grpc::Server> health_server_;
-  std::unique_ptr<HttpEndpoint> http_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
   int port_ = 0;
   int worker_port_ = 0;
   int health_port_ = 0;

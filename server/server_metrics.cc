@@ -13,7 +13,7 @@ const std::vector<double>& JobBuckets() {
 
 }  // namespace
 
-ServerMetrics::ServerMetrics(MetricsRegistry* r)
+ServerMetrics::ServerMetrics(rpc::MetricsRegistry* r)
     : registry(r),
       jobs_total(r->Counter("lvs_jobs_total",
                             "Video jobs that entered each state.", {"state"})),
@@ -62,6 +62,7 @@ ServerMetrics::ServerMetrics(MetricsRegistry* r)
     jobs_total->Add({state}, 0);
     training_jobs_total->Add({state}, 0);
   }
+  r->AddBuildInfo("lvs_server_build_info");
 }
 
 }  // namespace lvs::server

@@ -348,8 +348,8 @@ grpc::ServerUnaryReactor* VideoServiceImpl::DeleteVideoJob(
         ToGrpc(shared_->store->Delete(JobKind::kVideo, job.id, identity.owner));
   }
   if (status.ok()) {
-    LogEvent("job_deleted",
-             {{"job", request->name()}, {"reason", "deleted by the client"}});
+    LogEvent("job_deleted", {{"job_id", request->name()},
+                             {"reason", "deleted by the client"}});
     shared_->hub->Notify(job.id);
   }
   return Done(ctx, status);

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/io/safetensors.h"
 #include "trainer/model_args_writer.h"
 

@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/pipeline/caption_encoder.h"
 #include "nlohmann/json.hpp"
 

@@ -27,9 +27,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/shutdown_signal.h"
 #include "model/common/blas_check.h"
-#include "model/common/cli_parse.h"
-#include "model/common/shutdown_signal.h"
+#include "common/cli_parse.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 #include "trainer/trainer_group.h"
@@ -298,6 +299,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lvs-trainer: --name is required\n");
     return 2;
   }
+  lvs::common::SetLogProcess("lvs-trainer");
+  lvs::common::SetLogContext({{"worker_id", service.name}});
   service.channel.target = server;
   service.token = ReadToken(token_file);
   service.device = local.device;

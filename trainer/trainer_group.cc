@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #ifdef LVS_HAVE_C10D_GLOO
 #include "trainer/data_parallel.h"
 #endif

@@ -1,7 +1,7 @@
 // The trainer's metrics: `TrainerMetrics`, a `TrainerObserver` that keeps
 // counters and gauges of one lvs-trainer process and renders them in the
 // Prometheus text format 0.0.4, and `TrainerMetricsServer`, which serves
-// `/metrics` and `/healthz` over HTTP (server::HttpEndpoint) for
+// `/metrics` and `/healthz` over HTTP (rpc::HttpEndpoint) for
 // `--metrics-listen`.
 //
 // Every series carries the label `trainer` (the process's --name). Job ids
@@ -23,7 +23,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "server/http_endpoint.h"
+#include "rpc/http_endpoint.h"
+#include "rpc/metrics.h"
 #include "trainer/trainer_service.h"
 
 namespace lvs::trainer {
@@ -33,13 +34,6 @@ namespace lvs::trainer {
 // gradient accumulation (minutes).
 inline constexpr double kStepSecondsBuckets[] = {
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 120, 300, 600};
-
-// Formats a sample value as the text format expects ("NaN", "+Inf",
-// "-Inf", otherwise the shortest text that reads back as the same double).
-std::string FormatMetricValue(double value);
-
-// Escapes a label value (backslash, double quote, newline).
-std::string EscapeLabelValue(const std::string& value);
 
 // Keeps the metrics of one trainer process; see the file comment.
 class TrainerMetrics : public TrainerObserver {
@@ -62,32 +56,26 @@ class TrainerMetrics : public TrainerObserver {
   std::string Render() const;
 
  private:
-  // The connection, job and checkpoint metrics.
-  void AppendProcessMetrics(std::string* out) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The step, loss and optimizer metrics.
-  void AppendStepMetrics(std::string* out) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  const std::string label_;  // `trainer="<escaped name>"`.
+  const std::string name_;  // The `trainer` label.
   const bool local_;
+  // Render() is const for the endpoint; the registry is thread-safe.
+  mutable rpc::MetricsRegistry registry_;
+  rpc::MetricFamily* connected_gauge_;
+  rpc::MetricFamily* connects_;
+  rpc::MetricFamily* busy_;
+  rpc::MetricFamily* jobs_;
+  rpc::MetricFamily* checkpoints_;
+  rpc::MetricFamily* steps_;
+  rpc::MetricFamily* samples_;
+  rpc::MetricFamily* step_seconds_;
+  rpc::MetricFamily* step_;
+  rpc::MetricFamily* total_steps_;
+  rpc::MetricFamily* loss_;
+  rpc::MetricFamily* task_loss_;
+  rpc::MetricFamily* grad_norm_;
+  rpc::MetricFamily* learning_rate_;
   mutable absl::Mutex mu_;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t steps_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t samples_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t checkpoints_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t step_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t total_steps_ ABSL_GUARDED_BY(mu_) = 0;
-  double loss_ ABSL_GUARDED_BY(mu_) = 0;
-  double grad_norm_ ABSL_GUARDED_BY(mu_) = 0;
-  double learning_rate_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, double> task_loss_ ABSL_GUARDED_BY(mu_);
-  // Per-bucket (non-cumulative) counts; the last one is +Inf.
-  std::vector<int64_t> step_buckets_ ABSL_GUARDED_BY(mu_);
-  double step_seconds_sum_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, int64_t> jobs_ ABSL_GUARDED_BY(mu_);  // By outcome.
 };
 
 // Serves `/metrics` (TrainerMetrics::Render) and `/healthz` (200 when
@@ -107,7 +95,7 @@ class TrainerMetricsServer {
 
  private:
   const TrainerMetrics* metrics_;
-  std::unique_ptr<server::HttpEndpoint> http_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::trainer

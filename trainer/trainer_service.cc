@@ -1,16 +1,13 @@
 // lvs-trainer's server connection and job runner.
 #include "trainer/trainer_service.h"
 
-#include <atomic>
-#include <cstdio>
 #include <filesystem>
-#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "grpcpp/grpcpp.h"
-#include "server/proto_time.h"
 #include "trainer/checkpoint.h"
 #include "trainer/trainer.h"
 #include "trainer/trainer_group.h"
@@ -18,52 +15,7 @@
 namespace lvs::trainer {
 namespace v1 = ::lumina::video::v1;
 
-// One open stream and the job running on it.
-class TrainerSession {
- public:
-  grpc::ClientContext context;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>>
-      stream;
-  std::atomic<bool> cancel{false};
-  std::atomic<bool> busy{false};
-  absl::Notification ended;
-
-  // Writes `m` unless the stream is closed; false when it could not.
-  bool Send(const v1::WorkerMessage& m) {
-    absl::MutexLock lock(&mu_);
-    return !closed_ && stream->Write(m);
-  }
-  // Half-closes the stream (no more writes).
-  void CloseWrites() {
-    absl::MutexLock lock(&mu_);
-    if (!closed_) stream->WritesDone();
-    closed_ = true;
-  }
-  void set_lease(const std::string& lease) {
-    absl::MutexLock lock(&mu_);
-    lease_ = lease;
-  }
-  std::string lease() {
-    absl::MutexLock lock(&mu_);
-    return lease_;
-  }
-
- private:
-  absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::string lease_ ABSL_GUARDED_BY(mu_);
-};
-
 namespace {
-
-void Log(const std::string& line) {
-  const std::string text =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                    absl::UTCTimeZone()),
-                   " ", line, "\n");
-  std::fwrite(text.data(), 1, text.size(), stderr);
-}
 
 v1::WorkerMessage ReportCheckpoint(const std::string& lease, int64_t step,
                                    const std::string& path) {
@@ -73,7 +25,7 @@ v1::WorkerMessage ReportCheckpoint(const std::string& lease, int64_t step,
   m.mutable_training_report()->set_lease_id(lease);
   c->set_step(step);
   c->set_path(path);
-  server::ToProto(absl::Now(), c->mutable_time());
+  common::ToProto(absl::Now(), c->mutable_time());
   return m;
 }
 
@@ -110,6 +62,15 @@ v1::WorkerMessage Failure(const std::string& lease, const absl::Status& s) {
 // Writes the checkpoint of the trainer's current step unless an earlier
 // attempt wrote it already (the trajectory is deterministic, so it holds
 // the same state).
+rpc::WorkerLinkOptions LinkOptions(const TrainerServiceOptions& o) {
+  rpc::WorkerLinkOptions l;
+  l.channel = o.channel;
+  l.token = o.token;
+  l.backoff_initial = o.backoff_initial;
+  l.backoff_max = o.backoff_max;
+  return l;
+}
+
 absl::StatusOr<std::string> Checkpoint(const TrainerGroup& tr,
                                        const std::string& root) {
   const std::string dir = CheckpointDir(root, tr.next_step());
@@ -165,38 +126,61 @@ absl::StatusOr<TrainSpec> TrainSpecFromProto(const v1::TrainingJobSpec& p) {
 }
 
 TrainerService::TrainerService(TrainerServiceOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)), link_(LinkOptions(options_), this) {}
 
-TrainerService::~TrainerService() = default;
-
-void TrainerService::Drain() {
-  std::shared_ptr<TrainerSession> session;
-  bool busy = false;
-  {
-    // Under mu_ with the job thread's end of job: either this sees the job
-    // done (and closes the stream) or the job thread sees draining_ (and
-    // closes it instead of asking for another lease).
-    absl::MutexLock lock(&mu_);
-    draining_ = true;
-    session = session_;
-    busy = session && session->busy;
-  }
-  if (session && !busy) session->context.TryCancel();
+TrainerService::~TrainerService() {
+  if (job_thread_.joinable()) job_thread_.join();
 }
 
-void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
-                            v1::TrainingAssignment a) {
+void TrainerService::Drain() { link_.Drain(); }
+
+absl::Status TrainerService::Run() {
+  absl::Status status = link_.Run();
+  if (job_thread_.joinable()) job_thread_.join();
+  return status;
+}
+
+v1::RegisterWorker TrainerService::Registration() {
+  v1::RegisterWorker reg;
+  reg.set_name(options_.name);
+  reg.set_kind(v1::WORKER_KIND_TRAINER);
+  reg.mutable_capabilities()->set_device(options_.device);
+  reg.set_version("lvs-trainer 0.1");
+  return reg;
+}
+
+void TrainerService::OnConnected(bool connected) {
+  if (options_.observer) options_.observer->OnConnected(connected);
+}
+
+void TrainerService::StartLease(const v1::ServerMessage& assignment,
+                                std::shared_ptr<rpc::Lease> lease) {
+  // The previous job's thread has called Finish (the link gives out one
+  // lease at a time) and is about to exit.
+  if (job_thread_.joinable()) job_thread_.join();
+  job_thread_ = std::thread(
+      [this, lease = std::move(lease), a = assignment.training_assignment()] {
+        RunJob(*lease, a);
+        link_.Finish(lease);
+      });
+}
+
+void TrainerService::RunJob(const rpc::Lease& leased,
+                            const v1::TrainingAssignment& a) {
   const std::string lease = a.lease_id();
   const std::string id = a.job().substr(a.job().find('/') + 1);
   const std::string root = options_.work_dir + "/" + id;
-  Log(absl::StrCat("training_started job=", a.job(), " attempt=", a.attempt(),
-                   " resume_from=", a.resume_from().path()));
+  common::LogEvent("training_started",
+                   {{"job_id", a.job()},
+                    {"attempt", a.attempt()},
+                    {"resume_from", a.resume_from().path()}});
   TrainerObserver* obs = options_.observer;
   auto fail = [&](const absl::Status& s) {
     if (obs) obs->OnJobEnded(a.job(), "failed");
-    Log(absl::StrCat("training_failed job=", a.job(), " error=\"", s.ToString(),
-                     "\""));
-    session->Send(Failure(lease, s));
+    common::LogEvent("training_failed",
+                     {{"job_id", a.job()}, {"error", s.ToString()}},
+                     common::LogLevel::kError);
+    leased.Send(Failure(lease, s));
   };
   absl::StatusOr<TrainSpec> spec = TrainSpecFromProto(a.spec());
   if (!spec.ok()) return fail(spec.status());
@@ -208,10 +192,13 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   absl::StatusOr<std::unique_ptr<TrainerGroup>> tr =
       TrainerGroup::Create(*spec, options_.device);
   if (!tr.ok()) return fail(tr.status());
-  Log(absl::StrCat(
-      "training_ranks job=", a.job(), " ranks=", (*tr)->size(),
-      " device=", options_.device, " precision=",
-      spec->precision == TrainPrecision::kBFloat16 ? "bf16" : "fp32"));
+  common::LogEvent(
+      "training_ranks",
+      {{"job_id", a.job()},
+       {"ranks", (*tr)->size()},
+       {"device", options_.device},
+       {"precision",
+        spec->precision == TrainPrecision::kBFloat16 ? "bf16" : "fp32"}});
   if (a.has_resume_from() && !a.resume_from().path().empty()) {
     if (absl::Status s = (*tr)->Resume(a.resume_from().path()); !s.ok()) {
       return fail(s);
@@ -219,18 +206,18 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   }
   if (obs) obs->OnJobStarted(a.job(), (*tr)->next_step(), spec->max_steps);
   while (!(*tr)->done()) {
-    if (session->cancel) {
+    if (leased.cancelled()) {
       v1::WorkerMessage ack;
       ack.mutable_cancel_ack()->set_lease_id(lease);
-      session->Send(ack);
-      Log(absl::StrCat("training_cancelled job=", a.job(),
-                       " step=", (*tr)->next_step()));
+      leased.Send(ack);
+      common::LogEvent("training_cancelled",
+                       {{"job_id", a.job()}, {"step", (*tr)->next_step()}});
       if (obs) obs->OnJobEnded(a.job(), "cancelled");
       return;
     }
     absl::StatusOr<StepStats> st = (*tr)->Step();
     if (!st.ok()) return fail(st.status());
-    session->Send(ReportStep(lease, *st, spec->max_steps));
+    leased.Send(ReportStep(lease, *st, spec->max_steps));
     if (obs) obs->OnStep(a.job(), *st);
     const int64_t done = (*tr)->next_step();
     if (spec->checkpoint_interval > 0 &&
@@ -238,7 +225,7 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
       absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
       if (!dir.ok()) return fail(dir.status());
       if (obs) obs->OnCheckpoint(a.job(), done);
-      session->Send(ReportCheckpoint(lease, done, *dir));
+      leased.Send(ReportCheckpoint(lease, done, *dir));
     }
   }
   absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
@@ -246,132 +233,19 @@ void TrainerService::RunJob(std::shared_ptr<TrainerSession> session,
   if (obs) obs->OnCheckpoint(a.job(), (*tr)->next_step());
   // The final checkpoint is reported like the others (watchers see it, and
   // it becomes the job's last_checkpoint), then the result names it.
-  session->Send(ReportCheckpoint(lease, (*tr)->next_step(), *dir));
+  leased.Send(ReportCheckpoint(lease, (*tr)->next_step(), *dir));
   v1::WorkerMessage m;
   v1::TrainingResult* r = m.mutable_training_result();
   r->set_lease_id(lease);
   r->mutable_completed()->set_steps((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_step((*tr)->next_step());
   r->mutable_completed()->mutable_checkpoint()->set_path(*dir);
-  server::ToProto(absl::Now(),
+  common::ToProto(absl::Now(),
                   r->mutable_completed()->mutable_checkpoint()->mutable_time());
-  session->Send(m);
-  Log(absl::StrCat("training_completed job=", a.job(), " checkpoint=", *dir));
+  leased.Send(m);
+  common::LogEvent("training_completed",
+                   {{"job_id", a.job()}, {"checkpoint", *dir}});
   if (obs) obs->OnJobEnded(a.job(), "completed");
-}
-
-absl::Status TrainerService::ServeSession(bool* registered) {
-  auto session = std::make_shared<TrainerSession>();
-  client::PrepareContext(&session->context, absl::ZeroDuration(),
-                         "x-lvs-worker-token", options_.token);
-  session->stream = stub_->Connect(&session->context);
-  {
-    absl::MutexLock lock(&mu_);
-    session_ = session;
-  }
-  v1::WorkerMessage reg;
-  reg.mutable_register_()->set_name(options_.name);
-  reg.mutable_register_()->set_kind(v1::WORKER_KIND_TRAINER);
-  reg.mutable_register_()->mutable_capabilities()->set_device(options_.device);
-  reg.mutable_register_()->set_version("lvs-trainer 0.1");
-  v1::ServerMessage in;
-  absl::Duration heartbeat = absl::Seconds(5);
-  if (session->Send(reg) && session->stream->Read(&in) && in.has_registered()) {
-    *registered = true;
-    const auto& d = in.registered().heartbeat_interval();
-    if (d.seconds() > 0 || d.nanos() > 0) {
-      heartbeat = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-    }
-    Log(absl::StrCat("registered name=", options_.name));
-    if (options_.observer) options_.observer->OnConnected(true);
-    v1::WorkerMessage lease_request;
-    lease_request.mutable_lease_request();
-    session->Send(lease_request);
-  }
-  std::thread beat([session, heartbeat] {
-    while (!session->ended.WaitForNotificationWithTimeout(heartbeat)) {
-      v1::WorkerMessage m;
-      m.mutable_heartbeat()->set_lease_id(session->lease());
-      session->Send(m);
-    }
-  });
-  std::thread job;
-  while (*registered && session->stream->Read(&in)) {
-    if (in.has_training_assignment()) {
-      {
-        // One lease at a time, and none once draining.
-        absl::MutexLock lock(&mu_);
-        if (session->busy || draining_) continue;
-      }
-      if (job.joinable()) job.join();
-      session->busy = true;
-      session->cancel = false;
-      session->set_lease(in.training_assignment().lease_id());
-      job = std::thread([this, session, a = in.training_assignment()] {
-        RunJob(session, a);
-        session->set_lease("");
-        bool draining;
-        {
-          absl::MutexLock lock(&mu_);
-          draining = draining_;
-          session->busy = false;
-        }
-        if (draining) {
-          session->context.TryCancel();
-        } else {
-          v1::WorkerMessage next;
-          next.mutable_lease_request();
-          session->Send(next);
-        }
-      });
-    } else if (in.has_cancel()) {
-      if (in.cancel().lease_id() == session->lease()) session->cancel = true;
-    } else if (in.has_drain()) {
-      Drain();
-    } else if (in.has_reload()) {
-      v1::WorkerMessage m;
-      m.mutable_reload_result()->set_reload_id(in.reload().reload_id());
-      m.mutable_reload_result()->mutable_status()->set_code(
-          static_cast<int>(absl::StatusCode::kFailedPrecondition));
-      m.mutable_reload_result()->mutable_status()->set_message(
-          "a trainer serves no model");
-      session->Send(m);
-    }
-  }
-  if (*registered && options_.observer) options_.observer->OnConnected(false);
-  session->cancel = true;  // The lease is lost with the stream.
-  if (job.joinable()) job.join();
-  session->ended.Notify();
-  beat.join();
-  session->CloseWrites();
-  const grpc::Status status = session->stream->Finish();
-  {
-    absl::MutexLock lock(&mu_);
-    session_.reset();
-  }
-  if (status.ok()) return absl::OkStatus();
-  return absl::UnavailableError(client::DescribeStatus(status));
-}
-
-absl::Status TrainerService::Run() {
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      client::MakeChannel(options_.channel);
-  if (!channel.ok()) return channel.status();
-  stub_ = v1::WorkerService::NewStub(*channel);
-  absl::Duration backoff = options_.backoff_initial;
-  while (true) {
-    bool registered = false;
-    const absl::Status s = ServeSession(&registered);
-    {
-      absl::MutexLock lock(&mu_);
-      if (draining_) return absl::OkStatus();
-    }
-    if (registered) backoff = options_.backoff_initial;
-    Log(absl::StrCat("disconnected status=\"", s.ToString(),
-                     "\" retry_in=", absl::FormatDuration(backoff)));
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, options_.backoff_max);
-  }
 }
 
 }  // namespace lvs::trainer

@@ -1,10 +1,9 @@
-// The lvs-trainer runtime: dials in to the front server's WorkerService like
-// a worker (one bidirectional stream, `x-lvs-worker-token` metadata,
-// WORKER_KIND_TRAINER), asks for a training lease whenever idle, runs the
-// leased job on its own thread (Trainer), reports every step and every
-// checkpoint, heartbeats, stops within one step on CancelJob (answering
-// CancelAck), resumes from the checkpoint the server hands over, and
-// reconnects with exponential backoff when the server goes away.
+// The lvs-trainer runtime: dials in to the front server's WorkerService
+// through rpc::WorkerLink like a worker (WORKER_KIND_TRAINER; registration,
+// heartbeats, leases, cancellation, drain and reconnection are the link's),
+// runs each leased job on its own thread (Trainer), reports every step and
+// every checkpoint, stops within one step on CancelJob (answering
+// CancelAck) and resumes from the checkpoint the server hands over.
 //
 // Checkpoints go to `<work_dir>/<job id>/step-NNNNNNN`; on loopback (or a
 // shared file system) a new trainer resumes a job a killed one left.
@@ -16,14 +15,16 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "rpc/channel.h"
+#include "rpc/worker_link.h"
 #include "trainer/train_spec.h"
 #include "trainer/trainer.h"
 
@@ -50,7 +51,7 @@ class TrainerObserver {
 // Settings of a trainer process.
 struct TrainerServiceOptions {
   std::string name;                        // Unique name sent at registration.
-  client::ChannelOptions channel;          // The server's worker port and TLS.
+  rpc::ChannelOptions channel;             // The server's worker port and TLS.
   std::string token;                       // Worker token (may be empty).
   std::string device = "cpu";              // "cpu" or "cuda:N".
   std::string work_dir = "./lvs-trainer";  // Checkpoint root.
@@ -65,13 +66,11 @@ struct TrainerServiceOptions {
 absl::StatusOr<TrainSpec> TrainSpecFromProto(
     const lumina::video::v1::TrainingJobSpec& proto);
 
-class TrainerSession;
-
 // One trainer process's connection; see the file comment.
-class TrainerService {
+class TrainerService : private rpc::WorkerLink::Delegate {
  public:
   explicit TrainerService(TrainerServiceOptions options);
-  ~TrainerService();
+  ~TrainerService() override;
 
   // Connects and serves until drained. Returns OK after a drain.
   absl::Status Run();
@@ -80,15 +79,21 @@ class TrainerService {
   void Drain();
 
  private:
-  absl::Status ServeSession(bool* registered);
-  void RunJob(std::shared_ptr<TrainerSession> session,
-              lumina::video::v1::TrainingAssignment assignment);
+  // rpc::WorkerLink::Delegate.
+  lumina::video::v1::RegisterWorker Registration() override;
+  void StartLease(const lumina::video::v1::ServerMessage& assignment,
+                  std::shared_ptr<rpc::Lease> lease) override;
+  void OnConnected(bool connected) override;
+
+  // Runs one job (job thread).
+  void RunJob(const rpc::Lease& leased,
+              const lumina::video::v1::TrainingAssignment& assignment);
 
   const TrainerServiceOptions options_;
-  std::unique_ptr<lumina::video::v1::WorkerService::Stub> stub_;
-  absl::Mutex mu_;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<TrainerSession> session_ ABSL_GUARDED_BY(mu_);
+  rpc::WorkerLink link_;
+  // The thread of the running (or last) job; started and joined on the
+  // link's reader thread, joined last by the destructor.
+  std::thread job_thread_;
 };
 
 }  // namespace lvs::trainer

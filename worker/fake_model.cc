@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace lvs::worker {
 namespace {

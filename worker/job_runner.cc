@@ -11,8 +11,8 @@
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_time.h"
 #include "model/media/video_encoder.h"
-#include "server/proto_time.h"
 
 namespace lvs::worker {
 namespace {
@@ -51,7 +51,7 @@ class JobSink : public ProgressSink {
     s->set_guided(step.guided);
     s->set_it_per_s(static_cast<float>(it_per_s));
     if (it_per_s > 0) {
-      server::ToProto(absl::Seconds((step.total - step.index) / it_per_s),
+      common::ToProto(absl::Seconds((step.total - step.index) / it_per_s),
                       s->mutable_eta());
     }
     Send(event);
@@ -114,13 +114,13 @@ class JobSink : public ProgressSink {
     completed->set_seed(static_cast<int64_t>(plan_.seed));
     completed->set_size_bytes(encoder_->stats().bytes);
     pb::Timings* t = completed->mutable_timings();
-    server::ToProto(text_encode_, t->mutable_text_encode());
-    server::ToProto(denoise_end_ - denoise_start_, t->mutable_denoise());
-    server::ToProto(
+    common::ToProto(text_encode_, t->mutable_text_encode());
+    common::ToProto(denoise_end_ - denoise_start_, t->mutable_denoise());
+    common::ToProto(
         DecodeTime(total, text_encode_, denoise_end_ - denoise_start_, encode_),
         t->mutable_decode());
-    server::ToProto(encode_, t->mutable_encode());
-    server::ToProto(total, t->mutable_total());
+    common::ToProto(encode_, t->mutable_encode());
+    common::ToProto(total, t->mutable_total());
     t->set_dit_forwards_computed(static_cast<int32_t>(dit_forwards_computed_));
     t->set_dit_forwards_cached(static_cast<int32_t>(dit_forwards_cached_));
     return absl::OkStatus();

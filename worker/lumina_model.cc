@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "model/common/cpu_runtime.h"
-#include "model/common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 
 namespace lvs::worker {

@@ -23,8 +23,9 @@ extern "C" {
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "common/shutdown_signal.h"
 #include "model/common/blas_check.h"
-#include "model/common/shutdown_signal.h"
 #include "worker/metrics_http.h"
 #include "worker/model_factory.h"
 #include "worker/worker.h"
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (metrics_listen == "off") metrics_listen.clear();
+  lvs::common::SetLogProcess("lvs-worker");
+  lvs::common::SetLogContext({{"worker_id", options.name}});
   if (model.kind.empty()) {
     if (model.dit_dir.empty() && model.text_encoder_dir.empty() &&
         model.vae_dir.empty()) {

@@ -1,6 +1,8 @@
-// The worker's HTTP endpoint (`--metrics-listen`): `/metrics` in Prometheus
-// text format 0.0.4 and `/healthz` (200 while connected to the server, 503
-// otherwise), served by server::HttpEndpoint on its own threads.
+// The worker's HTTP endpoint (`--metrics-listen`): `/metrics` (the worker's
+// counters, copied from Worker::Snapshot() at each scrape, its build info and
+// the process metrics; rpc::MetricsRegistry) and `/healthz` (200 while
+// connected to the server, 503 otherwise), served by rpc::HttpEndpoint on its
+// own threads.
 //
 // Thread-safety: Start/Stop from one thread; the handlers only read
 // `Worker::Snapshot()`, which is thread-safe.
@@ -11,14 +13,11 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "server/http_endpoint.h"
+#include "rpc/http_endpoint.h"
+#include "rpc/metrics.h"
 #include "worker/worker.h"
 
 namespace lvs::worker {
-
-// Returns the exposition text of `counters` for the worker `name`.
-std::string RenderWorkerMetrics(const std::string& name,
-                                const WorkerCounters& counters);
 
 // Serves the endpoint for one worker.
 class MetricsHttpServer {
@@ -37,7 +36,8 @@ class MetricsHttpServer {
  private:
   const std::string name_;
   const Worker* worker_;
-  std::unique_ptr<server::HttpEndpoint> http_;
+  rpc::MetricsRegistry registry_;
+  std::unique_ptr<rpc::HttpEndpoint> http_;
 };
 
 }  // namespace lvs::worker

@@ -1,11 +1,11 @@
-// The lvs-worker runtime: dials in to the front server's WorkerService with
-// one bidirectional stream, registers the model's capabilities, asks for a
-// lease whenever idle, heartbeats, runs each leased job on the single
-// model-owner thread (fed by a bounded task queue; the gRPC reader never
-// runs the model), forwards cancellations within one step, answers reloads,
-// and reconnects with exponential backoff when the server goes away. A
-// drain (SIGTERM or the server's DrainCommand) finishes the running job,
-// takes no more and returns from Run().
+// The lvs-worker runtime: dials in to the front server's WorkerService
+// through rpc::WorkerLink (registration with the model's capabilities,
+// heartbeats, leases, cancellation, drain, reconnection), runs each leased
+// job on the single model-owner thread (fed by a task queue holding at most
+// one job and the reloads; the gRPC reader never runs the model), forwards
+// cancellations within one step and answers reloads. A drain (SIGTERM or the
+// server's DrainCommand) finishes the running job, takes no more and returns
+// from Run().
 //
 // Thread-safety: Run() is called once, from one thread. Drain() and
 // Snapshot() are safe from any thread.
@@ -22,8 +22,9 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "rpc/channel.h"
+#include "rpc/worker_link.h"
 #include "worker/job_runner.h"
 #include "worker/video_model.h"
 
@@ -34,7 +35,7 @@ struct WorkerOptions {
   // Unique worker name sent at registration.
   std::string name;
   // The server's worker port and TLS files.
-  client::ChannelOptions channel;
+  rpc::ChannelOptions channel;
   // Shared worker token sent as `x-lvs-worker-token` (may be empty).
   std::string token;
   // Device the model runs on ("cpu", "cuda:0").
@@ -64,14 +65,12 @@ struct WorkerCounters {
   uint64_t device_memory_bytes = 0;
 };
 
-class Session;
-
 // One worker process's connection and model owner; see the file comment.
-class Worker {
+class Worker : private rpc::WorkerLink::Delegate {
  public:
   // Serves `model` (owned) with `options`.
   Worker(WorkerOptions options, std::unique_ptr<VideoModel> model);
-  ~Worker();
+  ~Worker() override;
 
   // Connects and serves until drained. Returns OK after a drain.
   absl::Status Run();
@@ -85,47 +84,37 @@ class Worker {
  private:
   // One unit of work for the model-owner thread.
   struct Task {
-    std::shared_ptr<Session> session;
+    std::shared_ptr<rpc::Lease> lease;             // Set for jobs.
+    std::shared_ptr<CancelToken> cancel;           // Set for jobs.
     lumina::video::v1::JobAssignment assignment;   // Set for jobs.
     lumina::video::v1::ReloadModelCommand reload;  // Set for reloads.
-    bool is_reload = false;
+    rpc::Reply reply;                              // Set for reloads.
   };
 
-  // Runs one connection until the stream ends; returns its final status
-  // and whether registration succeeded.
-  absl::Status ServeSession(bool* registered);
-  // Builds the RegisterWorker message from the model's description.
-  lumina::video::v1::WorkerMessage Registration() const;
-  // After the stream ended: cancels the running job, drops queued tasks and
-  // waits until the model thread is idle.
-  void ReleaseSession();
-  // Handles one message from the server (reader thread).
-  void Dispatch(const std::shared_ptr<Session>& session,
-                const lumina::video::v1::ServerMessage& message);
+  // rpc::WorkerLink::Delegate (reader thread; queue and return).
+  lumina::video::v1::RegisterWorker Registration() override;
+  void StartLease(const lumina::video::v1::ServerMessage& assignment,
+                  std::shared_ptr<rpc::Lease> lease) override;
+  void OnReload(const lumina::video::v1::ReloadModelCommand& reload,
+                rpc::Reply reply) override;
+  void FillHeartbeat(lumina::video::v1::Heartbeat* beat) override;
+
   // Body of the model-owner thread.
   void ModelLoop();
   // Runs one job (model-owner thread).
   void RunJob(const Task& task);
   // Runs one reload (model-owner thread).
   void RunReload(const Task& task);
-  // After a task: asks for the next lease, or closes the stream if draining.
-  void AfterTask(const std::shared_ptr<Session>& session);
-  // Sends a heartbeat every interval until the session closes.
-  void HeartbeatLoop(std::shared_ptr<Session> session, absl::Duration every);
 
   const WorkerOptions options_;
   std::unique_ptr<VideoModel> model_;  // Used by the model-owner thread only.
   JobRunner runner_;
-  std::unique_ptr<lumina::video::v1::WorkerService::Stub> stub_;
+  rpc::WorkerLink link_;
 
   mutable absl::Mutex mu_;
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
-  // Lease of the running job ("" when idle) and its cancel token.
-  std::string current_lease_ ABSL_GUARDED_BY(mu_);
+  // Cancel token of the running job, for the destructor.
   std::shared_ptr<CancelToken> current_cancel_ ABSL_GUARDED_BY(mu_);
-  // The open session, if any.
-  std::shared_ptr<Session> session_ ABSL_GUARDED_BY(mu_);
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   WorkerCounters counters_ ABSL_GUARDED_BY(mu_);
 

@@ -21,9 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
-#include "client/channel.h"
 #include "lumina/video/v1/admin_service.grpc.pb.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
+#include "rpc/channel.h"
 #include "tests/worker/subprocess.h"
 
 namespace {
@@ -59,9 +59,9 @@ struct Deployment {
            "--metrics-listen=127.0.0.1:0"},
           dir + "/worker.log"));
     }
-    lvs::client::ChannelOptions options;
+    lvs::rpc::ChannelOptions options;
     options.target = absl::StrCat("127.0.0.1:", port);
-    channel = *lvs::client::MakeChannel(options);
+    channel = *lvs::rpc::MakeChannel(options);
     WaitReady(with_worker);
   }
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/io/pickle_opcodes.h"
 #include "model/io/pickle_vm.h"
 

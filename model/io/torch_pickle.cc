@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace lvs::io {
 namespace {

@@ -4,7 +4,7 @@
 #include <array>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace lvs::io {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/media/av_util.h"
 
 extern "C" {

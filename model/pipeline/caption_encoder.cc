@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 #include "model/text_encoder/gemma2_config.h"
 

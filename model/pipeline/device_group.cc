@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/common/torch_status.h"
 
 namespace lvs::pipeline {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
 #include "model/pipeline/device_group.h"

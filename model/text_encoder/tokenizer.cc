@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LVS_TOKENIZER_ASAN 1

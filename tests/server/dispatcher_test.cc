@@ -107,7 +107,7 @@ class DispatcherTest : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_{absl::FromUnixSeconds(1700000000)};
-  MetricsRegistry registry_;
+  rpc::MetricsRegistry registry_;
   ServerMetrics metrics_{&registry_};
   EventHub hub_;
   std::unique_ptr<JobStore> store_;

@@ -9,7 +9,7 @@
 #include <future>
 #include <string>
 
-#include "model/common/utf8.h"
+#include "common/utf8.h"
 #include "server/rich_status.h"
 #include "tests/server/server_fixture.h"
 

@@ -437,10 +437,17 @@ TEST_F(ServerTest, MetricsPassPromtool) {
   text = res->body;
   EXPECT_NE(text.find("lvs_jobs_total{state=\"SUCCEEDED\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("lvs_grpc_requests_total{method=\"lumina.video.v1."
-                      "VideoService/CreateVideoJob\",code=\"OK\"} 1\n"),
+  // Labels in name order (prometheus-cpp's text serializer).
+  EXPECT_NE(text.find("lvs_grpc_requests_total{code=\"OK\",method=\"lumina."
+                      "video.v1.VideoService/CreateVideoJob\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("lvs_grpc_requests_total{code=\"UNAUTHENTICATED\","),
             std::string::npos);
-  EXPECT_NE(text.find("code=\"UNAUTHENTICATED\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lvs_server_build_info{build_type=\""),
+            std::string::npos);
+  EXPECT_NE(text.find("\nprocess_resident_memory_bytes "), std::string::npos);
+  EXPECT_NE(text.find("\nprocess_start_time_seconds "), std::string::npos);
   EXPECT_NE(text.find("lvs_worker_gpu_memory_bytes{worker=\"w\\\"1\"} 0\n"),
             std::string::npos);
   EXPECT_NE(text.find("lvs_time_to_first_chunk_seconds_count 1\n"),

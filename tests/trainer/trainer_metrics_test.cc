@@ -39,7 +39,9 @@ std::optional<double> Value(const std::string& text,
   const size_t begin = at + key.size() - 1;
   const std::string rest = text.substr(begin, text.find('\n', begin) - begin);
   double v = 0;
-  if (rest == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (rest == "NaN" || rest == "Nan") {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   if (!absl::SimpleAtod(rest, &v)) return std::nullopt;
   return v;
 }
@@ -94,15 +96,16 @@ TEST(TrainerMetricsTest, RendersObserverCallsWithEscapedLabels) {
   EXPECT_EQ(Value(text, "lvs_trainer_grad_norm{" + t + "}"), 1.25);
   EXPECT_EQ(Value(text, "lvs_trainer_learning_rate{" + t + "}"), 1e-4);
   EXPECT_EQ(Value(text, "lvs_trainer_checkpoints_total{" + t + "}"), 1);
-  EXPECT_EQ(Value(text, "lvs_trainer_task_loss{" + t + ",task=\"V-FP2\"}"),
+  // Labels in name order (prometheus-cpp's text serializer).
+  EXPECT_EQ(Value(text, "lvs_trainer_task_loss{task=\"V-FP2\"," + t + "}"),
             0.75);
   EXPECT_EQ(
-      Value(text, "lvs_trainer_task_loss{" + t + R"(,task="img \"q\"\\x"})"),
+      Value(text, R"(lvs_trainer_task_loss{task="img \"q\"\\x",)" + t + "}"),
       0.25);
   EXPECT_EQ(
-      Value(text, "lvs_trainer_jobs_total{" + t + ",outcome=\"completed\"}"),
+      Value(text, "lvs_trainer_jobs_total{outcome=\"completed\"," + t + "}"),
       1);
-  EXPECT_EQ(Value(text, "lvs_trainer_jobs_total{" + t + ",outcome=\"failed\"}"),
+  EXPECT_EQ(Value(text, "lvs_trainer_jobs_total{outcome=\"failed\"," + t + "}"),
             0);
   // Cumulative buckets: 0.3 s falls in le=0.5, 2 s in le=2.5.
   const std::string b = "lvs_trainer_step_seconds_bucket{" + t + ",le=";
@@ -133,10 +136,10 @@ TEST(TrainerMetricsTest, NewJobForgetsOldTasksAndCountsOutcomes) {
   const std::string text = m.Render();
   EXPECT_EQ(text.find("lvs_trainer_task_loss{"), std::string::npos) << text;
   EXPECT_EQ(
-      Value(text, R"(lvs_trainer_jobs_total{trainer="t",outcome="failed"})"),
+      Value(text, R"(lvs_trainer_jobs_total{outcome="failed",trainer="t"})"),
       1);
   EXPECT_EQ(
-      Value(text, R"(lvs_trainer_jobs_total{trainer="t",outcome="cancelled"})"),
+      Value(text, R"(lvs_trainer_jobs_total{outcome="cancelled",trainer="t"})"),
       1);
   EXPECT_EQ(Value(text, R"(lvs_trainer_total_steps{trainer="t"})"), 3);
   EXPECT_EQ(
@@ -145,18 +148,21 @@ TEST(TrainerMetricsTest, NewJobForgetsOldTasksAndCountsOutcomes) {
 }
 
 TEST(TrainerMetricsTest, FormatsSpecialValues) {
-  EXPECT_EQ(FormatMetricValue(std::nan("")), "NaN");
-  EXPECT_EQ(FormatMetricValue(INFINITY), "+Inf");
-  EXPECT_EQ(FormatMetricValue(-INFINITY), "-Inf");
-  EXPECT_EQ(FormatMetricValue(3), "3");
-  EXPECT_EQ(FormatMetricValue(0.1), "0.1");
-  EXPECT_EQ(FormatMetricValue(123456789012.0), "123456789012");
   TrainerMetrics m("t");
   StepStats s = Stats(0, 0.1);
   s.loss = std::nan("");
+  s.grad_norm = INFINITY;
   m.OnStep("j", s);
-  EXPECT_NE(m.Render().find("lvs_trainer_loss{trainer=\"t\"} NaN\n"),
-            std::string::npos);
+  const std::string text = m.Render();
+  EXPECT_TRUE(std::isnan(*Value(text, R"(lvs_trainer_loss{trainer="t"})")))
+      << text;
+  EXPECT_EQ(Value(text, R"(lvs_trainer_grad_norm{trainer="t"})"), INFINITY);
+  EXPECT_NE(text.find("lvs_trainer_build_info{"), std::string::npos);
+  EXPECT_NE(text.find("\nprocess_cpu_seconds_total "), std::string::npos);
+  std::string out;
+  EXPECT_EQ(Promtool(text, testing::TempDir("metrics-special"), &out), 0)
+      << out << "\n"
+      << text;
 }
 
 TEST(TrainerMetricsTest, HealthFollowsConnectionUnlessLocal) {
@@ -241,8 +247,8 @@ TEST(TrainerMetricsProcessTest, LocalRunIsScrapedToItsLastStep) {
           Value(text, "lvs_trainer_steps_total{" + t + "}").value_or(-1);
       EXPECT_GE(steps, last_steps) << text;  // A counter never goes down.
       last_steps = steps;
-      if (Value(text, "lvs_trainer_jobs_total{" + t +
-                          ",outcome=\"completed\"}") == 1) {
+      if (Value(text, "lvs_trainer_jobs_total{outcome=\"completed\"," + t +
+                          "}") == 1) {
         break;
       }
     }
@@ -258,7 +264,7 @@ TEST(TrainerMetricsProcessTest, LocalRunIsScrapedToItsLastStep) {
   EXPECT_EQ(Value(text, "lvs_trainer_step_seconds_count{" + t + "}"), 6);
   EXPECT_EQ(Value(text, "lvs_trainer_learning_rate{" + t + "}"), 1e-3);
   const std::optional<double> loss =
-      Value(text, "lvs_trainer_task_loss{" + t + ",task=\"V\"}");
+      Value(text, "lvs_trainer_task_loss{task=\"V\"," + t + "}");
   ASSERT_TRUE(loss.has_value()) << text;
   EXPECT_TRUE(std::isfinite(*loss) && *loss > 0) << *loss;
   EXPECT_TRUE(std::filesystem::exists(CheckpointDir(dir + "/ckpt", 6)));

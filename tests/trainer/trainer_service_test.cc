@@ -235,13 +235,15 @@ TEST_F(TrainerServiceTest, DataParallelAndBf16LeasedJobs) {
   EXPECT_GT(moved, 0);
   EXPECT_EQ(done[1].last_step().step(), 4);
   const std::string log = ::lvs::testing::ReadFile(trainer.log_path());
-  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("job=", done[1].name(),
-                                                  " ranks=2 device=cpu "
-                                                  "precision=fp32")))
+  EXPECT_TRUE(
+      absl::StrContains(log, absl::StrCat("\"job_id\":\"", done[1].name(),
+                                          "\",\"ranks\":2,\"device\":\"cpu\","
+                                          "\"precision\":\"fp32\"")))
       << log;
-  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("job=", done[2].name(),
-                                                  " ranks=2 device=cpu "
-                                                  "precision=bf16")))
+  EXPECT_TRUE(
+      absl::StrContains(log, absl::StrCat("\"job_id\":\"", done[2].name(),
+                                          "\",\"ranks\":2,\"device\":\"cpu\","
+                                          "\"precision\":\"bf16\"")))
       << log;
 }
 

@@ -13,11 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
 #include "model/media/video_decoder.h"
+#include "rpc/channel.h"
 
 namespace lvs::testing {
 
@@ -70,9 +70,9 @@ absl::Status Cluster::StartServer(const std::vector<std::string>& extra_flags) {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  client::ChannelOptions options = channel_options_;
+  rpc::ChannelOptions options = channel_options_;
   options.target = address();
-  auto channel = client::MakeChannel(options);
+  auto channel = rpc::MakeChannel(options);
   if (!channel.ok()) return channel.status();
   channel_ = *channel;
   video_ = pb::VideoService::NewStub(channel_);
@@ -102,7 +102,7 @@ bool Cluster::WorkerListed(const std::string& name, absl::Duration timeout) {
   do {
     pb::ListWorkersResponse response;
     grpc::ClientContext context;
-    client::PrepareClientContext(&context, absl::Seconds(2), admin_key_);
+    rpc::PrepareClientContext(&context, absl::Seconds(2), admin_key_);
     if (admin_->ListWorkers(&context, pb::ListWorkersRequest(), &response)
             .ok()) {
       for (const pb::Worker& w : response.workers()) {
@@ -142,7 +142,7 @@ std::string Cluster::Health(const std::string& service) {
   const grpc::Status s =
       grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
           channel_.get(), method, &context, in, &out);
-  if (!s.ok()) return client::StatusCodeName(s.error_code());
+  if (!s.ok()) return rpc::StatusCodeName(s.error_code());
   grpc::Slice reply;
   if (!out.DumpToSingleSlice(&reply).ok() || reply.size() < 2 ||
       reply.begin()[0] != 0x08) {
@@ -202,7 +202,7 @@ absl::StatusOr<pb::VideoJob> Cluster::Create(
   create.set_request_id(request_id);
   pb::VideoJob job;
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, absl::Seconds(10), api_key_);
+  rpc::PrepareClientContext(&context, absl::Seconds(10), api_key_);
   const grpc::Status s = video_->CreateVideoJob(&context, create, &job);
   if (!s.ok()) return FromGrpc(s);
   return job;
@@ -213,7 +213,7 @@ absl::StatusOr<pb::VideoJob> Cluster::Get(const std::string& name) {
   get.set_name(name);
   pb::VideoJob job;
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, absl::Seconds(10), api_key_);
+  rpc::PrepareClientContext(&context, absl::Seconds(10), api_key_);
   const grpc::Status s = video_->GetVideoJob(&context, get, &job);
   if (!s.ok()) return FromGrpc(s);
   return job;
@@ -255,7 +255,7 @@ absl::StatusOr<std::string> Cluster::Watch(
   request.set_name(name);
   request.set_from_offset(from_offset);
   grpc::ClientContext context;
-  client::PrepareClientContext(&context, absl::Seconds(60), api_key_);
+  rpc::PrepareClientContext(&context, absl::Seconds(60), api_key_);
   auto reader = video_->WatchVideoJob(&context, request);
   std::string mp4;
   pb::GenerateVideoEvent event;

@@ -18,9 +18,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/channel.h"
 #include "lumina/video/v1/admin_service.grpc.pb.h"
 #include "lumina/video/v1/video_service.grpc.pb.h"
+#include "rpc/channel.h"
 #include "tests/worker/subprocess.h"
 
 namespace lvs::testing {
@@ -56,7 +56,7 @@ class Cluster {
 
   // Channel settings of the test's own stubs (TLS files); set before
   // StartServer.
-  void set_channel_options(const client::ChannelOptions& options) {
+  void set_channel_options(const rpc::ChannelOptions& options) {
     channel_options_ = options;
   }
 
@@ -118,7 +118,7 @@ class Cluster {
 
  private:
   std::string dir_;
-  client::ChannelOptions channel_options_;
+  rpc::ChannelOptions channel_options_;
   std::string admin_key_;
   std::string api_key_;
   int port_, worker_port_, metrics_port_;

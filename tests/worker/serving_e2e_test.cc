@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "gtest/gtest.h"
+#include "rpc/channel.h"
 #include "tests/worker/cluster.h"
 
 namespace lvs::testing {
@@ -51,7 +51,7 @@ TEST(ServingE2eTest, GenerateVideoStreamsEventsAndADecodableMp4) {
   std::vector<pb::GenerateVideoEvent> events;
   std::string mp4;
   const grpc::Status s = Generate(c, SmallRequest(6, 9), &events, &mp4);
-  ASSERT_TRUE(s.ok()) << client::DescribeStatus(s);
+  ASSERT_TRUE(s.ok()) << rpc::DescribeStatus(s);
   ASSERT_FALSE(events.empty());
   // Order: queued, started, text encoded, steps, decoded/chunks, completed.
   std::vector<pb::GenerateVideoEvent::EventCase> kinds;
@@ -201,7 +201,7 @@ TEST(ServingE2eTest, EveryInvalidFieldIsNamed) {
       s = c.video().CreateVideoJob(&context, create, &job);
     }
     ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    const client::ErrorDetails d = client::DecodeErrorDetails(s);
+    const rpc::ErrorDetails d = rpc::DecodeErrorDetails(s);
     std::string all;
     for (const std::string& v : d.field_violations) all += v + "\n";
     for (const std::string& f : fields) {
@@ -231,8 +231,8 @@ TEST(ServingE2eTest, AFullQueueIsRejectedWithRetryInfo) {
   grpc::ClientContext context;
   const grpc::Status s = c.video().CreateVideoJob(&context, create, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << client::DescribeStatus(s);
-  const client::ErrorDetails d = client::DecodeErrorDetails(s);
+      << rpc::DescribeStatus(s);
+  const rpc::ErrorDetails d = rpc::DecodeErrorDetails(s);
   EXPECT_EQ(d.reason, "QUEUE_FULL");
   EXPECT_GT(d.retry_delay, absl::ZeroDuration());
   EXPECT_FALSE(d.quota_violations.empty());
@@ -264,7 +264,7 @@ TEST(ServingE2eTest, FiftyConcurrentClients) {
       std::string mp4;
       const grpc::Status s = Generate(c, r, &events, &mp4);
       if (!s.ok()) {
-        errors[i] = client::DescribeStatus(s);
+        errors[i] = rpc::DescribeStatus(s);
         return;
       }
       if (events.empty() || !events.back().has_completed() ||
@@ -320,7 +320,7 @@ TEST(ServingE2eTest, CancelStopsARunningJobAndFreesItsWorker) {
   pb::VideoJob cancelled;
   grpc::ClientContext context;
   const grpc::Status s = c.video().CancelVideoJob(&context, cancel, &cancelled);
-  ASSERT_TRUE(s.ok()) << client::DescribeStatus(s);
+  ASSERT_TRUE(s.ok()) << rpc::DescribeStatus(s);
   absl::StatusOr<pb::VideoJob> end =
       c.WaitFinished(job->name(), absl::Seconds(10));
   ASSERT_TRUE(end.ok());
@@ -395,7 +395,7 @@ TEST(ServingE2eTest, WorkerMetricsPassPromtool) {
   EXPECT_EQ(HttpGetPort(port, "/healthz"), 200);
   ASSERT_EQ(HttpGetPort(port, "/metrics", &metrics), 200);
   EXPECT_TRUE(absl::StrContains(
-      metrics, "lvs_worker_jobs_total{worker=\"w1\",outcome=\"succeeded\"} 2"))
+      metrics, "lvs_worker_jobs_total{outcome=\"succeeded\",worker=\"w1\"} 2"))
       << metrics;
   EXPECT_TRUE(absl::StrContains(
       metrics, "lvs_worker_denoise_steps_total{worker=\"w1\"} 5\n"))

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "client/channel.h"
 #include "gtest/gtest.h"
+#include "rpc/channel.h"
 #include "tests/worker/cluster.h"
 
 namespace lvs::testing {
@@ -69,9 +69,10 @@ TEST(ServingFaultTest, KilledWorkerMidJobFinishesOnTheOtherWorkerOnce) {
   }
   const std::string server_log = ReadFile(c.server().log_path());
   EXPECT_EQ(CountLines(server_log, succeeded), 1) << server_log;
-  EXPECT_EQ(CountLines(ReadFile(c.worker(other).log_path()),
-                       {"job_end", job->name(), "outcome=succeeded"}),
-            1);
+  EXPECT_EQ(
+      CountLines(ReadFile(c.worker(other).log_path()),
+                 {"\"job_end\"", job->name(), "\"outcome\":\"succeeded\""}),
+      1);
   // The stored video is the second attempt's, whole and decodable.
   std::vector<pb::GenerateVideoEvent> events;
   absl::StatusOr<std::string> mp4 = c.Watch(job->name(), 0, &events);
@@ -117,7 +118,9 @@ TEST(ServingFaultTest, KilledServerRunsItsQueuedJobsAfterRestart) {
     ASSERT_TRUE(frames.ok()) << frames.status();
     EXPECT_EQ(*frames, 5);
   }
-  EXPECT_GE(CountLines(ReadFile(c.worker("w1").log_path()), {"registered"}), 2);
+  EXPECT_GE(CountLines(ReadFile(c.worker("w1").log_path()),
+                       {"\"event\":\"registered\""}),
+            2);
 }
 
 TEST(ServingFaultTest, ServerSigtermDrainsWithHealthTransitions) {
@@ -152,8 +155,8 @@ TEST(ServingFaultTest, ServerSigtermDrainsWithHealthTransitions) {
   grpc::ClientContext context;
   const grpc::Status s = c.video().CreateVideoJob(&context, create, &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << client::DescribeStatus(s);
-  EXPECT_GT(client::DecodeErrorDetails(s).retry_delay, absl::ZeroDuration());
+      << rpc::DescribeStatus(s);
+  EXPECT_GT(rpc::DecodeErrorDetails(s).retry_delay, absl::ZeroDuration());
 
   // The running job finishes, then the server exits cleanly.
   std::optional<int> status = c.server().Wait(absl::Seconds(25));

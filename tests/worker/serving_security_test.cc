@@ -113,7 +113,7 @@ TEST(ServingSecurityTest, MutualTlsForClientsAndWorkers) {
   absl::Status st = MakeCertificates(c.dir());
   ASSERT_TRUE(st.ok()) << st;
   const std::string d = c.dir();
-  client::ChannelOptions tls;
+  rpc::ChannelOptions tls;
   tls.tls_ca = d + "/ca.pem";
   tls.tls_cert = d + "/client.pem";
   tls.tls_key = d + "/client.key";

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/io/torch_tensors.h"
 #include "tools/lvs_extract/item_list.h"
 

@@ -21,7 +21,7 @@
 
 #include "absl/strings/str_split.h"
 #include "bench/dit/config_2b.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 #include "nlohmann/json.hpp"
 

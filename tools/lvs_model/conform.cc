@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/common/torch_status.h"
 #include "tools/lvs_model/golden_check.h"
 

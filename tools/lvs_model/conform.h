@@ -76,6 +76,6 @@ absl::Status RunConform(const ConformOptions& options);
   static const bool LVS_CONCAT_(lvs_conform_registered_, __LINE__) = \
       ::lvs::conform::RegisterConform(name, fn)
 
-#include "model/common/status_macros.h"  // LVS_CONCAT_
+#include "common/status_macros.h"  // LVS_CONCAT_
 
 #endif  // LVS_TOOLS_LVS_MODEL_CONFORM_H_

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/dit/dit.h"
 #include "tools/lvs_model/conform.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/pipeline/pipeline.h"
 #include "tools/lvs_model/conform.h"
 

@@ -13,7 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/text_encoder/gemma2_encoder.h"
 #include "model/text_encoder/tokenizer.h"
 #include "tools/lvs_model/conform.h"

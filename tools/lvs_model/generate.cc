@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/media/video_encoder.h"
 #include "model/pipeline/pipeline.h"
 #include "model/sampler/sample_config.h"

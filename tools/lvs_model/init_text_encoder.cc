@@ -9,7 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "model/common/status_macros.h"
+#include "common/status_macros.h"
 #include "model/common/torch_status.h"
 #include "model/io/safetensors.h"
 #include "model/text_encoder/gemma2_config.h"

@@ -10,7 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
-#include "model/common/cli_parse.h"
+#include "common/cli_parse.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_synth/synth.h"
 

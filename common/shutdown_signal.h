@@ -9,8 +9,8 @@
 //
 // Thread-safety: Install() once from main() before starting other work;
 // Wait() may be called from any one thread.
-#ifndef LVS_MODEL_COMMON_SHUTDOWN_SIGNAL_H_
-#define LVS_MODEL_COMMON_SHUTDOWN_SIGNAL_H_
+#ifndef LVS_COMMON_SHUTDOWN_SIGNAL_H_
+#define LVS_COMMON_SHUTDOWN_SIGNAL_H_
 
 #include "absl/status/status.h"
 
@@ -26,4 +26,4 @@ int WaitForShutdownSignal();
 
 }  // namespace lvs::common
 
-#endif  // LVS_MODEL_COMMON_SHUTDOWN_SIGNAL_H_
+#endif  // LVS_COMMON_SHUTDOWN_SIGNAL_H_

@@ -1,11 +1,11 @@
-#include "server/http_endpoint.h"
+#include "rpc/http_endpoint.h"
 
 #include <httplib.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace lvs::server {
+namespace lvs::rpc {
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(
     const std::string& address, const std::string& flag) {
@@ -73,4 +73,4 @@ HttpEndpoint::~HttpEndpoint() {
   if (thread_.joinable()) thread_.join();
 }
 
-}  // namespace lvs::server
+}  // namespace lvs::rpc

@@ -1,4 +1,4 @@
-#include "client/channel.h"
+#include "rpc/channel.h"
 
 #include <fstream>
 #include <sstream>
@@ -10,7 +10,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
-namespace lvs::client {
+namespace lvs::rpc {
 namespace {
 
 // Reads `path` whole; INVALID_ARGUMENT naming `flag` when it cannot.
@@ -152,4 +152,4 @@ std::string DescribeStatus(const grpc::Status& status) {
   return out;
 }
 
-}  // namespace lvs::client
+}  // namespace lvs::rpc

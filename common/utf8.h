@@ -4,8 +4,8 @@
 // the field of a request that protobuf refused to parse.
 //
 // Thread-safety: pure function.
-#ifndef LVS_MODEL_COMMON_UTF8_H_
-#define LVS_MODEL_COMMON_UTF8_H_
+#ifndef LVS_COMMON_UTF8_H_
+#define LVS_COMMON_UTF8_H_
 
 #include "absl/strings/string_view.h"
 
@@ -16,4 +16,4 @@ bool IsValidUtf8(absl::string_view s);
 
 }  // namespace lvs
 
-#endif  // LVS_MODEL_COMMON_UTF8_H_
+#endif  // LVS_COMMON_UTF8_H_

@@ -8,8 +8,8 @@
 //
 // Thread-safety: the handlers run on httplib's threads; they must be
 // thread-safe. Start/stop from one thread.
-#ifndef LVS_SERVER_HTTP_ENDPOINT_H_
-#define LVS_SERVER_HTTP_ENDPOINT_H_
+#ifndef LVS_RPC_HTTP_ENDPOINT_H_
+#define LVS_RPC_HTTP_ENDPOINT_H_
 
 #include <functional>
 #include <memory>
@@ -22,7 +22,7 @@ namespace httplib {
 class Server;
 }
 
-namespace lvs::server {
+namespace lvs::rpc {
 
 // Splits "host:port" (port 0 picks a free one); INVALID_ARGUMENT naming
 // `flag` when malformed.
@@ -63,6 +63,6 @@ class HttpEndpoint {
   int port_ = 0;
 };
 
-}  // namespace lvs::server
+}  // namespace lvs::rpc
 
-#endif  // LVS_SERVER_HTTP_ENDPOINT_H_
+#endif  // LVS_RPC_HTTP_ENDPOINT_H_

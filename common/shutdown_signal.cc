@@ -1,4 +1,4 @@
-#include "model/common/shutdown_signal.h"
+#include "common/shutdown_signal.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -5,8 +5,8 @@
 // ErrorInfo) a server attached.
 //
 // Thread-safety: functions are stateless; channels are thread-safe.
-#ifndef LVS_CLIENT_CHANNEL_H_
-#define LVS_CLIENT_CHANNEL_H_
+#ifndef LVS_RPC_CHANNEL_H_
+#define LVS_RPC_CHANNEL_H_
 
 #include <memory>
 #include <string>
@@ -18,7 +18,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 
-namespace lvs::client {
+namespace lvs::rpc {
 
 // Where and how to connect.
 struct ChannelOptions {
@@ -68,6 +68,6 @@ std::string StatusCodeName(grpc::StatusCode code);
 // Returns "CODE: message" followed by one indented line per detail.
 std::string DescribeStatus(const grpc::Status& status);
 
-}  // namespace lvs::client
+}  // namespace lvs::rpc
 
-#endif  // LVS_CLIENT_CHANNEL_H_
+#endif  // LVS_RPC_CHANNEL_H_

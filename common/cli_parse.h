@@ -4,8 +4,8 @@
 // program uses for usage errors (CLI11's own are 105-114).
 //
 // Thread-safety: call from main() before starting threads.
-#ifndef LVS_MODEL_COMMON_CLI_PARSE_H_
-#define LVS_MODEL_COMMON_CLI_PARSE_H_
+#ifndef LVS_COMMON_CLI_PARSE_H_
+#define LVS_COMMON_CLI_PARSE_H_
 
 #include <CLI/CLI.hpp>
 
@@ -29,4 +29,4 @@ inline int UsageExit(CLI::App& app, const CLI::ParseError& error) {
     }                                            \
   } while (false)
 
-#endif  // LVS_MODEL_COMMON_CLI_PARSE_H_
+#endif  // LVS_COMMON_CLI_PARSE_H_

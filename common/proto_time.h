@@ -1,14 +1,14 @@
 // Conversions between absl time types and google.protobuf.Timestamp/Duration.
 //
 // Thread-safety: pure functions.
-#ifndef LVS_SERVER_PROTO_TIME_H_
-#define LVS_SERVER_PROTO_TIME_H_
+#ifndef LVS_COMMON_PROTO_TIME_H_
+#define LVS_COMMON_PROTO_TIME_H_
 
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
-namespace lvs::server {
+namespace lvs::common {
 
 // Writes `t` into `out`; an infinite past leaves `out` cleared.
 inline void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
@@ -37,6 +37,6 @@ inline absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
-}  // namespace lvs::server
+}  // namespace lvs::common
 
-#endif  // LVS_SERVER_PROTO_TIME_H_
+#endif  // LVS_COMMON_PROTO_TIME_H_

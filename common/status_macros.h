@@ -1,8 +1,8 @@
 // Status helpers shared by every lvs library (torch-free, header-only).
 //
 // Thread-safety: stateless macros; safe everywhere.
-#ifndef LVS_MODEL_COMMON_STATUS_MACROS_H_
-#define LVS_MODEL_COMMON_STATUS_MACROS_H_
+#ifndef LVS_COMMON_STATUS_MACROS_H_
+#define LVS_COMMON_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,4 +27,4 @@
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 
-#endif  // LVS_MODEL_COMMON_STATUS_MACROS_H_
+#endif  // LVS_COMMON_STATUS_MACROS_H_
