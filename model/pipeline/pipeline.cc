@@ -12,9 +12,9 @@
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
 #include "model/pipeline/device_group.h"
+#include "model/pipeline/dit_velocity.h"
 #include "model/pipeline/memory_stats.h"
-#include "model/sampler/dit_velocity.h"
-#include "model/sampler/step_cache.h"
+#include "model/pipeline/step_cache.h"
 
 namespace lvs::pipeline {
 namespace {
@@ -308,8 +308,7 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   LVS_RETURN_IF_ERROR(EnsureModels(DtypeOf(plan.precision)));
   const std::vector<int64_t> shape(plan.latent_shape.begin(),
                                    plan.latent_shape.end());
-  LVS_RETURN_IF_ERROR(
-      sampler::CheckSampleConfigForDiT(plan.config, dit_, shape));
+  LVS_RETURN_IF_ERROR(CheckSampleConfigForDiT(plan.config, dit_, shape));
   LVS_ASSIGN_OR_RETURN(
       result.plan.output_frames,
       vae::DecodedFrameCount(vae_->config(), plan.latent_frames));
@@ -341,12 +340,12 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   so.keep_states = trace != nullptr;
   so.on_step = callbacks.on_step;
   so.cancelled = callbacks.cancelled;
-  auto counts = std::make_shared<sampler::ForwardCounts>();
+  auto counts = std::make_shared<ForwardCounts>();
   const double threshold = plan.request.cache_threshold;
   sampler::VelocityFn velocity =
-      threshold > 0 ? sampler::CachedDiTVelocity(dit_, threshold, z.size(0),
-                                                 plan.steps - 1, counts)
-                    : sampler::DiTVelocity(dit_);
+      threshold > 0 ? CachedDiTVelocity(dit_, threshold, z.size(0),
+                                        plan.steps - 1, counts)
+                    : DiTVelocity(dit_);
   if (group_) {
     LVS_ASSIGN_OR_RETURN(
         velocity, group_->Velocity(dit_, UsesGuidance(plan.config), threshold,

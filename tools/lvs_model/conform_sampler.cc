@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "model/common/status_macros.h"
 #include "model/dit/dit.h"
-#include "model/sampler/dit_velocity.h"
+#include "model/pipeline/dit_velocity.h"
 #include "model/sampler/flow_sampler.h"
 #include "model/sampler/multi_cfg.h"
 #include "model/sampler/sample_config.h"
@@ -165,7 +165,7 @@ absl::StatusOr<sampler::VelocityFn> LoadVelocity(const ConformCase& cc) {
   options.device = cc.device;
   LVS_ASSIGN_OR_RETURN(dit::MultiScaleNextDiT model,
                        dit::LoadDiT(cc.golden_dir + "/dit", options));
-  return sampler::DiTVelocity(model);
+  return pipeline::DiTVelocity(model);
 }
 
 // The kwargs of forward_with_multi_cfg as a config (one negative branch).
