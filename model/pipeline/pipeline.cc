@@ -29,13 +29,6 @@ torch::ScalarType DtypeOf(Precision precision) {
   return precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
 }
 
-// Thrown from inside the VAE's chunk callback (which cannot return a
-// Status) to stop the decode; caught in Pipeline::Decode. VAE::Decode only
-// catches std::exception, which this is not, so it passes through.
-struct DecodeAborted {
-  absl::Status status;
-};
-
 absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
   torch::Device device(torch::kCPU);
   try {
@@ -424,7 +417,7 @@ absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
   const int64_t total = plan.output_frames > 0 ? plan.output_frames : 0;
   int64_t done = 0;
   std::vector<torch::Tensor> all_frames;
-  auto on_chunk = [&](const torch::Tensor& chunk) {
+  auto on_chunk = [&](const torch::Tensor& chunk) -> absl::Status {
     torch::Tensor frames = ToUint8Frames(chunk);
     if (trace) all_frames.push_back(frames);
     if (callbacks.on_frames) {
@@ -436,27 +429,23 @@ absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
       e.width = static_cast<int>(frames.size(2));
       e.rgb = absl::MakeConstSpan(frames.data_ptr<uint8_t>(),
                                   static_cast<size_t>(frames.numel()));
-      absl::Status s = callbacks.on_frames(e);
-      if (!s.ok()) throw DecodeAborted{s};
+      LVS_RETURN_IF_ERROR(callbacks.on_frames(e));
     }
     done += frames.size(0);
     if (callbacks.cancelled && callbacks.cancelled() && done < total) {
-      throw DecodeAborted{absl::CancelledError(
+      return absl::CancelledError(
           absl::StrCat("generation cancelled while decoding, after ", done,
-                       " of ", total, " frames"))};
+                       " of ", total, " frames"));
     }
+    return absl::OkStatus();
   };
   torch::Tensor decoded;
-  try {
-    if (group_ && options_.vae_tiling.enabled) {
-      LVS_ASSIGN_OR_RETURN(auto helpers, group_->VaeHelpers(*vae_));
-      LVS_ASSIGN_OR_RETURN(decoded,
-                           vae_->DecodeParallel(vae_input, helpers, on_chunk));
-    } else {
-      LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
-    }
-  } catch (const DecodeAborted& e) {
-    return e.status;
+  if (group_ && options_.vae_tiling.enabled) {
+    LVS_ASSIGN_OR_RETURN(auto helpers, group_->VaeHelpers(*vae_));
+    LVS_ASSIGN_OR_RETURN(decoded,
+                         vae_->DecodeParallel(vae_input, helpers, on_chunk));
+  } else {
+    LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
   }
   if (trace) {
     trace->decoded = decoded[0].to(torch::kCPU, torch::kFloat32);

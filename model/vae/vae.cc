@@ -227,7 +227,9 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeChecked(
         caches.size() == 1 ? tiles[0][0] : BlendAndStitch(tiles, grid);
     tiles.clear();
     out.narrow(2, frame, frames.size(2)).copy_(frames);
-    if (on_chunk) on_chunk(out.narrow(2, frame, frames.size(2)));
+    if (on_chunk) {
+      LVS_RETURN_IF_ERROR(on_chunk(out.narrow(2, frame, frames.size(2))));
+    }
     frame += frames.size(2);
     ++chunk_index;
   }

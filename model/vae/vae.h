@@ -56,8 +56,9 @@ struct LatentDist {
   const torch::Tensor& Mode() const { return mean; }
 };
 
-// Receives the frames [B, 3, t, H, W] of one decoded chunk, in order.
-using ChunkFn = std::function<void(const torch::Tensor& frames_chunk)>;
+// Receives the frames [B, 3, t, H, W] of one decoded chunk, in order. A
+// non-OK status stops the decode, which returns it.
+using ChunkFn = std::function<absl::Status(const torch::Tensor& frames_chunk)>;
 
 // Receives the decoder's stage outputs (see StageFn) of chunk `chunk`.
 using TraceFn = std::function<void(int64_t chunk, const std::string& stage,
@@ -93,6 +94,7 @@ class CogVideoXVae {
   // [B, 3, T, 8h, 8w] in the run dtype on the run device. `on_chunk` gets
   // each chunk's frames as soon as they are decoded; `on_stage` gets the
   // decoder's stage outputs per chunk, for tracing (untiled decode only).
+  // An error from `on_chunk` stops the decode and is returned as is.
   absl::StatusOr<torch::Tensor> Decode(const torch::Tensor& z,
                                        const ChunkFn& on_chunk = {},
                                        const TraceFn& on_stage = {}) const;

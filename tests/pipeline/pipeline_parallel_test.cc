@@ -99,8 +99,10 @@ TEST(PipelineParallelTest, ParallelTiledDecodeEqualsTiledDecode) {
   for (int helpers : {1, 3}) {
     std::vector<const vae::CogVideoXVae*> others(helpers, vae->get());
     int chunks = 0;
-    auto got = (*vae)->DecodeParallel(z, others,
-                                      [&](const torch::Tensor&) { ++chunks; });
+    auto got = (*vae)->DecodeParallel(z, others, [&](const torch::Tensor&) {
+      ++chunks;
+      return absl::OkStatus();
+    });
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_TRUE(torch::equal(*got, *want)) << helpers << " helpers";
     EXPECT_GT(chunks, 0);
