@@ -329,7 +329,7 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   }
   sampler::SamplerOptions so;
   so.dtype = dtype_;
-  so.num_steps = plan.steps;
+  so.grid_points = plan.grid_points;
   so.keep_states = trace != nullptr;
   so.on_step = callbacks.on_step;
   so.cancelled = callbacks.cancelled;
@@ -337,12 +337,12 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   const double threshold = plan.request.cache_threshold;
   sampler::VelocityFn velocity =
       threshold > 0 ? CachedDiTVelocity(dit_, threshold, z.size(0),
-                                        plan.steps - 1, counts)
+                                        plan.grid_points - 1, counts)
                     : DiTVelocity(dit_);
   if (group_) {
     LVS_ASSIGN_OR_RETURN(
         velocity, group_->Velocity(dit_, UsesGuidance(plan.config), threshold,
-                                   z.size(0), plan.steps - 1, counts));
+                                   z.size(0), plan.grid_points - 1, counts));
   }
   LVS_ASSIGN_OR_RETURN(
       sampler::SampleResult sampled,

@@ -190,7 +190,7 @@ SampleConfig MakeNamed(const std::string& name, TimeAware<PatchComb> patch,
   SampleConfig c;
   c.name = name;
   c.patch = std::move(patch);
-  c.num_steps = 70;
+  c.grid_points = 70;
   c.time_shift = ts;
   c.renorm = renorm;
   c.cfg = std::move(cfg);
@@ -262,7 +262,7 @@ absl::StatusOr<PatchComb> ParsePatchComb(absl::string_view text,
 }
 
 bool SampleConfig::operator==(const SampleConfig& o) const {
-  return name == o.name && patch == o.patch && num_steps == o.num_steps &&
+  return name == o.name && patch == o.patch && grid_points == o.grid_points &&
          time_shift == o.time_shift && renorm == o.renorm && cfg == o.cfg &&
          motion == o.motion && neg_motion == o.neg_motion;
 }
@@ -295,9 +295,9 @@ absl::StatusOr<TimeAware<PatchComb>> ParseTimeAwarePatch(
 }
 
 absl::Status ValidateSampleConfig(const SampleConfig& c) {
-  if (c.num_steps < 2) {
-    return FieldError(
-        "step", absl::StrCat("must be >= 2 (grid points), got ", c.num_steps));
+  if (c.grid_points < 2) {
+    return FieldError("step", absl::StrCat("must be >= 2 (grid points), got ",
+                                           c.grid_points));
   }
   if (!(c.time_shift > 0) || !std::isfinite(c.time_shift)) {
     return FieldError("ts", "must be a finite number > 0");
@@ -335,7 +335,7 @@ absl::Status OverrideSampleConfigField(SampleConfig& config,
   } else if (field == "negMotion" || field == "neg_motion") {
     LVS_ASSIGN_OR_RETURN(c.neg_motion, ParseTimeAwareNumber(text, "negMotion"));
   } else if (field == "step" || field == "steps") {
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &c.num_steps)) {
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &c.grid_points)) {
       return FieldError("step",
                         absl::StrCat("\"", text, "\" is not an integer"));
     }
@@ -386,7 +386,7 @@ absl::StatusOr<SampleConfig> SampleConfigFromJson(const nlohmann::json& json,
     return FieldError("step", "not an integer");
   if (!json["ts"].is_number()) return FieldError("ts", "not a number");
   if (!json["renorm"].is_number()) return FieldError("renorm", "not a number");
-  c.num_steps = json["step"].get<int>();
+  c.grid_points = json["step"].get<int>();
   c.time_shift = json["ts"].get<double>();
   c.renorm = json["renorm"].get<double>();
   LVS_RETURN_IF_ERROR(ValidateSampleConfig(c));

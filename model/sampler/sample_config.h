@@ -71,7 +71,7 @@ struct TimeAware {
 struct SampleConfig {
   std::string name;              // Config name, or "custom".
   TimeAware<PatchComb> patch;    // "P": patch combination per time.
-  int num_steps = 70;            // "step": grid points N (N - 1 model calls).
+  int grid_points = 70;          // "step": grid points N (N - 1 steps).
   double time_shift = 24.0;      // "ts": grid shift s in t/(t + s - s t).
   double renorm = -1;            // "renorm": guidance norm cap; <= 0 off.
   TimeAware<double> cfg;         // "cfg": guidance scale; <= 0 unguided.

@@ -114,7 +114,7 @@ std::vector<torch::Tensor> Trajectory(const sampler::VelocityFn& v,
   sampler::Guidance g{torch::randn({2, 6, d}),
                       torch::ones({2, 6}, torch::kInt64)};
   sampler::SamplerOptions options;
-  options.num_steps = steps;
+  options.grid_points = steps;
   options.keep_states = true;
   auto result = sampler::SampleFlow(v, config, z, g, options);
   EXPECT_TRUE(result.ok()) << result.status();

@@ -123,7 +123,7 @@ nlohmann::json RunCase(const Flags& f, const std::string& name,
   r.height = f.height;
   r.frames = f.frames;
   r.sample_config = f.sample_config;
-  r.steps = f.steps;
+  r.grid_points = f.steps;
   r.seed = 1;
   r.precision = ParsePrecision(f.precision).value();
   r.cache_threshold = threshold;

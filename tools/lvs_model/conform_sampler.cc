@@ -266,7 +266,7 @@ absl::StatusOr<io::TensorMap> RunSampler(const ConformCase& cc) {
     LVS_ASSIGN_OR_RETURN(torch::Tensor mask, ResolveTensor(cc, mask_ref));
     sampler::SamplerOptions options;
     options.dtype = dtype;
-    options.num_steps = c.at("num_steps").get<int>();
+    options.grid_points = c.at("num_steps").get<int>();
     options.keep_states =
         stored.contains("xs") || stored.contains("xs_selected");
     sampler::Guidance guidance{cap.to(cc.device, dtype), mask.to(cc.device)};
@@ -279,7 +279,7 @@ absl::StatusOr<io::TensorMap> RunSampler(const ConformCase& cc) {
     }
     LVS_ASSIGN_OR_RETURN(
         std::vector<float> grid,
-        sampler::ShiftedTimeGrid(options.num_steps, config.time_shift));
+        sampler::ShiftedTimeGrid(options.grid_points, config.time_shift));
     std::vector<float> call_t;
     for (const ModelCall& call : r.calls) {
       call_t.insert(call_t.end(), {call.t_model, call.t_model});
