@@ -195,10 +195,12 @@ absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
   c.name = "custom";
   absl::Status bad;
   auto patch = [&bad](const std::string& text) {
-    absl::StatusOr<sampler::PatchComb> p =
-        sampler::ParsePatchComb(text, "sample.patch");
+    absl::StatusOr<sampler::PatchComb> p = dit::ParsePatchComb(text);
     if (!p.ok()) {
-      if (bad.ok()) bad = p.status();
+      if (bad.ok()) {
+        bad = absl::InvalidArgumentError(
+            absl::StrCat("sample.patch: ", p.status().message()));
+      }
       return sampler::PatchComb();
     }
     return *p;

@@ -24,7 +24,7 @@ class LuminaVideoModel : public VideoModel {
 
   ModelInfo Info() const override {
     const pipeline::ModelLimits& l = pipe_->limits();
-    int min_patch = 0, min_f_patch = 0;
+    int64_t min_patch = 0, min_f_patch = 0;
     for (const sampler::PatchComb& p : l.patches) {
       if (min_patch == 0 || p.patch < min_patch) min_patch = p.patch;
       if (min_f_patch == 0 || p.f_patch < min_f_patch) min_f_patch = p.f_patch;
@@ -91,7 +91,7 @@ class LuminaVideoModel : public VideoModel {
       for (const sampler::PatchComb& q : l.patches) found = found || p == q;
       if (!found) return std::nullopt;
       rule.latent_frames_multiple =
-          std::max(rule.latent_frames_multiple, p.f_patch);
+          std::max(rule.latent_frames_multiple, static_cast<int>(p.f_patch));
     }
     // The pipeline's budget: (W/32) * (H/32) cells <= (R/32)^2.
     const int64_t r = pipeline::ResolutionBudget(config, l) / 32 * 32;

@@ -151,10 +151,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromModels(
 absl::Status Pipeline::InitLimits() {
   const dit::DiTConfig& dc = dit_->config();
   limits_ = ModelLimits();
-  for (const dit::PatchCombo& c : dc.patches) {
-    limits_.patches.push_back(sampler::PatchComb{
-        static_cast<int>(c.f_patch_size), static_cast<int>(c.patch_size)});
-  }
+  limits_.patches = dc.patches;
   limits_.rope_max_positions = dc.rope_axes_max_len();
   limits_.latent_channels = dc.in_channels;
   const vae::VaeConfig& vc = vae_->config();

@@ -141,7 +141,9 @@ absl::StatusOr<PatchComb> ToPatch(const Literal& lit, absl::string_view field,
   if (lit.kind != Literal::kString) {
     return FieldError(field, absl::StrCat(role, " must be a \"FxP\" string"));
   }
-  return ParsePatchComb(lit.text, field);
+  absl::StatusOr<PatchComb> p = dit::ParsePatchComb(lit.text);
+  if (!p.ok()) return FieldError(field, p.status().message());
+  return p;
 }
 
 // Converts a literal (scalar or `(default, (thr, v), ...)`) with `convert`.
@@ -238,28 +240,6 @@ absl::StatusOr<Literal> JsonToLiteral(const nlohmann::json& j,
 }
 
 }  // namespace
-
-std::string PatchComb::ToString() const {
-  return absl::StrCat(f_patch, "x", patch);
-}
-
-std::string PatchComb::DiTKey() const {
-  return absl::StrCat(patch, "-", f_patch);
-}
-
-absl::StatusOr<PatchComb> ParsePatchComb(absl::string_view text,
-                                         absl::string_view field) {
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(absl::StripAsciiWhitespace(text), 'x');
-  PatchComb p;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &p.f_patch) ||
-      !absl::SimpleAtoi(parts[1], &p.patch) || p.f_patch < 1 || p.patch < 1) {
-    return FieldError(field, absl::StrCat("patch combination \"", text,
-                                          "\" is not \"FxP\" with positive "
-                                          "integers (e.g. \"1x2\")"));
-  }
-  return p;
-}
 
 bool SampleConfig::operator==(const SampleConfig& o) const {
   return name == o.name && patch == o.patch && grid_points == o.grid_points &&
