@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -72,6 +73,14 @@ class VaeModelImpl : public torch::nn::Module {
   Decoder3D decoder{nullptr};
 };
 TORCH_MODULE(VaeModel);
+
+// Latent frames decoded per decoder call (diffusers
+// num_latent_frames_batch_size); the first chunk takes an odd remainder.
+inline constexpr int64_t kLatentFramesPerChunk = 2;
+
+// Returns [start, length) of every decode chunk of `n` latent frames, in
+// order (none for n < 2).
+std::vector<std::pair<int64_t, int64_t>> DecodeChunks(int64_t n);
 
 // Returns the frame count decoding `latent_frames` latents gives, or
 // InvalidArgument for fewer than 2 (no chunk to decode).
