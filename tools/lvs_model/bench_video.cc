@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "bench/dit/config_2b.h"
 #include "model/common/status_macros.h"
+#include "model/dit/config_2b.h"
 #include "model/pipeline/pipeline.h"
 #include "nlohmann/json.hpp"
 
