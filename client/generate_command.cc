@@ -12,6 +12,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -79,19 +80,14 @@ absl::Status ExplicitSample(const std::string& name, const GenerateFlags& f,
                if (s != nullptr) s->set_initial(p.ToString());
                if (sw != nullptr) sw->set_patch(p.ToString());
              });
-  auto number = [](double v, auto* s, auto* sw) {
+  const auto number = [](double v, pb::ScheduledValue* s,
+                         pb::ScheduledValue::Switch* sw) {
     if (s != nullptr) s->set_initial(static_cast<float>(v));
     if (sw != nullptr) sw->set_value(static_cast<float>(v));
   };
-  ToSchedule(c->cfg, out->mutable_cfg_scale(),
-             [&](double v, pb::ScheduledValue* s,
-                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
-  ToSchedule(c->motion, out->mutable_motion_score(),
-             [&](double v, pb::ScheduledValue* s,
-                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
-  ToSchedule(c->neg_motion, out->mutable_negative_motion_score(),
-             [&](double v, pb::ScheduledValue* s,
-                 pb::ScheduledValue::Switch* sw) { number(v, s, sw); });
+  ToSchedule(c->cfg, out->mutable_cfg_scale(), number);
+  ToSchedule(c->motion, out->mutable_motion_score(), number);
+  ToSchedule(c->neg_motion, out->mutable_negative_motion_score(), number);
   out->set_time_shift(static_cast<float>(c->time_shift));
   out->set_renorm_cfg(c->renorm > 0 ? static_cast<float>(c->renorm) : 0);
   return absl::OkStatus();
@@ -231,17 +227,23 @@ grpc::Status CreateJob(pb::VideoService::Stub& stub,
   return status;
 }
 
+// Creates the job under --request-id (or a new UUID); false (the error
+// printed) when the server refuses it.
+bool CreateOrPrint(pb::VideoService::Stub& stub, const GlobalOptions& options,
+                   const GenerateFlags& f,
+                   const pb::GenerateVideoRequest& video, pb::VideoJob* job) {
+  const grpc::Status status = CreateJob(
+      stub, options, f.request_id.empty() ? NewRequestId() : f.request_id,
+      video, job);
+  if (!status.ok()) PrintCreateError(status);
+  return status.ok();
+}
+
 // Creates the job and prints its name (--detach).
 int Detach(pb::VideoService::Stub& stub, const GlobalOptions& options,
            const GenerateFlags& f, const pb::GenerateVideoRequest& video) {
   pb::VideoJob job;
-  const grpc::Status status = CreateJob(
-      stub, options, f.request_id.empty() ? NewRequestId() : f.request_id,
-      video, &job);
-  if (!status.ok()) {
-    PrintCreateError(status);
-    return 1;
-  }
+  if (!CreateOrPrint(stub, options, f, video, &job)) return 1;
   std::printf("%s\n", job.name().c_str());
   return 0;
 }
@@ -251,13 +253,7 @@ int Detach(pb::VideoService::Stub& stub, const GlobalOptions& options,
 int Follow(pb::VideoService::Stub& stub, const GlobalOptions& options,
            const GenerateFlags& f, const pb::GenerateVideoRequest& request) {
   pb::VideoJob job;
-  const grpc::Status created = CreateJob(
-      stub, options, f.request_id.empty() ? NewRequestId() : f.request_id,
-      request, &job);
-  if (!created.ok()) {
-    PrintCreateError(created);
-    return 1;
-  }
+  if (!CreateOrPrint(stub, options, f, request, &job)) return 1;
   ProgressBar bar(stderr);
   auto follower = JobFollower::Create(f.output, 0, f.quiet ? nullptr : &bar);
   if (!follower.ok()) {
@@ -320,18 +316,22 @@ void RegisterGenerateCommand(CLI::App& app, const GlobalOptions& options,
   cmd->add_option("--resolution", f->resolution,
                   "WIDTHxHEIGHT, e.g. 1248x704 (default: the model's; "
                   "`lvs models` lists defaults and limits)");
+  // Options whose 0 or empty value takes the served model's default.
+  const auto model_default = [](const std::string& what,
+                                const std::string& lumina) {
+    return absl::StrCat(what, " (default: the model's, ", lumina,
+                        " for lumina-video)");
+  };
   cmd->add_option("--frames", f->frames,
-                  "number of frames (default: the model's, 96 for "
-                  "lumina-video)");
-  cmd->add_option("--fps", f->fps,
-                  "frames per second (default: the model's, 24 for "
-                  "lumina-video)");
-  cmd->add_option("--sample-config", f->sample_config,
-                  "named sample config (default: the model's, "
-                  "f24F96R960-MultiScale for lumina-video)");
+                  model_default("number of frames", "96"));
+  cmd->add_option("--fps", f->fps, model_default("frames per second", "24"));
+  cmd->add_option(
+      "--sample-config", f->sample_config,
+      model_default("named sample config", "f24F96R960-MultiScale"));
   cmd->add_option("--steps", f->steps,
-                  "sampler grid points: N gives N-1 denoising steps "
-                  "(default: the model's, 70 for lumina-video)");
+                  model_default("sampler grid points: N gives N-1 denoising "
+                                "steps",
+                                "70"));
   cmd->add_option("--guidance-scale", f->guidance_scale,
                   "classifier-free guidance scale at the start of sampling "
                   "(default: the sample config's, 20 for f24F96R960*)");

@@ -122,7 +122,7 @@ absl::Status JobFollower::Consume(const pb::GenerateVideoEvent& event) {
       break;
     case pb::GenerateVideoEvent::kStep:
       state_.phase = Phase::kDenoising;
-      state_.step = event.step().index() + 1;
+      state_.step_index = event.step().index();
       state_.total_steps = event.step().total();
       state_.it_per_s = event.step().it_per_s();
       state_.eta_seconds =

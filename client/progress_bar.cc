@@ -64,8 +64,9 @@ std::string RenderProgress(const ProgressState& s, int width) {
     case Phase::kDenoising:
     case Phase::kDecoding:
     case Phase::kDone: {
+      const int steps_done = s.step_index + 1;  // Shown 1-based: "1/N".
       const std::string stats =
-          absl::StrFormat(" %d/%d %.2f it/s ETA %s", s.step, s.total_steps,
+          absl::StrFormat(" %d/%d %.2f it/s ETA %s", steps_done, s.total_steps,
                           s.it_per_s, FormatDuration(s.eta_seconds));
       std::string tail;
       if (s.phase == Phase::kDecoding || s.phase == Phase::kDone) {
@@ -79,7 +80,8 @@ std::string RenderProgress(const ProgressState& s, int width) {
                  static_cast<int>(head.size() + stats.size() + tail.size()) -
                  2);
       const double fraction =
-          s.total_steps > 0 ? static_cast<double>(s.step) / s.total_steps : 0;
+          s.total_steps > 0 ? static_cast<double>(steps_done) / s.total_steps
+                            : 0;
       line = absl::StrCat(head,
                           cells >= 5 ? Bar(fraction, std::min(cells, 40)) : "",
                           stats, tail);

@@ -29,7 +29,7 @@ struct ProgressState {
   int queue_position = 0;  // 1-based position while queued.
   int queue_ahead = 0;     // Jobs ahead while queued.
   std::string worker;      // Worker that runs the job.
-  int step = 0;            // Finished steps.
+  int step_index = -1;     // 0-based latest finished step (-1: none yet).
   int total_steps = 0;
   double it_per_s = 0;
   double eta_seconds = -1;  // Negative: unknown.

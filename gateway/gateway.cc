@@ -270,6 +270,18 @@ bool Gateway::ApiKey(const httplib::Request& req, httplib::Response& res,
   return true;
 }
 
+bool Gateway::GetJob(const std::string& name, const std::string& key,
+                     httplib::Response& res, v1::VideoJob* job) {
+  v1::GetVideoJobRequest request;
+  request.set_name(name);
+  grpc::ClientContext context;
+  rpc::PrepareClientContext(&context, options_.call_deadline, key);
+  const grpc::Status st = stub_->GetVideoJob(&context, request, job);
+  if (st.ok()) return true;
+  WriteError(res, ErrorFromGrpc(st));
+  return false;
+}
+
 bool Gateway::AcquireStream(httplib::Response& res) {
   if (streams_.fetch_add(1) >= options_.max_streams) {
     streams_.fetch_sub(1);
@@ -391,13 +403,8 @@ void Gateway::List(const httplib::Request& req, httplib::Response& res) {
 void Gateway::Get(const httplib::Request& req, httplib::Response& res) {
   std::string key;
   if (!ApiKey(req, res, &key)) return;
-  v1::GetVideoJobRequest request;
-  request.set_name(JobName(req));
-  grpc::ClientContext context;
-  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
-  const grpc::Status st = stub_->GetVideoJob(&context, request, &job);
-  if (!st.ok()) return WriteError(res, ErrorFromGrpc(st));
+  if (!GetJob(JobName(req), key, res, &job)) return;
   WriteJson(res, 200, VideoObject(job));
 }
 

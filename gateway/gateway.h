@@ -98,6 +98,10 @@ class Gateway {
   // present but not "Bearer <key>".
   bool ApiKey(const httplib::Request& req, httplib::Response& res,
               std::string* key);
+  // Reads job `name` with GetVideoJob under `key` into `job`; false (the
+  // mapped HTTP error written) when the call fails.
+  bool GetJob(const std::string& name, const std::string& key,
+              httplib::Response& res, lumina::video::v1::VideoJob* job);
   // Takes a long-call slot; false (503 written) when none is left.
   bool AcquireStream(httplib::Response& res);
   void ReleaseStream();

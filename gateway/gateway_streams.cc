@@ -166,18 +166,13 @@ void Gateway::Content(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   const std::string name = absl::StrCat("jobs/", req.matches[1].str());
-  v1::GetVideoJobRequest get;
-  get.set_name(name);
-  grpc::ClientContext context;
-  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
-  const grpc::Status st = stub_->GetVideoJob(&context, get, &job);
+  if (!GetJob(name, key, res, &job)) return;
   auto write_error = [&](const HttpError& e) {
     if (!e.retry_after.empty()) res.set_header("Retry-After", e.retry_after);
     res.status = e.status;
     res.set_content(e.body.dump(), "application/json");
   };
-  if (!st.ok()) return write_error(ErrorFromGrpc(st));
   if (IsTrue(req.get_param_value("follow"))) {
     if (job.state() != v1::QUEUED && job.state() != v1::RUNNING &&
         job.state() != v1::SUCCEEDED) {
@@ -268,18 +263,8 @@ void Gateway::Events(const httplib::Request& req, httplib::Response& res) {
   std::string key;
   if (!ApiKey(req, res, &key)) return;
   const std::string name = absl::StrCat("jobs/", req.matches[1].str());
-  v1::GetVideoJobRequest get;
-  get.set_name(name);
-  grpc::ClientContext context;
-  rpc::PrepareClientContext(&context, options_.call_deadline, key);
   v1::VideoJob job;
-  const grpc::Status st = stub_->GetVideoJob(&context, get, &job);
-  if (!st.ok()) {
-    const HttpError e = ErrorFromGrpc(st);
-    res.status = e.status;
-    res.set_content(e.body.dump(), "application/json");
-    return;
-  }
+  if (!GetJob(name, key, res, &job)) return;
   int64_t last = 0;
   std::string last_id = req.get_header_value("Last-Event-ID");
   if (last_id.empty()) last_id = req.get_param_value("last_event_id");

@@ -450,21 +450,12 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
   }
   if (body.has_step()) {
     v1::Step* step = body.mutable_step();
+    // A count of finished steps (VideoJobProgress.step), not an index.
     lease->progress.set_step(step->index() + 1);
     lease->progress.set_total_steps(step->total());
-    const double seconds = absl::ToDoubleSeconds(now - lease->last_step);
-    metrics_->denoise_step_seconds->Observe({}, seconds);
+    metrics_->denoise_step_seconds->Observe(
+        {}, absl::ToDoubleSeconds(now - lease->last_step));
     lease->last_step = now;
-    // Fill throughput and ETA from the server's clock when the worker
-    // left them out.
-    if (step->it_per_s() <= 0 && seconds > 0) {
-      step->set_it_per_s(static_cast<float>(1.0 / seconds));
-    }
-    if (!step->has_eta() && step->it_per_s() > 0) {
-      const int left = std::max(0, step->total() - step->index() - 1);
-      common::ToProto(absl::Seconds(left / step->it_per_s()),
-                      step->mutable_eta());
-    }
   } else if (body.has_decoded()) {
     lease->progress.set_frames_done(body.decoded().frames_done());
     lease->progress.set_frames_total(body.decoded().frames_total());

@@ -45,9 +45,9 @@ nlohmann::json ModelArgsJson(const dit::DiTConfig& c, const TrainSpec& spec) {
   a["cap_feat_dim"] = c.cap_feat_dim;
   a["qk_norm"] = c.qk_norm;
   nlohmann::json p = nlohmann::json::array(), f = nlohmann::json::array();
-  for (const dit::PatchCombo& combo : c.patches) {
-    p.push_back(combo.patch_size);
-    f.push_back(combo.f_patch_size);
+  for (const dit::PatchComb& combo : c.patches) {
+    p.push_back(combo.patch);
+    f.push_back(combo.f_patch);
   }
   a["patch_sizes"] = p;
   a["f_patch_sizes"] = f;

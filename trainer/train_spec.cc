@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "model/dit/patch_comb.h"
 
 namespace lvs::trainer {
 namespace {
@@ -88,15 +89,10 @@ bool InUnit(double p) { return p >= 0 && p <= 1; }
 
 absl::Status ParsePatch(const std::string& text, int64_t* patch_size,
                         int64_t* f_patch_size) {
-  std::vector<std::string> parts = absl::StrSplit(text, 'x');
-  int64_t f = 0, p = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &f) ||
-      !absl::SimpleAtoi(parts[1], &p) || f <= 0 || p <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "patch \"", text, "\" is not \"FxP\" (e.g. \"1x2\": pF 1, P 2)"));
-  }
-  *patch_size = p;
-  *f_patch_size = f;
+  absl::StatusOr<dit::PatchComb> p = dit::ParsePatchComb(text);
+  if (!p.ok()) return p.status();
+  *patch_size = p->patch;
+  *f_patch_size = p->f_patch;
   return absl::OkStatus();
 }
 

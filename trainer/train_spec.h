@@ -74,7 +74,8 @@ struct TrainSpec {
   std::string vae;
 };
 
-// Parses "FxP" (temporal x spatial, e.g. "1x2") into (P, pF).
+// Parses "FxP" (temporal x spatial, e.g. "1x2"; dit::ParsePatchComb) into
+// (P, pF).
 absl::Status ParsePatch(const std::string& text, int64_t* patch_size,
                         int64_t* f_patch_size);
 

@@ -20,22 +20,8 @@
 namespace lvs::trainer {
 namespace {
 
-constexpr int64_t kLatentFramesPerChunk = 2;  // As CogVideoXVae::Decode.
-
 absl::Status FieldError(const std::string& field, const std::string& rule) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
-}
-
-// [start, length) of the decode chunks of n latent frames (vae.cc).
-std::vector<std::pair<int64_t, int64_t>> DecodeChunks(int64_t n) {
-  std::vector<std::pair<int64_t, int64_t>> chunks;
-  const int64_t rem = n % kLatentFramesPerChunk;
-  for (int64_t k = 0; k < n / kLatentFramesPerChunk; ++k) {
-    const int64_t start = kLatentFramesPerChunk * k + (k == 0 ? 0 : rem);
-    const int64_t end = kLatentFramesPerChunk * (k + 1) + rem;
-    chunks.emplace_back(start, end - start);
-  }
-  return chunks;
 }
 
 // Encoder moments -> (mean, logvar) as CogVideoXVae::Encode.
@@ -50,7 +36,7 @@ std::pair<torch::Tensor, torch::Tensor> Moments(vae::VaeModel& model,
 torch::Tensor DecodeAll(vae::VaeModel& model, const torch::Tensor& z) {
   vae::CausalCache cache;
   std::vector<torch::Tensor> frames;
-  for (const auto& [start, length] : DecodeChunks(z.size(2))) {
+  for (const auto& [start, length] : vae::DecodeChunks(z.size(2))) {
     frames.push_back(
         model->decoder->forward(z.narrow(2, start, length), cache));
   }

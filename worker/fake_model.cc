@@ -81,8 +81,9 @@ absl::Status FakeVideoModel::MakePlan(const GenerateRequest& request,
   plan->frames = request.frames > 0 ? request.frames : options_.default_frames;
   plan->fps = request.fps > 0 ? request.fps : options_.default_fps;
   // N grid points are N - 1 denoising steps, as in the Euler sampler.
-  const int grid = request.steps > 0 ? request.steps : options_.default_steps;
-  plan->steps = std::max(grid - 1, 1);
+  const int grid =
+      request.grid_points > 0 ? request.grid_points : options_.default_steps;
+  plan->denoise_steps = std::max(grid - 1, 1);
   plan->seed = request.seed;
   if (plan->width % 2 != 0 || plan->width > options_.max_width) {
     return absl::InvalidArgumentError(absl::StrCat("width: ", plan->width,
@@ -108,22 +109,20 @@ absl::Status FakeVideoModel::Generate(const GenerateRequest& request,
   LVS_RETURN_IF_ERROR(MakePlan(request, &plan));
   sink.OnPlan(plan);
   sink.OnTextEncoded(static_cast<int>(request.prompt.size() / 4 + 1), 0.0);
-  for (int i = 1; i <= plan.steps; ++i) {
+  for (int i = 0; i < plan.denoise_steps; ++i) {
     if (cancel.cancelled()) return absl::CancelledError("job cancelled");
-    const absl::Time start = absl::Now();
     SleepUnlessCancelled(options_.step_time, cancel);
     if (cancel.cancelled()) return absl::CancelledError("job cancelled");
-    if (i == options_.fail_at_step) {
-      return absl::InternalError(
-          absl::StrCat("fake model failure at step ", i, " of ", plan.steps));
+    if (i + 1 == options_.fail_at_step) {
+      return absl::InternalError(absl::StrCat(
+          "fake model failure at step ", i + 1, " of ", plan.denoise_steps));
     }
     StepEvent step;
     step.index = i;
-    step.total = plan.steps;
-    step.t = static_cast<double>(i) / plan.steps;
+    step.denoise_steps = plan.denoise_steps;
+    step.t = static_cast<double>(i + 1) / plan.denoise_steps;
     step.patch = "1x2";
     step.guided = true;
-    step.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     sink.OnStep(step);
   }
   const size_t frame_bytes = static_cast<size_t>(plan.width) * plan.height * 3;

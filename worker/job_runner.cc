@@ -40,18 +40,20 @@ class JobSink : public ProgressSink {
   void OnStep(const StepEvent& step) override {
     const absl::Time now = absl::Now();
     denoise_end_ = now;
+    // Throughput and ETA are measured here once and passed along as is.
     const double elapsed = absl::ToDoubleSeconds(now - denoise_start_);
-    const double it_per_s = elapsed > 0 ? step.index / elapsed : 0;
+    const int done = step.index + 1;  // Steps finished, a count.
+    const double it_per_s = elapsed > 0 ? done / elapsed : 0;
     pb::GenerateVideoEvent event;
     pb::Step* s = event.mutable_step();
-    s->set_index(step.index - 1);
-    s->set_total(step.total);
+    s->set_index(step.index);
+    s->set_total(step.denoise_steps);
     s->set_t(static_cast<float>(step.t));
     s->set_patch(step.patch);
     s->set_guided(step.guided);
     s->set_it_per_s(static_cast<float>(it_per_s));
     if (it_per_s > 0) {
-      common::ToProto(absl::Seconds((step.total - step.index) / it_per_s),
+      common::ToProto(absl::Seconds((step.denoise_steps - done) / it_per_s),
                       s->mutable_eta());
     }
     Send(event);
@@ -195,10 +197,12 @@ absl::StatusOr<sampler::SampleConfig> ToSampleConfig(
   c.name = "custom";
   absl::Status bad;
   auto patch = [&bad](const std::string& text) {
-    absl::StatusOr<sampler::PatchComb> p =
-        sampler::ParsePatchComb(text, "sample.patch");
+    absl::StatusOr<sampler::PatchComb> p = dit::ParsePatchComb(text);
     if (!p.ok()) {
-      if (bad.ok()) bad = p.status();
+      if (bad.ok()) {
+        bad = absl::InvalidArgumentError(
+            absl::StrCat("sample.patch: ", p.status().message()));
+      }
       return sampler::PatchComb();
     }
     return *p;
@@ -227,7 +231,7 @@ absl::StatusOr<GenerateRequest> ToGenerateRequest(
   out.frames = r.frames();
   out.fps = r.fps();
   out.sample_config = r.sample_config();
-  out.steps = r.steps();
+  out.grid_points = r.steps();
   out.seed = static_cast<uint64_t>(r.seed());
   out.cache_threshold = r.cache_threshold();
   if (r.has_sample() && r.sample_config().empty()) {

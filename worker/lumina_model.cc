@@ -24,7 +24,7 @@ class LuminaVideoModel : public VideoModel {
 
   ModelInfo Info() const override {
     const pipeline::ModelLimits& l = pipe_->limits();
-    int min_patch = 0, min_f_patch = 0;
+    int64_t min_patch = 0, min_f_patch = 0;
     for (const sampler::PatchComb& p : l.patches) {
       if (min_patch == 0 || p.patch < min_patch) min_patch = p.patch;
       if (min_f_patch == 0 || p.f_patch < min_f_patch) min_f_patch = p.f_patch;
@@ -45,7 +45,7 @@ class LuminaVideoModel : public VideoModel {
     info.frames_per_latent = static_cast<int>(l.temporal_factor);
     info.min_latent_frames = 2;
     info.max_fps = l.max_fps;
-    info.max_steps = l.max_steps;
+    info.max_steps = l.max_grid_points;
     info.max_pixels =
         (l.max_resolution / 32 * 32) * (l.max_resolution / 32 * 32);
     for (const std::string& name : sampler::NamedSampleConfigNames()) {
@@ -74,7 +74,7 @@ class LuminaVideoModel : public VideoModel {
           info.sample_configs.front().latent_frames_multiple;
     }
     auto named = sampler::NamedSampleConfig(info.default_sample_config);
-    info.default_steps = named.ok() ? named->num_steps : 70;
+    info.default_steps = named.ok() ? named->grid_points : 70;
     return info;
   }
 
@@ -91,7 +91,7 @@ class LuminaVideoModel : public VideoModel {
       for (const sampler::PatchComb& q : l.patches) found = found || p == q;
       if (!found) return std::nullopt;
       rule.latent_frames_multiple =
-          std::max(rule.latent_frames_multiple, p.f_patch);
+          std::max(rule.latent_frames_multiple, static_cast<int>(p.f_patch));
     }
     // The pipeline's budget: (W/32) * (H/32) cells <= (R/32)^2.
     const int64_t r = pipeline::ResolutionBudget(config, l) / 32 * 32;
@@ -124,13 +124,12 @@ class LuminaVideoModel : public VideoModel {
     if (request.fps != 0) r.fps = request.fps;
     if (!request.sample_config.empty()) r.sample_config = request.sample_config;
     r.config = request.sample;
-    r.steps = request.steps;
+    r.grid_points = request.grid_points;
     r.seed = request.seed;
     r.cache_threshold = request.cache_threshold;
     LVS_ASSIGN_OR_RETURN(r.precision,
                          pipeline::ParsePrecision(request.precision));
 
-    double last_step_s = 0;
     pipeline::PipelineCallbacks cb;
     cb.on_plan = [&](const pipeline::GenerationPlan& p) {
       VideoPlan plan;
@@ -138,7 +137,7 @@ class LuminaVideoModel : public VideoModel {
       plan.height = p.request.height;
       plan.frames = static_cast<int>(p.output_frames);
       plan.fps = p.request.fps;
-      plan.steps = p.steps - 1;  // Model calls = reported steps.
+      plan.denoise_steps = p.grid_points - 1;
       plan.seed = p.request.seed;
       sink.OnPlan(plan);
     };
@@ -147,13 +146,11 @@ class LuminaVideoModel : public VideoModel {
     };
     cb.on_step = [&](const sampler::StepInfo& s) {
       StepEvent e;
-      e.index = s.index + 1;
-      e.total = s.total;
+      e.index = s.index;
+      e.denoise_steps = s.denoise_steps;
       e.t = s.t;
       e.patch = s.patch.ToString();
       e.guided = s.guided;
-      e.seconds = s.elapsed_s - last_step_s;
-      last_step_s = s.elapsed_s;
       sink.OnStep(e);
     };
     cb.on_frames = [&](const pipeline::FramesEvent& e) -> absl::Status {

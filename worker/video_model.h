@@ -40,9 +40,10 @@ struct GenerateRequest {
   int frames = 0;
   int fps = 0;
   std::string sample_config;  // Named sampling configuration; may be empty.
-  // Grid points N of the Euler sampler (0: the model default). A job runs
-  // N - 1 denoising steps, one per grid interval (one model call each).
-  int steps = 0;
+  // Grid points N of the Euler sampler (0: the model default; the wire's
+  // `steps`). A job runs N - 1 denoising steps, one per grid interval (one
+  // model call each).
+  int grid_points = 0;
   uint64_t seed = 0;
   std::string precision;  // "bf16", "fp32" or empty for the model default.
   // An explicit sampling configuration; when set it replaces `sample_config`.
@@ -58,21 +59,19 @@ struct VideoPlan {
   int height = 0;
   int frames = 0;
   int fps = 0;
-  int steps = 0;  // Denoising steps (grid intervals): request steps - 1.
+  int denoise_steps = 0;  // Grid intervals: grid points - 1.
   uint64_t seed = 0;
 };
 
 // One finished denoising step (one grid interval of the sampler). Every
-// model reports `total` = VideoPlan::steps = request steps - 1, so progress
-// "step i of total" means the same for every model, on the worker, the
-// server (VideoJobProgress) and the client's progress bar.
+// model reports `denoise_steps` = VideoPlan::denoise_steps = grid points - 1
+// and a 0-based `index`, as the wire's Step event; only a display adds 1.
 struct StepEvent {
-  int index = 0;        // 1-based index of the finished step.
-  int total = 0;        // Number of denoising steps of the job.
-  double t = 0;         // Flow time of the step.
-  std::string patch;    // Patch size of the step, "FxP" (e.g. "1x2").
-  bool guided = false;  // Whether classifier-free guidance ran.
-  double seconds = 0;   // Wall time of this step.
+  int index = 0;          // 0-based index of the finished step.
+  int denoise_steps = 0;  // Number of denoising steps of the job.
+  double t = 0;           // Flow time of the step.
+  std::string patch;      // Patch size of the step, "FxP" (e.g. "1x2").
+  bool guided = false;    // Whether classifier-free guidance ran.
 };
 
 // A run of consecutive RGB frames, 8-bit, interleaved, rows top to bottom:

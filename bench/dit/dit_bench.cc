@@ -25,9 +25,9 @@
 #include <fstream>
 #include <string>
 
-#include "bench/dit/config_2b.h"
 #include "model/common/blas_check.h"
 #include "model/dit/attention_kernels.h"
+#include "model/dit/config_2b.h"
 #include "model/dit/dit.h"
 
 namespace lvs::dit {

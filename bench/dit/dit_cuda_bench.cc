@@ -12,7 +12,7 @@
 
 #include <memory>
 
-#include "bench/dit/config_2b.h"
+#include "model/dit/config_2b.h"
 #include "model/dit/dit.h"
 
 namespace lvs::dit {

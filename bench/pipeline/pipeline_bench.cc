@@ -34,7 +34,7 @@ GenerationRequest E2eRequest(int size, int steps) {
   r.frames = 16;
   r.fps = 8;
   r.sample_config = "f24F96R960";
-  r.steps = steps;
+  r.grid_points = steps;
   r.seed = 1;
   r.precision = Precision::kFloat32;
   return r;

@@ -46,7 +46,7 @@ void BM_GuidedEulerStep(benchmark::State& state) {
   const torch::Tensor z = InitialNoise(2, kShape);
   SamplerOptions options;
   options.dtype = dtype;
-  options.num_steps = 11;  // 10 steps: 9 guided, the last one unguided
+  options.grid_points = 11;  // 10 steps: 9 guided, the last one unguided
   for (auto _ : state) {
     auto r = SampleFlow(model, config, z, guidance, options);
     if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());

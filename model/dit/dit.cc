@@ -46,11 +46,11 @@ MultiScaleNextDiTImpl::MultiScaleNextDiTImpl(DiTConfig config,
   const int64_t adaln = c.adaln_dim();
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> x_emb,
       finals;
-  for (const PatchCombo& p : c.patches) {
+  for (const PatchComb& p : c.patches) {
     const int64_t features = p.PatchFeatures(c.in_channels);
-    x_emb.emplace_back(p.Key(), torch::nn::Linear(features, c.dim).ptr());
+    x_emb.emplace_back(p.DiTKey(), torch::nn::Linear(features, c.dim).ptr());
     finals.emplace_back(
-        p.Key(),
+        p.DiTKey(),
         FinalLayer(FinalLayerOptions().dim(c.dim).adaln_dim(adaln).out_features(
                        features))
             .ptr());
@@ -91,13 +91,13 @@ absl::Status MultiScaleNextDiTImpl::ValidateInputs(
     const torch::Tensor& motion_score, int64_t patch_size,
     int64_t f_patch_size) const {
   const DiTConfig& c = config_;
-  const PatchCombo patch{patch_size, f_patch_size};
+  const PatchComb patch{f_patch_size, patch_size};
   if (!c.HasPatch(patch_size, f_patch_size)) {
     std::vector<std::string> names;
-    for (const PatchCombo& p : c.patches) names.push_back(p.SampleName());
+    for (const PatchComb& p : c.patches) names.push_back(p.ToString());
     return Invalid(absl::StrCat(
-        "patch combination ", patch.SampleName(), " (pF ", f_patch_size, ", P ",
-        patch_size, ", key ", patch.Key(),
+        "patch combination ", patch.ToString(), " (pF ", f_patch_size, ", P ",
+        patch_size, ", key ", patch.DiTKey(),
         ") is not in the checkpoint; it has ", absl::StrJoin(names, ", ")));
   }
   const int64_t n = static_cast<int64_t>(x.size());
@@ -176,7 +176,7 @@ std::unique_ptr<DiTForward> MultiScaleNextDiTImpl::BeginForward(
   TORCH_CHECK(valid.ok(), std::string(valid.message()));
   const DiTConfig& c = config_;
   auto f = std::make_unique<DiTForward>();
-  f->patch = PatchCombo{patch_size, f_patch_size};
+  f->patch = PatchComb{f_patch_size, patch_size};
   const auto dtype = pad_token.scalar_type();
   const auto device = pad_token.device();
   auto record = [&](const std::string& name, const torch::Tensor& v) {
@@ -217,8 +217,8 @@ std::unique_ptr<DiTForward> MultiScaleNextDiTImpl::BeginForward(
     f->token_begin = std::min(begin, total);
     f->token_end = std::min(begin + share, total);
   }
-  f->h =
-      all_x_embedder[f->patch.Key()]->as<torch::nn::Linear>()->forward(tokens);
+  f->h = all_x_embedder[f->patch.DiTKey()]->as<torch::nn::Linear>()->forward(
+      tokens);
   tokens = torch::Tensor();
   record("x_embedder_out", f->h);
 
@@ -279,7 +279,7 @@ torch::Tensor MultiScaleNextDiTImpl::FirstBlockModulatedInput(
 std::vector<torch::Tensor> MultiScaleNextDiTImpl::FinishForward(
     DiTForward& f, DiTTrace* trace) {
   torch::Tensor h =
-      all_final_layer[f.patch.Key()]->as<FinalLayerImpl>()->forward(
+      all_final_layer[f.patch.DiTKey()]->as<FinalLayerImpl>()->forward(
           f.h, f.adaln_input, f.in.src_ids);
   f.h = torch::Tensor();
   if (f.parallel != nullptr) {

@@ -52,7 +52,7 @@ struct DiTForward {
   DiTForward(const DiTForward&) = delete;
   DiTForward& operator=(const DiTForward&) = delete;
 
-  PatchCombo patch;
+  PatchComb patch;
   PackedLayout layout;        // The whole packed sequence.
   std::vector<int64_t> cu_y;  // Caption token offsets per item.
   RopeTable rope;             // Rotations of this rank's tokens.

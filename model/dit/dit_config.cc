@@ -106,14 +106,6 @@ absl::Status ValidateArchitecture(const DiTConfig& c,
 
 }  // namespace
 
-std::string PatchCombo::Key() const {
-  return absl::StrCat(patch_size, "-", f_patch_size);
-}
-
-std::string PatchCombo::SampleName() const {
-  return absl::StrCat(f_patch_size, "x", patch_size);
-}
-
 int64_t DiTConfig::ffn_hidden_dim() const {
   int64_t hidden = static_cast<int64_t>(2 * 4 * dim / 3);
   double scaled = static_cast<double>(hidden);
@@ -129,16 +121,15 @@ std::array<int64_t, 3> DiTConfig::rope_axes_dims() const {
 }
 
 bool DiTConfig::HasPatch(int64_t patch_size, int64_t f_patch_size) const {
-  for (const PatchCombo& p : patches) {
-    if (p.patch_size == patch_size && p.f_patch_size == f_patch_size)
-      return true;
+  for (const PatchComb& p : patches) {
+    if (p.patch == patch_size && p.f_patch == f_patch_size) return true;
   }
   return false;
 }
 
 std::vector<std::string> DiTConfig::patch_keys() const {
   std::vector<std::string> keys;
-  for (const PatchCombo& p : patches) keys.push_back(p.Key());
+  for (const PatchComb& p : patches) keys.push_back(p.DiTKey());
   return keys;
 }
 
@@ -204,9 +195,9 @@ absl::StatusOr<DiTConfig> DiTConfigFromArgs(const nlohmann::json& args,
     if (c.HasPatch(ps[i], fps[i])) {
       return FieldError(source, "patch_sizes",
                         absl::StrCat("repeats the combination ",
-                                     PatchCombo{ps[i], fps[i]}.Key()));
+                                     PatchComb{fps[i], ps[i]}.DiTKey()));
     }
-    c.patches.push_back(PatchCombo{ps[i], fps[i]});
+    c.patches.push_back(PatchComb{fps[i], ps[i]});
   }
   LVS_RETURN_IF_ERROR(ReadDouble(args, "rope_theta", source, &c.rope_theta));
   LVS_RETURN_IF_ERROR(ReadDouble(args, "t_scale", source, &c.t_scale));

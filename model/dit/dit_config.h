@@ -13,24 +13,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/dit/patch_comb.h"
 #include "nlohmann/json.hpp"
 
 namespace lvs::dit {
-
-// One multi-scale patch combination: spatial patch P and temporal patch pF.
-struct PatchCombo {
-  int64_t patch_size = 2;    // P: spatial patch (height and width).
-  int64_t f_patch_size = 1;  // pF: temporal patch.
-
-  // Returns the checkpoint's module-dict key, spatial first: "{P}-{pF}".
-  std::string Key() const;
-  // Returns the sample-config spelling, temporal first: "{pF}x{P}".
-  std::string SampleName() const;
-  // Returns the number of input features of one token: pF * P * P * C.
-  int64_t PatchFeatures(int64_t channels) const {
-    return f_patch_size * patch_size * patch_size * channels;
-  }
-};
 
 // Architecture and conditioning hyper-parameters of one DiT checkpoint.
 struct DiTConfig {
@@ -45,7 +31,7 @@ struct DiTConfig {
   int64_t in_channels = 16;
   int64_t cap_feat_dim = 0;
   bool qk_norm = false;
-  std::vector<PatchCombo> patches;  // In model_args order.
+  std::vector<PatchComb> patches;  // In model_args order.
   double rope_theta = 10000.0;
   double t_scale = 1.0;
   double motion_scale = 1.0;

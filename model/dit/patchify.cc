@@ -5,8 +5,8 @@
 namespace lvs::dit {
 
 torch::Tensor Patchify(const std::vector<torch::Tensor>& items,
-                       const PatchCombo& patch, PackedLayout* layout) {
-  const int64_t p = patch.patch_size, pf = patch.f_patch_size;
+                       const PatchComb& patch, PackedLayout* layout) {
+  const int64_t p = patch.patch, pf = patch.f_patch;
   *layout = PackedLayout{};
   layout->cu_seqlens.push_back(0);
   std::vector<torch::Tensor> tokens;
@@ -37,8 +37,8 @@ torch::Tensor Patchify(const std::vector<torch::Tensor>& items,
 
 std::vector<torch::Tensor> Unpatchify(const torch::Tensor& tokens,
                                       const PackedLayout& layout,
-                                      const PatchCombo& patch) {
-  const int64_t p = patch.patch_size, pf = patch.f_patch_size;
+                                      const PatchComb& patch) {
+  const int64_t p = patch.patch, pf = patch.f_patch;
   const int64_t c = tokens.size(1) / (pf * p * p);
   std::vector<torch::Tensor> items;
   for (size_t i = 0; i < layout.grids.size(); ++i) {

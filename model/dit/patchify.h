@@ -30,12 +30,12 @@ struct PackedLayout {
 // `layout`. REQUIRES: F_i == 1 or divisible by pF; H_i, W_i divisible by P
 // (checked with TORCH_CHECK).
 torch::Tensor Patchify(const std::vector<torch::Tensor>& items,
-                       const PatchCombo& patch, PackedLayout* layout);
+                       const PatchComb& patch, PackedLayout* layout);
 
 // Inverse of Patchify: tokens [L, pF*P*P*C] -> items [C, F_i, H_i, W_i].
 std::vector<torch::Tensor> Unpatchify(const torch::Tensor& tokens,
                                       const PackedLayout& layout,
-                                      const PatchCombo& patch);
+                                      const PatchComb& patch);
 
 // Returns the item index of every token, int64 [L] on `device`.
 torch::Tensor SourceIds(const PackedLayout& layout, torch::Device device);

@@ -108,7 +108,7 @@ enum class EvenDimensions {
   kCrop,
 };
 
-// Encoder settings. Validate() states every rule.
+// Encoder settings. ValidateEncoderOptions() states every rule.
 struct VideoEncoderOptions {
   // Size of the RGB24 frames passed to AddFrame, in pixels (> 0).
   int width = 0;

@@ -28,7 +28,7 @@ ParallelLayout ChooseLayout(int devices, int64_t n_heads, bool guided) {
 }
 
 struct ParallelDiT::Run {
-  std::vector<sampler::StepCache> caches;  // Per rank.
+  std::vector<pipeline::StepCache> caches;  // Per rank.
   int calls = 0;
   int64_t batch = 0;
   int total_calls = 0;
@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<ParallelDiT>> ParallelDiT::Create(
 
 sampler::VelocityFn ParallelDiT::Velocity(
     double threshold, int64_t batch, int total_calls,
-    std::shared_ptr<sampler::ForwardCounts> counts) {
+    std::shared_ptr<pipeline::ForwardCounts> counts) {
   auto run = std::make_shared<Run>();
   for (int r = 0; r < layout_.ranks(); ++r) run->caches.emplace_back(threshold);
   run->batch = batch;
@@ -94,7 +94,7 @@ sampler::VelocityFn ParallelDiT::Velocity(
     if (counts) {
       *counts = {};
       for (int g = 0; g < layout_.cfg; ++g) {
-        const sampler::ForwardCounts& c = run->caches[g * layout_.sp].counts();
+        const pipeline::ForwardCounts& c = run->caches[g * layout_.sp].counts();
         counts->computed += c.computed;
         counts->cached += c.cached;
       }

@@ -5,7 +5,7 @@
 // is member s of CFG group g. Every call hands each active rank its rows
 // and runs the ranks on their own threads; group g's rank 0 returns the
 // group's output. While guidance is off only group 0 runs. Each rank keeps
-// its own step cache (sampler/step_cache.h), whose decisions agree inside a
+// its own step cache (pipeline/step_cache.h), whose decisions agree inside a
 // group (summed over its ranks).
 //
 // Thread-safety: one sampling run at a time (the caller's thread drives it).
@@ -23,8 +23,8 @@
 #include "model/dit/dit.h"
 #include "model/parallel/communicator.h"
 #include "model/parallel/ulysses.h"
+#include "model/pipeline/step_cache.h"
 #include "model/sampler/multi_cfg.h"
-#include "model/sampler/step_cache.h"
 
 namespace lvs::parallel {
 
@@ -57,7 +57,7 @@ class ParallelDiT {
   // `total_calls` model calls with step caching at `threshold` (0: off).
   // `counts` (optional) receives the forward counts after every call.
   sampler::VelocityFn Velocity(double threshold, int64_t batch, int total_calls,
-                               std::shared_ptr<sampler::ForwardCounts> counts);
+                               std::shared_ptr<pipeline::ForwardCounts> counts);
 
   const ParallelLayout& layout() const { return layout_; }
 

@@ -55,8 +55,7 @@ absl::Status DeviceGroup::SyncDiT(const dit::MultiScaleNextDiT& dit) {
 
 absl::StatusOr<sampler::VelocityFn> DeviceGroup::Velocity(
     const dit::MultiScaleNextDiT& dit, bool guided, double threshold,
-    int64_t batch, int total_calls,
-    std::shared_ptr<sampler::ForwardCounts> counts) {
+    int64_t batch, int total_calls, std::shared_ptr<ForwardCounts> counts) {
   LVS_RETURN_IF_ERROR(SyncDiT(dit));
   const parallel::ParallelLayout layout = LayoutFor(dit, guided);
   std::unique_ptr<parallel::ParallelDiT>& runner = runners_[layout.ToString()];

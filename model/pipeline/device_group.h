@@ -20,8 +20,8 @@
 #include "absl/status/statusor.h"
 #include "model/dit/dit.h"
 #include "model/parallel/parallel_dit.h"
+#include "model/pipeline/step_cache.h"
 #include "model/sampler/multi_cfg.h"
-#include "model/sampler/step_cache.h"
 #include "model/vae/vae.h"
 
 namespace lvs::pipeline {
@@ -42,8 +42,7 @@ class DeviceGroup {
   // A velocity over the layout for `guided` (see ParallelDiT::Velocity).
   absl::StatusOr<sampler::VelocityFn> Velocity(
       const dit::MultiScaleNextDiT& dit, bool guided, double threshold,
-      int64_t batch, int total_calls,
-      std::shared_ptr<sampler::ForwardCounts> counts);
+      int64_t batch, int total_calls, std::shared_ptr<ForwardCounts> counts);
 
   // The VAEs of ranks 1.. (for CogVideoXVae::DecodeParallel).
   absl::StatusOr<std::vector<const vae::CogVideoXVae*>> VaeHelpers(

@@ -177,20 +177,23 @@ absl::StatusOr<GenerationPlan> PlanGeneration(const GenerationRequest& request,
     plan.config = *named;
   }
   LVS_RETURN_IF_ERROR(CheckSize(request, plan.config, limits));
-  if (request.steps != 0 &&
-      (request.steps < 2 || request.steps > limits.max_steps)) {
-    return FieldError("steps", absl::StrCat(request.steps, " is outside [2, ",
-                                            limits.max_steps,
-                                            "] (0: the "
-                                            "config's count)"));
+  if (request.grid_points != 0 &&
+      (request.grid_points < 2 ||
+       request.grid_points > limits.max_grid_points)) {
+    return FieldError("steps",
+                      absl::StrCat(request.grid_points, " is outside [2, ",
+                                   limits.max_grid_points,
+                                   "] (0: the "
+                                   "config's count)"));
   }
   if (!(request.cache_threshold >= 0 && request.cache_threshold <= 1)) {
     return FieldError("cache_threshold",
                       absl::StrCat(request.cache_threshold,
                                    " is outside [0, 1] (0: no step caching)"));
   }
-  plan.steps = request.steps != 0 ? request.steps : plan.config.num_steps;
-  plan.config.num_steps = plan.steps;
+  plan.grid_points =
+      request.grid_points != 0 ? request.grid_points : plan.config.grid_points;
+  plan.config.grid_points = plan.grid_points;
   if (request.fps < 1 || request.fps > limits.max_fps) {
     return FieldError("fps", absl::StrCat(request.fps, " is outside [1, ",
                                           limits.max_fps, "]"));

@@ -52,11 +52,11 @@ struct GenerationRequest {
   std::string sample_config = "f24F96R960-MultiScale";
   // An explicit config instead of a named one.
   std::optional<sampler::SampleConfig> config;
-  // Grid points N (N - 1 model calls); 0 takes the config's step count.
-  int steps = 0;
+  // Grid points N (N - 1 denoising steps); 0 takes the config's.
+  int grid_points = 0;
   uint64_t seed = 0;
   Precision precision = Precision::kDefault;
-  // Step caching (sampler/step_cache.h): relative change of the first DiT
+  // Step caching (pipeline/step_cache.h): relative change of the first DiT
   // block's input below which the other blocks are reused; 0 = off, [0, 1].
   double cache_threshold = 0;
 };
@@ -79,15 +79,15 @@ struct ModelLimits {
   int64_t max_prompt_bytes = 8192;
   // Frame-rate range.
   int max_fps = 120;
-  // Largest step count (grid points).
-  int max_steps = 1000;
+  // Largest grid point count.
+  int max_grid_points = 1000;
 };
 
 // A validated request with everything resolved.
 struct GenerationPlan {
   GenerationRequest request;     // As given (config resolved below).
   sampler::SampleConfig config;  // The config that runs.
-  int steps = 0;                 // Grid points N.
+  int grid_points = 0;           // Grid points N (N - 1 steps).
   int64_t latent_frames = 0;     // frames / 4.
   int64_t output_frames = 0;     // 4n (n even) or 4n - 3 (n odd).
   std::array<int64_t, 5> latent_shape = {0, 0, 0, 0,

@@ -12,9 +12,9 @@
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
 #include "model/pipeline/device_group.h"
+#include "model/pipeline/dit_velocity.h"
 #include "model/pipeline/memory_stats.h"
-#include "model/sampler/dit_velocity.h"
-#include "model/sampler/step_cache.h"
+#include "model/pipeline/step_cache.h"
 
 namespace lvs::pipeline {
 namespace {
@@ -28,13 +28,6 @@ double SecondsSince(Clock::time_point start) {
 torch::ScalarType DtypeOf(Precision precision) {
   return precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
 }
-
-// Thrown from inside the VAE's chunk callback (which cannot return a
-// Status) to stop the decode; caught in Pipeline::Decode. VAE::Decode only
-// catches std::exception, which this is not, so it passes through.
-struct DecodeAborted {
-  absl::Status status;
-};
 
 absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
   torch::Device device(torch::kCPU);
@@ -158,10 +151,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromModels(
 absl::Status Pipeline::InitLimits() {
   const dit::DiTConfig& dc = dit_->config();
   limits_ = ModelLimits();
-  for (const dit::PatchCombo& c : dc.patches) {
-    limits_.patches.push_back(sampler::PatchComb{
-        static_cast<int>(c.f_patch_size), static_cast<int>(c.patch_size)});
-  }
+  limits_.patches = dc.patches;
   limits_.rope_max_positions = dc.rope_axes_max_len();
   limits_.latent_channels = dc.in_channels;
   const vae::VaeConfig& vc = vae_->config();
@@ -308,8 +298,7 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   LVS_RETURN_IF_ERROR(EnsureModels(DtypeOf(plan.precision)));
   const std::vector<int64_t> shape(plan.latent_shape.begin(),
                                    plan.latent_shape.end());
-  LVS_RETURN_IF_ERROR(
-      sampler::CheckSampleConfigForDiT(plan.config, dit_, shape));
+  LVS_RETURN_IF_ERROR(CheckSampleConfigForDiT(plan.config, dit_, shape));
   LVS_ASSIGN_OR_RETURN(
       result.plan.output_frames,
       vae::DecodedFrameCount(vae_->config(), plan.latent_frames));
@@ -337,20 +326,20 @@ absl::StatusOr<GenerationResult> Pipeline::Run(
   }
   sampler::SamplerOptions so;
   so.dtype = dtype_;
-  so.num_steps = plan.steps;
+  so.grid_points = plan.grid_points;
   so.keep_states = trace != nullptr;
   so.on_step = callbacks.on_step;
   so.cancelled = callbacks.cancelled;
-  auto counts = std::make_shared<sampler::ForwardCounts>();
+  auto counts = std::make_shared<ForwardCounts>();
   const double threshold = plan.request.cache_threshold;
   sampler::VelocityFn velocity =
-      threshold > 0 ? sampler::CachedDiTVelocity(dit_, threshold, z.size(0),
-                                                 plan.steps - 1, counts)
-                    : sampler::DiTVelocity(dit_);
+      threshold > 0 ? CachedDiTVelocity(dit_, threshold, z.size(0),
+                                        plan.grid_points - 1, counts)
+                    : DiTVelocity(dit_);
   if (group_) {
     LVS_ASSIGN_OR_RETURN(
         velocity, group_->Velocity(dit_, UsesGuidance(plan.config), threshold,
-                                   z.size(0), plan.steps - 1, counts));
+                                   z.size(0), plan.grid_points - 1, counts));
   }
   LVS_ASSIGN_OR_RETURN(
       sampler::SampleResult sampled,
@@ -425,7 +414,7 @@ absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
   const int64_t total = plan.output_frames > 0 ? plan.output_frames : 0;
   int64_t done = 0;
   std::vector<torch::Tensor> all_frames;
-  auto on_chunk = [&](const torch::Tensor& chunk) {
+  auto on_chunk = [&](const torch::Tensor& chunk) -> absl::Status {
     torch::Tensor frames = ToUint8Frames(chunk);
     if (trace) all_frames.push_back(frames);
     if (callbacks.on_frames) {
@@ -437,27 +426,23 @@ absl::StatusOr<int64_t> Pipeline::Decode(const GenerationPlan& plan,
       e.width = static_cast<int>(frames.size(2));
       e.rgb = absl::MakeConstSpan(frames.data_ptr<uint8_t>(),
                                   static_cast<size_t>(frames.numel()));
-      absl::Status s = callbacks.on_frames(e);
-      if (!s.ok()) throw DecodeAborted{s};
+      LVS_RETURN_IF_ERROR(callbacks.on_frames(e));
     }
     done += frames.size(0);
     if (callbacks.cancelled && callbacks.cancelled() && done < total) {
-      throw DecodeAborted{absl::CancelledError(
+      return absl::CancelledError(
           absl::StrCat("generation cancelled while decoding, after ", done,
-                       " of ", total, " frames"))};
+                       " of ", total, " frames"));
     }
+    return absl::OkStatus();
   };
   torch::Tensor decoded;
-  try {
-    if (group_ && options_.vae_tiling.enabled) {
-      LVS_ASSIGN_OR_RETURN(auto helpers, group_->VaeHelpers(*vae_));
-      LVS_ASSIGN_OR_RETURN(decoded,
-                           vae_->DecodeParallel(vae_input, helpers, on_chunk));
-    } else {
-      LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
-    }
-  } catch (const DecodeAborted& e) {
-    return e.status;
+  if (group_ && options_.vae_tiling.enabled) {
+    LVS_ASSIGN_OR_RETURN(auto helpers, group_->VaeHelpers(*vae_));
+    LVS_ASSIGN_OR_RETURN(decoded,
+                         vae_->DecodeParallel(vae_input, helpers, on_chunk));
+  } else {
+    LVS_ASSIGN_OR_RETURN(decoded, vae_->Decode(vae_input, on_chunk));
   }
   if (trace) {
     trace->decoded = decoded[0].to(torch::kCPU, torch::kFloat32);

@@ -52,12 +52,12 @@ absl::StatusOr<SampleResult> SampleFlow(const VelocityFn& model,
     return absl::InvalidArgumentError(
         "sampler: z must be a floating-point [B, C, F, H, W] tensor");
   }
-  const int num_steps =
-      options.num_steps > 0 ? options.num_steps : config.num_steps;
+  const int grid_points =
+      options.grid_points > 0 ? options.grid_points : config.grid_points;
   SampleResult result;
   LVS_ASSIGN_OR_RETURN(result.calls,
-                       PlanModelCalls(config, num_steps, precision));
-  const int total = static_cast<int>(result.calls.size());
+                       PlanModelCalls(config, grid_points, precision));
+  const int denoise_steps = static_cast<int>(result.calls.size());
   const auto start = std::chrono::steady_clock::now();
   int step = 0;
   try {
@@ -67,8 +67,9 @@ absl::StatusOr<SampleResult> SampleFlow(const VelocityFn& model,
     for (const ModelCall& call : result.calls) {
       step = call.index;
       if (options.cancelled && options.cancelled()) {
-        return absl::CancelledError(absl::StrCat(
-            "sampling cancelled before step ", call.index, " of ", total));
+        return absl::CancelledError(
+            absl::StrCat("sampling cancelled before step ", call.index, " of ",
+                         denoise_steps));
       }
       LVS_ASSIGN_OR_RETURN(
           GuidedVelocity v,
@@ -77,7 +78,7 @@ absl::StatusOr<SampleResult> SampleFlow(const VelocityFn& model,
       if (options.on_step) {
         StepInfo info;
         info.index = call.index;
-        info.total = total;
+        info.denoise_steps = denoise_steps;
         info.t = call.t_model;
         info.patch = call.patch;
         info.guided = v.guided;

@@ -29,7 +29,7 @@ namespace lvs::sampler {
 // Progress after one Euler step.
 struct StepInfo {
   int index = 0;              // 0-based step just completed.
-  int total = 0;              // Number of steps (N - 1 model calls).
+  int denoise_steps = 0;      // Steps of the run: grid points N - 1.
   float t = 0;                // Time the model saw (model dtype).
   PatchComb patch;            // Patch combination used.
   bool guided = false;        // The negative branch ran.
@@ -41,8 +41,8 @@ struct StepInfo {
 struct SamplerOptions {
   // The model dtype: float32 or bfloat16.
   torch::ScalarType dtype = torch::kFloat32;
-  // Grid points N; 0 uses the config's `num_steps`.
-  int num_steps = 0;
+  // Grid points N; 0 uses the config's `grid_points`.
+  int grid_points = 0;
   // Keep every state (xs[0] = z, ..., xs[N-1] = result), float32.
   bool keep_states = false;
   // Called after each step (may be empty).

@@ -141,7 +141,9 @@ absl::StatusOr<PatchComb> ToPatch(const Literal& lit, absl::string_view field,
   if (lit.kind != Literal::kString) {
     return FieldError(field, absl::StrCat(role, " must be a \"FxP\" string"));
   }
-  return ParsePatchComb(lit.text, field);
+  absl::StatusOr<PatchComb> p = dit::ParsePatchComb(lit.text);
+  if (!p.ok()) return FieldError(field, p.status().message());
+  return p;
 }
 
 // Converts a literal (scalar or `(default, (thr, v), ...)`) with `convert`.
@@ -190,7 +192,7 @@ SampleConfig MakeNamed(const std::string& name, TimeAware<PatchComb> patch,
   SampleConfig c;
   c.name = name;
   c.patch = std::move(patch);
-  c.num_steps = 70;
+  c.grid_points = 70;
   c.time_shift = ts;
   c.renorm = renorm;
   c.cfg = std::move(cfg);
@@ -239,30 +241,8 @@ absl::StatusOr<Literal> JsonToLiteral(const nlohmann::json& j,
 
 }  // namespace
 
-std::string PatchComb::ToString() const {
-  return absl::StrCat(f_patch, "x", patch);
-}
-
-std::string PatchComb::DiTKey() const {
-  return absl::StrCat(patch, "-", f_patch);
-}
-
-absl::StatusOr<PatchComb> ParsePatchComb(absl::string_view text,
-                                         absl::string_view field) {
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(absl::StripAsciiWhitespace(text), 'x');
-  PatchComb p;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &p.f_patch) ||
-      !absl::SimpleAtoi(parts[1], &p.patch) || p.f_patch < 1 || p.patch < 1) {
-    return FieldError(field, absl::StrCat("patch combination \"", text,
-                                          "\" is not \"FxP\" with positive "
-                                          "integers (e.g. \"1x2\")"));
-  }
-  return p;
-}
-
 bool SampleConfig::operator==(const SampleConfig& o) const {
-  return name == o.name && patch == o.patch && num_steps == o.num_steps &&
+  return name == o.name && patch == o.patch && grid_points == o.grid_points &&
          time_shift == o.time_shift && renorm == o.renorm && cfg == o.cfg &&
          motion == o.motion && neg_motion == o.neg_motion;
 }
@@ -295,9 +275,9 @@ absl::StatusOr<TimeAware<PatchComb>> ParseTimeAwarePatch(
 }
 
 absl::Status ValidateSampleConfig(const SampleConfig& c) {
-  if (c.num_steps < 2) {
-    return FieldError(
-        "step", absl::StrCat("must be >= 2 (grid points), got ", c.num_steps));
+  if (c.grid_points < 2) {
+    return FieldError("step", absl::StrCat("must be >= 2 (grid points), got ",
+                                           c.grid_points));
   }
   if (!(c.time_shift > 0) || !std::isfinite(c.time_shift)) {
     return FieldError("ts", "must be a finite number > 0");
@@ -335,7 +315,7 @@ absl::Status OverrideSampleConfigField(SampleConfig& config,
   } else if (field == "negMotion" || field == "neg_motion") {
     LVS_ASSIGN_OR_RETURN(c.neg_motion, ParseTimeAwareNumber(text, "negMotion"));
   } else if (field == "step" || field == "steps") {
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &c.num_steps)) {
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &c.grid_points)) {
       return FieldError("step",
                         absl::StrCat("\"", text, "\" is not an integer"));
     }
@@ -386,7 +366,7 @@ absl::StatusOr<SampleConfig> SampleConfigFromJson(const nlohmann::json& json,
     return FieldError("step", "not an integer");
   if (!json["ts"].is_number()) return FieldError("ts", "not a number");
   if (!json["renorm"].is_number()) return FieldError("renorm", "not a number");
-  c.num_steps = json["step"].get<int>();
+  c.grid_points = json["step"].get<int>();
   c.time_shift = json["ts"].get<double>();
   c.renorm = json["renorm"].get<double>();
   LVS_RETURN_IF_ERROR(ValidateSampleConfig(c));

@@ -20,29 +20,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "model/dit/patch_comb.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace lvs::sampler {
 
-// A temporal x spatial patch combination, written "FxP" ("1x2": pF 1, P 2).
-// The DiT keys the same combination as "{P}-{pF}".
-struct PatchComb {
-  int f_patch = 1;  // Temporal patch size pF.
-  int patch = 2;    // Spatial patch size P.
-
-  // Returns the "FxP" spelling used by sample configs.
-  std::string ToString() const;
-  // Returns the DiT module-dict key "{P}-{pF}".
-  std::string DiTKey() const;
-  bool operator==(const PatchComb& o) const {
-    return f_patch == o.f_patch && patch == o.patch;
-  }
-  bool operator!=(const PatchComb& o) const { return !(*this == o); }
-};
-
-// Parses "FxP" (both positive integers); errors name `field`.
-absl::StatusOr<PatchComb> ParsePatchComb(absl::string_view text,
-                                         absl::string_view field = "P");
+// The temporal x spatial patch combination, written "FxP" (model/dit).
+using dit::PatchComb;
 
 // A value that changes with the sampling time t (0 = noise, 1 = data).
 template <typename T>
@@ -71,7 +55,7 @@ struct TimeAware {
 struct SampleConfig {
   std::string name;              // Config name, or "custom".
   TimeAware<PatchComb> patch;    // "P": patch combination per time.
-  int num_steps = 70;            // "step": grid points N (N - 1 model calls).
+  int grid_points = 70;          // "step": grid points N (N - 1 steps).
   double time_shift = 24.0;      // "ts": grid shift s in t/(t + s - s t).
   double renorm = -1;            // "renorm": guidance norm cap; <= 0 off.
   TimeAware<double> cfg;         // "cfg": guidance scale; <= 0 unguided.

@@ -56,18 +56,19 @@ std::vector<float> Linspace01(int n) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<float>> ShiftedTimeGrid(int num_steps,
+absl::StatusOr<std::vector<float>> ShiftedTimeGrid(int grid_points,
                                                    double time_shift) {
-  if (num_steps < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "time grid: num_steps must be >= 2 (grid points), got ", num_steps));
+  if (grid_points < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time grid: grid_points must be >= 2 (grid points), got ",
+                     grid_points));
   }
   if (!(time_shift > 0) || !std::isfinite(time_shift)) {
     return absl::InvalidArgumentError(
         absl::StrCat("time grid: time_shift must be > 0, got ", time_shift));
   }
   const float s = static_cast<float>(time_shift);
-  std::vector<float> grid = Linspace01(num_steps);
+  std::vector<float> grid = Linspace01(grid_points);
   // t / (t + s - s * t), one float32 rounding per operation; `volatile`
   // keeps every intermediate separately rounded (no FMA contraction on
   // targets that have it).
@@ -92,12 +93,12 @@ ModelCall ResolveAt(const SampleConfig& config, float t_model) {
 }
 
 absl::StatusOr<std::vector<ModelCall>> PlanModelCalls(
-    const SampleConfig& config, int num_steps, TimePrecision precision) {
+    const SampleConfig& config, int grid_points, TimePrecision precision) {
   LVS_ASSIGN_OR_RETURN(std::vector<float> grid,
-                       ShiftedTimeGrid(num_steps, config.time_shift));
+                       ShiftedTimeGrid(grid_points, config.time_shift));
   std::vector<ModelCall> calls;
-  calls.reserve(num_steps - 1);
-  for (int i = 0; i + 1 < num_steps; ++i) {
+  calls.reserve(grid_points - 1);
+  for (int i = 0; i + 1 < grid_points; ++i) {
     ModelCall call = ResolveAt(config, RoundTime(grid[i], precision));
     call.index = i;
     call.t_grid = grid[i];

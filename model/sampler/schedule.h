@@ -27,9 +27,9 @@ enum class TimePrecision { kFloat32, kBFloat16 };
 // torch's float -> bfloat16 conversion) and returns it as a float.
 float RoundTime(float t, TimePrecision precision);
 
-// Returns the float32 grid of `num_steps` points for shift `time_shift`.
-// `num_steps` must be >= 2.
-absl::StatusOr<std::vector<float>> ShiftedTimeGrid(int num_steps,
+// Returns the float32 grid of `grid_points` points for shift `time_shift`.
+// `grid_points` must be >= 2.
+absl::StatusOr<std::vector<float>> ShiftedTimeGrid(int grid_points,
                                                    double time_shift);
 
 // What one model call uses.
@@ -50,10 +50,10 @@ struct ModelCall {
 // Resolves the time-aware values of `config` at model time `t_model`.
 ModelCall ResolveAt(const SampleConfig& config, float t_model);
 
-// Plans the `num_steps - 1` model calls of a run of `num_steps` grid points
-// (pass config.num_steps for the config's own count).
+// Plans the `grid_points - 1` model calls (denoising steps) of a run of
+// `grid_points` grid points (pass config.grid_points for the config's own).
 absl::StatusOr<std::vector<ModelCall>> PlanModelCalls(
-    const SampleConfig& config, int num_steps, TimePrecision precision);
+    const SampleConfig& config, int grid_points, TimePrecision precision);
 
 }  // namespace lvs::sampler
 

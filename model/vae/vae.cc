@@ -17,24 +17,8 @@
 namespace lvs::vae {
 namespace {
 
-// Latent frames decoded per decoder call (diffusers
-// num_latent_frames_batch_size); the first chunk takes an odd remainder.
-constexpr int64_t kLatentFramesPerChunk = 2;
-
 std::string ShapeString(const torch::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
-}
-
-// [start, length) of every decode chunk of `n` latent frames.
-std::vector<std::pair<int64_t, int64_t>> DecodeChunks(int64_t n) {
-  std::vector<std::pair<int64_t, int64_t>> chunks;
-  const int64_t rem = n % kLatentFramesPerChunk;
-  for (int64_t k = 0; k < n / kLatentFramesPerChunk; ++k) {
-    const int64_t start = kLatentFramesPerChunk * k + (k == 0 ? 0 : rem);
-    const int64_t end = kLatentFramesPerChunk * (k + 1) + rem;
-    chunks.emplace_back(start, end - start);
-  }
-  return chunks;
 }
 
 absl::Status CheckDtype(torch::ScalarType dtype) {
@@ -47,6 +31,17 @@ absl::Status CheckDtype(torch::ScalarType dtype) {
 }
 
 }  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> DecodeChunks(int64_t n) {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  const int64_t rem = n % kLatentFramesPerChunk;
+  for (int64_t k = 0; k < n / kLatentFramesPerChunk; ++k) {
+    const int64_t start = kLatentFramesPerChunk * k + (k == 0 ? 0 : rem);
+    const int64_t end = kLatentFramesPerChunk * (k + 1) + rem;
+    chunks.emplace_back(start, end - start);
+  }
+  return chunks;
+}
 
 VaeModelImpl::VaeModelImpl(const VaeConfig& config) {
   encoder = register_module("encoder", Encoder3D(config));
@@ -227,7 +222,9 @@ absl::StatusOr<torch::Tensor> CogVideoXVae::DecodeChecked(
         caches.size() == 1 ? tiles[0][0] : BlendAndStitch(tiles, grid);
     tiles.clear();
     out.narrow(2, frame, frames.size(2)).copy_(frames);
-    if (on_chunk) on_chunk(out.narrow(2, frame, frames.size(2)));
+    if (on_chunk) {
+      LVS_RETURN_IF_ERROR(on_chunk(out.narrow(2, frame, frames.size(2))));
+    }
     frame += frames.size(2);
     ++chunk_index;
   }

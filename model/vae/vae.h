@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -56,8 +57,9 @@ struct LatentDist {
   const torch::Tensor& Mode() const { return mean; }
 };
 
-// Receives the frames [B, 3, t, H, W] of one decoded chunk, in order.
-using ChunkFn = std::function<void(const torch::Tensor& frames_chunk)>;
+// Receives the frames [B, 3, t, H, W] of one decoded chunk, in order. A
+// non-OK status stops the decode, which returns it.
+using ChunkFn = std::function<absl::Status(const torch::Tensor& frames_chunk)>;
 
 // Receives the decoder's stage outputs (see StageFn) of chunk `chunk`.
 using TraceFn = std::function<void(int64_t chunk, const std::string& stage,
@@ -71,6 +73,14 @@ class VaeModelImpl : public torch::nn::Module {
   Decoder3D decoder{nullptr};
 };
 TORCH_MODULE(VaeModel);
+
+// Latent frames decoded per decoder call (diffusers
+// num_latent_frames_batch_size); the first chunk takes an odd remainder.
+inline constexpr int64_t kLatentFramesPerChunk = 2;
+
+// Returns [start, length) of every decode chunk of `n` latent frames, in
+// order (none for n < 2).
+std::vector<std::pair<int64_t, int64_t>> DecodeChunks(int64_t n);
 
 // Returns the frame count decoding `latent_frames` latents gives, or
 // InvalidArgument for fewer than 2 (no chunk to decode).
@@ -93,6 +103,7 @@ class CogVideoXVae {
   // [B, 3, T, 8h, 8w] in the run dtype on the run device. `on_chunk` gets
   // each chunk's frames as soon as they are decoded; `on_stage` gets the
   // decoder's stage outputs per chunk, for tracing (untiled decode only).
+  // An error from `on_chunk` stops the decode and is returned as is.
   absl::StatusOr<torch::Tensor> Decode(const torch::Tensor& z,
                                        const ChunkFn& on_chunk = {},
                                        const TraceFn& on_stage = {}) const;

@@ -34,7 +34,7 @@ TEST(DiTConfig, RealNameUsesArchitectureTable) {
   EXPECT_EQ(c->patch_keys(), (std::vector<std::string>{"2-1", "2-2", "4-2"}));
   EXPECT_TRUE(c->HasPatch(4, 2));
   EXPECT_FALSE(c->HasPatch(2, 4));
-  EXPECT_EQ((PatchCombo{4, 2}.SampleName()), "2x4");
+  EXPECT_EQ((PatchComb{2, 4}.ToString()), "2x4");
   EXPECT_TRUE(c->qk_norm);
   EXPECT_DOUBLE_EQ(c->t_scale, 1000.0);
 }

@@ -53,19 +53,19 @@ TEST_F(DiTGoldenTest, ListForwardMatchesGoldenFloat32) {
   tiles.q_block = 7;
   tiles.k_block = 9;
   MultiScaleNextDiT model = Load(torch::kFloat32, tiles);
-  for (const PatchCombo& patch : model->config().patches) {
+  for (const PatchComb& patch : model->config().patches) {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> out = model->forward_list(
         ListX(), V("inputs.list.t"), V("inputs.list.cap_feats"),
-        V("inputs.list.cap_mask"), V("inputs.list.motion_score"),
-        patch.patch_size, patch.f_patch_size);
+        V("inputs.list.cap_mask"), V("inputs.list.motion_score"), patch.patch,
+        patch.f_patch);
     ASSERT_EQ(out.size(), 2u);
     for (int i = 0; i < 2; ++i) {
       const torch::Tensor& ref =
-          V(absl::StrCat("list.", patch.SampleName(), ".out.", i));
+          V(absl::StrCat("list.", patch.ToString(), ".out.", i));
       ASSERT_EQ(out[i].sizes(), ref.sizes());
       EXPECT_LT(MaxRelError(out[i], ref), 1e-5)
-          << patch.SampleName() << " item " << i;
+          << patch.ToString() << " item " << i;
     }
   }
 }
@@ -74,13 +74,12 @@ TEST_F(DiTGoldenTest, BatchedForwardMatchesGoldenAndList) {
   MultiScaleNextDiT model = Load(torch::kFloat32);
   torch::NoGradGuard no_grad;
   const torch::Tensor& x = V("inputs.tensor.x");
-  for (const PatchCombo& patch : model->config().patches) {
+  for (const PatchComb& patch : model->config().patches) {
     torch::Tensor out = model->forward(
         x, V("inputs.tensor.t"), V("inputs.tensor.cap_feats"),
         V("inputs.tensor.cap_mask"), V("inputs.tensor.motion_score"),
-        patch.patch_size, patch.f_patch_size);
-    const std::string name =
-        absl::StrCat("tensor.", patch.SampleName(), ".out");
+        patch.patch, patch.f_patch);
+    const std::string name = absl::StrCat("tensor.", patch.ToString(), ".out");
     if (vectors_->count(name)) {
       EXPECT_LT(MaxRelError(out, V(name)), 1e-5) << name;
     }
@@ -88,8 +87,8 @@ TEST_F(DiTGoldenTest, BatchedForwardMatchesGoldenAndList) {
     std::vector<torch::Tensor> list = model->forward_list(
         x.unbind(0), V("inputs.tensor.t"), V("inputs.tensor.cap_feats"),
         V("inputs.tensor.cap_mask"), V("inputs.tensor.motion_score"),
-        patch.patch_size, patch.f_patch_size);
-    EXPECT_TRUE(torch::equal(out, torch::stack(list))) << patch.SampleName();
+        patch.patch, patch.f_patch);
+    EXPECT_TRUE(torch::equal(out, torch::stack(list))) << patch.ToString();
   }
 }
 

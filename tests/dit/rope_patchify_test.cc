@@ -78,7 +78,7 @@ TEST(Patchify, TokenLayoutIsFHWWithChannelsFastest) {
   torch::Tensor x =
       torch::arange(c * f * h * w, torch::kFloat32).reshape({c, f, h, w});
   PackedLayout layout;
-  torch::Tensor tok = Patchify({x}, PatchCombo{p, pf}, &layout);
+  torch::Tensor tok = Patchify({x}, PatchComb{pf, p}, &layout);
   ASSERT_EQ(tok.sizes(), (std::vector<int64_t>{2 * 3 * 2, pf * p * p * c}));
   auto xa = x.accessor<float, 4>();
   auto ta = tok.accessor<float, 2>();
@@ -102,19 +102,18 @@ TEST(Patchify, RoundTripOfMixedList) {
   std::vector<torch::Tensor> items = {torch::randn({16, 1, 8, 8}),
                                       torch::randn({16, 4, 8, 12}),
                                       torch::randn({16, 2, 4, 4})};
-  for (PatchCombo patch :
-       {PatchCombo{2, 1}, PatchCombo{2, 2}, PatchCombo{4, 2}}) {
+  for (PatchComb patch : {PatchComb{1, 2}, PatchComb{2, 2}, PatchComb{2, 4}}) {
     PackedLayout layout;
     torch::Tensor tok = Patchify(items, patch, &layout);
     ASSERT_EQ(layout.cu_seqlens.size(), 4u);
     EXPECT_EQ(layout.cu_seqlens.back(), tok.size(0));
     // An image with pF > 1 is repeated: its token count is that of F = pF.
-    EXPECT_EQ(layout.cu_seqlens[1], 64 / (patch.patch_size * patch.patch_size));
+    EXPECT_EQ(layout.cu_seqlens[1], 64 / (patch.patch * patch.patch));
     std::vector<torch::Tensor> back = Unpatchify(tok, layout, patch);
     ASSERT_EQ(back.size(), items.size());
     for (size_t i = 0; i < items.size(); ++i) {
       EXPECT_TRUE(torch::equal(back[i], items[i]))
-          << patch.Key() << " item " << i;
+          << patch.DiTKey() << " item " << i;
     }
     torch::Tensor ids = SourceIds(layout, torch::kCPU);
     EXPECT_EQ(ids[layout.cu_seqlens[2] - 1].item<int64_t>(), 1);
@@ -125,10 +124,10 @@ TEST(Patchify, RoundTripOfMixedList) {
 TEST(Patchify, RejectsIndivisibleSizes) {
   PackedLayout layout;
   EXPECT_THROW(
-      Patchify({torch::zeros({16, 3, 8, 8})}, PatchCombo{2, 2}, &layout),
+      Patchify({torch::zeros({16, 3, 8, 8})}, PatchComb{2, 2}, &layout),
       c10::Error);
   EXPECT_THROW(
-      Patchify({torch::zeros({16, 2, 6, 8})}, PatchCombo{4, 2}, &layout),
+      Patchify({torch::zeros({16, 2, 6, 8})}, PatchComb{2, 4}, &layout),
       c10::Error);
 }
 

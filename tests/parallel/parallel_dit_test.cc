@@ -11,9 +11,9 @@
 #include <memory>
 #include <vector>
 
-#include "model/sampler/dit_velocity.h"
+#include "model/pipeline/dit_velocity.h"
+#include "model/pipeline/step_cache.h"
 #include "model/sampler/flow_sampler.h"
-#include "model/sampler/step_cache.h"
 #include "tests/dit/dit_test_util.h"
 
 namespace lvs::parallel {
@@ -114,7 +114,7 @@ std::vector<torch::Tensor> Trajectory(const sampler::VelocityFn& v,
   sampler::Guidance g{torch::randn({2, 6, d}),
                       torch::ones({2, 6}, torch::kInt64)};
   sampler::SamplerOptions options;
-  options.num_steps = steps;
+  options.grid_points = steps;
   options.keep_states = true;
   auto result = sampler::SampleFlow(v, config, z, g, options);
   EXPECT_TRUE(result.ok()) << result.status();
@@ -125,7 +125,7 @@ constexpr int kSteps = 9;
 
 TEST(ParallelDiTTest, TrajectoryMatchesOneDevice) {
   for (dit::MultiScaleNextDiT model : Models()) {
-    const auto want = Trajectory(sampler::DiTVelocity(model), model, kSteps);
+    const auto want = Trajectory(pipeline::DiTVelocity(model), model, kSteps);
     ASSERT_EQ(want.size(), static_cast<size_t>(kSteps));
     for (const ParallelLayout& layout : Layouts()) {
       auto p = Make(model, layout);
@@ -143,10 +143,10 @@ TEST(ParallelDiTTest, TrajectoryMatchesOneDevice) {
 
 TEST(StepCacheTest, ThresholdZeroIsBitIdentical) {
   const dit::MultiScaleNextDiT model = Models()[0];
-  const auto want = Trajectory(sampler::DiTVelocity(model), model, kSteps);
-  auto counts = std::make_shared<sampler::ForwardCounts>();
+  const auto want = Trajectory(pipeline::DiTVelocity(model), model, kSteps);
+  auto counts = std::make_shared<pipeline::ForwardCounts>();
   const auto got =
-      Trajectory(sampler::CachedDiTVelocity(model, 0, 1, kSteps - 1, counts),
+      Trajectory(pipeline::CachedDiTVelocity(model, 0, 1, kSteps - 1, counts),
                  model, kSteps);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -159,9 +159,9 @@ TEST(StepCacheTest, ThresholdZeroIsBitIdentical) {
 TEST(StepCacheTest, SkipsBetweenComputedFirstAndLastCalls) {
   const dit::MultiScaleNextDiT model = Models()[0];
   constexpr int kLong = 24;
-  auto counts = std::make_shared<sampler::ForwardCounts>();
+  auto counts = std::make_shared<pipeline::ForwardCounts>();
   sampler::VelocityFn cached =
-      sampler::CachedDiTVelocity(model, 1.0, 1, kLong - 1, counts);
+      pipeline::CachedDiTVelocity(model, 1.0, 1, kLong - 1, counts);
   std::vector<int64_t> computed_per_call;
   sampler::VelocityFn recording =
       [&](const torch::Tensor& x, const torch::Tensor& t,
@@ -184,7 +184,7 @@ TEST(StepCacheTest, SkipsBetweenComputedFirstAndLastCalls) {
   // The same run over CFG 2 x SP 2 makes the same decisions.
   auto p = Make(model, {2, 2});
   ASSERT_NE(p, nullptr);
-  auto parallel_counts = std::make_shared<sampler::ForwardCounts>();
+  auto parallel_counts = std::make_shared<pipeline::ForwardCounts>();
   const auto parallel_states =
       Trajectory(p->Velocity(1.0, 1, kLong - 1, parallel_counts), model, kLong);
   EXPECT_EQ(parallel_counts->computed, counts->computed);

@@ -25,7 +25,7 @@ GenerationRequest Valid() {
   r.frames = 16;
   r.fps = 8;
   r.sample_config = "f24F96R960";
-  r.steps = 9;
+  r.grid_points = 9;
   return r;
 }
 
@@ -45,7 +45,7 @@ TEST(GenerationRequestTest, ValidRequestIsPlanned) {
   EXPECT_EQ(plan->latent_frames, 4);
   EXPECT_EQ(plan->output_frames, 16);
   EXPECT_EQ(plan->steps, 9);
-  EXPECT_EQ(plan->config.num_steps, 9);
+  EXPECT_EQ(plan->config.grid_points, 9);
   EXPECT_EQ(plan->latent_shape, (std::array<int64_t, 5>{1, 16, 4, 8, 8}));
   EXPECT_EQ(plan->precision, Precision::kFloat32);
 }
@@ -137,11 +137,11 @@ TEST(GenerationRequestTest, SampleConfigNamedOrExplicit) {
 
 TEST(GenerationRequestTest, StepsZeroOrInRange) {
   GenerationRequest r = Valid();
-  r.steps = 1;
+  r.grid_points = 1;
   ExpectRejected(r, "steps");
-  r.steps = 5000;
+  r.grid_points = 5000;
   ExpectRejected(r, "steps");
-  r.steps = 0;
+  r.grid_points = 0;
   auto plan = PlanGeneration(r, TinyLimits(), false);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->steps, 70);

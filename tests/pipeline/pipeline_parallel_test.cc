@@ -37,7 +37,7 @@ GenerationRequest Request() {
   r.frames = 8;
   r.fps = 8;
   r.sample_config = "f24F96R960-MultiScale";
-  r.steps = 8;
+  r.grid_points = 8;
   r.seed = 5;
   return r;
 }
@@ -99,8 +99,10 @@ TEST(PipelineParallelTest, ParallelTiledDecodeEqualsTiledDecode) {
   for (int helpers : {1, 3}) {
     std::vector<const vae::CogVideoXVae*> others(helpers, vae->get());
     int chunks = 0;
-    auto got = (*vae)->DecodeParallel(z, others,
-                                      [&](const torch::Tensor&) { ++chunks; });
+    auto got = (*vae)->DecodeParallel(z, others, [&](const torch::Tensor&) {
+      ++chunks;
+      return absl::OkStatus();
+    });
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_TRUE(torch::equal(*got, *want)) << helpers << " helpers";
     EXPECT_GT(chunks, 0);
@@ -111,7 +113,7 @@ TEST(PipelineParallelTest, StepCacheCountsForwards) {
   auto pipe = Pipeline::Create(Options({}));
   ASSERT_TRUE(pipe.ok()) << pipe.status();
   GenerationRequest r = Request();
-  r.steps = 16;
+  r.grid_points = 16;
   const Outcome plain = Generate(**pipe, r);
   EXPECT_EQ(plain.result.dit_forwards_cached, 0);
   r.cache_threshold = 1.0;

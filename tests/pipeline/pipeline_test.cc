@@ -44,7 +44,7 @@ class PipelineTest : public ::testing::Test {
     r.frames = 16;
     r.fps = 8;
     r.sample_config = "f24F96R960";
-    r.steps = 4;
+    r.grid_points = 4;
     r.seed = seed;
     return r;
   }
@@ -93,7 +93,7 @@ TEST_F(PipelineTest, ReportsEveryEventInOrder) {
     events.push_back("text");
   };
   cb.on_step = [&](const sampler::StepInfo& s) {
-    EXPECT_EQ(s.total, 3);
+    EXPECT_EQ(s.denoise_steps, 3);
     EXPECT_EQ(s.patch.ToString(), "1x2");
     EXPECT_TRUE(s.guided);  // t < 0.2 for every call of 4 grid points.
     events.push_back("step" + std::to_string(s.index));

@@ -21,7 +21,7 @@ Guidance TwoCaptions() {
 SampleConfig Unguided(int steps) {
   SampleConfig c = *NamedSampleConfig("f16F64R512");
   c.cfg = {0, {}};
-  c.num_steps = steps;
+  c.grid_points = steps;
   return c;
 }
 
@@ -101,7 +101,7 @@ TEST(FlowSamplerTest, CallsSeeModelDtypeTimesAndResolvedValues) {
   };
   SamplerOptions options;
   options.dtype = torch::kBFloat16;
-  options.num_steps = 70;
+  options.grid_points = 70;
   auto r = SampleFlow(model, config, torch::zeros({1, 16, 2, 8, 8}),
                       TwoCaptions(), options);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -124,7 +124,7 @@ TEST(FlowSamplerTest, ProgressCallbackReportsEveryStep) {
   const SampleConfig config = *NamedSampleConfig("f24F96R960");
   std::vector<StepInfo> steps;
   SamplerOptions options;
-  options.num_steps = 9;
+  options.grid_points = 9;
   options.on_step = [&steps](const StepInfo& s) { steps.push_back(s); };
   int calls = 0;
   auto r = SampleFlow(Linear(0, &calls), config, torch::zeros({1, 1, 1, 2, 2}),
@@ -133,7 +133,7 @@ TEST(FlowSamplerTest, ProgressCallbackReportsEveryStep) {
   ASSERT_EQ(steps.size(), 8u);
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(steps[i].index, i);
-    EXPECT_EQ(steps[i].total, 8);
+    EXPECT_EQ(steps[i].denoise_steps, 8);
     EXPECT_EQ(steps[i].t, r->calls[i].t_model);
     EXPECT_EQ(steps[i].guided, i < 7);  // t = 0.2258 >= 0.2 at the last call
     EXPECT_EQ(steps[i].patch.ToString(), "1x2");

@@ -20,7 +20,7 @@ TEST(SampleConfigTest, NamedConfigsHaveTheReferenceValues) {
                                      "f16F64R512", "f16F64R512-MultiScale"));
   auto c = NamedSampleConfig("f24F96R960-MultiScale");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->num_steps, 70);
+  EXPECT_EQ(c->grid_points, 70);
   EXPECT_EQ(c->time_shift, 24.0);
   EXPECT_EQ(c->renorm, 2);
   EXPECT_EQ(FormatTimeAware(c->patch),
@@ -126,7 +126,7 @@ TEST(SampleConfigTest, OverridesFieldsAndValidates) {
   ASSERT_TRUE(OverrideSampleConfigField(*c, "step", "30").ok());
   ASSERT_TRUE(OverrideSampleConfigField(*c, "ts", "6").ok());
   EXPECT_EQ(c->name, "f24F96R960+custom");
-  EXPECT_EQ(c->num_steps, 30);
+  EXPECT_EQ(c->grid_points, 30);
   EXPECT_EQ(c->time_shift, 6);
   EXPECT_EQ(c->cfg.At(0.4), 7.5);
   EXPECT_EQ(c->patch.At(0.0), (PatchComb{2, 2}));

@@ -161,8 +161,10 @@ TEST_F(TiledDecodeTest, TiledDecodeStaysCloseToUntiled) {
   auto vae =
       CogVideoXVae::Create(std::string(LVS_GOLDEN_DIR) + "/vae", options);
   ASSERT_TRUE(vae.ok());
-  auto tiled = (*vae)->Decode(
-      z, [&](const torch::Tensor& f) { chunk_frames.push_back(f.size(2)); });
+  auto tiled = (*vae)->Decode(z, [&](const torch::Tensor& f) {
+    chunk_frames.push_back(f.size(2));
+    return absl::OkStatus();
+  });
   ASSERT_TRUE(tiled.ok()) << tiled.status();
   ASSERT_EQ(tiled->sizes(), plain->sizes());
   EXPECT_EQ(chunk_frames, (std::vector<int64_t>{8}));

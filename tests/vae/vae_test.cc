@@ -53,6 +53,7 @@ TEST(VaeDecodeTest, GoldenDecodeStreamsChunksInOrder) {
   std::vector<torch::Tensor> chunks;
   auto out = vae->Decode(golden->at("decode1.z"), [&](const torch::Tensor& f) {
     chunks.push_back(f.clone());
+    return absl::OkStatus();
   });
   ASSERT_TRUE(out.ok()) << out.status();
   const torch::Tensor& ref = golden->at("decode1.sample");
@@ -64,6 +65,19 @@ TEST(VaeDecodeTest, GoldenDecodeStreamsChunksInOrder) {
   EXPECT_TRUE(torch::equal(torch::cat(chunks, 2), *out));
 }
 
+TEST(VaeDecodeTest, ChunkCallbackErrorStopsTheDecode) {
+  auto vae = TinyRandomVae();
+  int calls = 0;
+  auto out = vae->Decode(torch::randn({1, 16, 6, 1, 2}),
+                         [&](const torch::Tensor&) -> absl::Status {
+                           ++calls;
+                           return absl::CancelledError("stop here");
+                         });
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(out.status().message(), "stop here");
+  EXPECT_EQ(calls, 1);  // Of three chunks.
+}
+
 TEST(VaeDecodeTest, FrameCountsForTwoToThirteenLatents) {
   auto vae = TinyRandomVae();
   for (int64_t n = 2; n <= 13; ++n) {
@@ -72,9 +86,11 @@ TEST(VaeDecodeTest, FrameCountsForTwoToThirteenLatents) {
     ASSERT_TRUE(count.ok());
     EXPECT_EQ(*count, expected) << n;
     std::vector<int64_t> chunk_frames;
-    auto out = vae->Decode(
-        torch::randn({1, 16, n, 1, 2}),
-        [&](const torch::Tensor& f) { chunk_frames.push_back(f.size(2)); });
+    auto out = vae->Decode(torch::randn({1, 16, n, 1, 2}),
+                           [&](const torch::Tensor& f) {
+                             chunk_frames.push_back(f.size(2));
+                             return absl::OkStatus();
+                           });
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(out->sizes(), (std::vector<int64_t>{1, 3, expected, 8, 16})) << n;
     ASSERT_EQ(static_cast<int64_t>(chunk_frames.size()), n / 2);

@@ -46,7 +46,7 @@ TEST(FakeVideoModelTest, ReportsEveryStageAndFrame) {
   req.width = 64;
   req.height = 32;
   req.frames = 10;
-  req.steps = 6;  // Grid points: 5 denoising steps.
+  req.grid_points = 6;  // 5 denoising steps.
   req.seed = 7;
   RecordingSink sink;
   CancelToken cancel;
@@ -56,8 +56,8 @@ TEST(FakeVideoModelTest, ReportsEveryStageAndFrame) {
   EXPECT_EQ(sink.text_encoded_, 1);
   ASSERT_EQ(sink.steps_.size(), 5u);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(sink.steps_[i].index, i + 1);
-    EXPECT_EQ(sink.steps_[i].total, 5);
+    EXPECT_EQ(sink.steps_[i].index, i);
+    EXPECT_EQ(sink.steps_[i].denoise_steps, 5);
   }
   EXPECT_EQ(sink.decoded_, (std::vector<int>{4, 8, 10}));
   ASSERT_EQ(sink.rgb_.size(), 10u * 64 * 32 * 3);
@@ -85,7 +85,7 @@ TEST(FakeVideoModelTest, AppliesDefaults) {
   EXPECT_EQ(sink.plan_.width, o.default_width);
   EXPECT_EQ(sink.plan_.height, o.default_height);
   EXPECT_EQ(sink.plan_.frames, o.default_frames);
-  EXPECT_EQ(sink.plan_.steps, o.default_steps - 1);
+  EXPECT_EQ(sink.plan_.denoise_steps, o.default_steps - 1);
   EXPECT_EQ(sink.steps_.size(), static_cast<size_t>(o.default_steps - 1));
 }
 
@@ -117,7 +117,7 @@ TEST(FakeVideoModelTest, CancelStopsWithinOneStep) {
   o.step_time = absl::Milliseconds(50);
   FakeVideoModel model(o);
   GenerateRequest req;
-  req.steps = 1000;
+  req.grid_points = 1000;
   RecordingSink sink;
   CancelToken cancel;
   std::thread canceller([&] {

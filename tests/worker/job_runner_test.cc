@@ -228,7 +228,7 @@ TEST(JobRunnerTest, ConvertsTheRequest) {
   EXPECT_EQ(r.height, 192);
   EXPECT_EQ(r.frames, 33);
   EXPECT_EQ(r.fps, 8);
-  EXPECT_EQ(r.steps, 12);
+  EXPECT_EQ(r.grid_points, 12);
   EXPECT_EQ(r.seed, 5u);
   EXPECT_EQ(r.sample_config, "f24F96R960-MultiScale");
   EXPECT_EQ(r.precision, "fp32");

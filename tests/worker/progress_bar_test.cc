@@ -30,7 +30,7 @@ TEST(ProgressBarTest, ShowsQueuePosition) {
 TEST(ProgressBarTest, ShowsStepsRateAndEta) {
   ProgressState s;
   s.phase = ProgressState::Phase::kDenoising;
-  s.step = 5;
+  s.step_index = 4;  // The fifth step.
   s.total_steps = 10;
   s.it_per_s = 2.5;
   s.eta_seconds = 2;
@@ -48,7 +48,7 @@ TEST(ProgressBarTest, ShowsStepsRateAndEta) {
 TEST(ProgressBarTest, ShowsFramesAndBytesWhenDecoding) {
   ProgressState s;
   s.phase = ProgressState::Phase::kDecoding;
-  s.step = 10;
+  s.step_index = 9;
   s.total_steps = 10;
   s.frames_done = 8;
   s.frames_total = 16;

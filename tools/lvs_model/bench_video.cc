@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "bench/dit/config_2b.h"
 #include "common/status_macros.h"
+#include "model/dit/config_2b.h"
 #include "model/pipeline/pipeline.h"
 #include "nlohmann/json.hpp"
 
@@ -123,7 +123,7 @@ nlohmann::json RunCase(const Flags& f, const std::string& name,
   r.height = f.height;
   r.frames = f.frames;
   r.sample_config = f.sample_config;
-  r.steps = f.steps;
+  r.grid_points = f.steps;
   r.seed = 1;
   r.precision = ParsePrecision(f.precision).value();
   r.cache_threshold = threshold;

@@ -33,7 +33,7 @@ absl::StatusOr<pipeline::GenerationRequest> CaseRequest(const nlohmann::json& c,
   } else {
     r.sample_config = name;
   }
-  r.steps = c.at("num_steps").get<int>();
+  r.grid_points = c.at("num_steps").get<int>();
   r.precision =
       bf16 ? pipeline::Precision::kBFloat16 : pipeline::Precision::kFloat32;
   return r;

@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "model/dit/dit.h"
-#include "model/sampler/dit_velocity.h"
+#include "model/pipeline/dit_velocity.h"
 #include "model/sampler/flow_sampler.h"
 #include "model/sampler/multi_cfg.h"
 #include "model/sampler/sample_config.h"
@@ -165,7 +165,7 @@ absl::StatusOr<sampler::VelocityFn> LoadVelocity(const ConformCase& cc) {
   options.device = cc.device;
   LVS_ASSIGN_OR_RETURN(dit::MultiScaleNextDiT model,
                        dit::LoadDiT(cc.golden_dir + "/dit", options));
-  return sampler::DiTVelocity(model);
+  return pipeline::DiTVelocity(model);
 }
 
 // The kwargs of forward_with_multi_cfg as a config (one negative branch).
@@ -266,7 +266,7 @@ absl::StatusOr<io::TensorMap> RunSampler(const ConformCase& cc) {
     LVS_ASSIGN_OR_RETURN(torch::Tensor mask, ResolveTensor(cc, mask_ref));
     sampler::SamplerOptions options;
     options.dtype = dtype;
-    options.num_steps = c.at("num_steps").get<int>();
+    options.grid_points = c.at("num_steps").get<int>();
     options.keep_states =
         stored.contains("xs") || stored.contains("xs_selected");
     sampler::Guidance guidance{cap.to(cc.device, dtype), mask.to(cc.device)};
@@ -279,7 +279,7 @@ absl::StatusOr<io::TensorMap> RunSampler(const ConformCase& cc) {
     }
     LVS_ASSIGN_OR_RETURN(
         std::vector<float> grid,
-        sampler::ShiftedTimeGrid(options.num_steps, config.time_shift));
+        sampler::ShiftedTimeGrid(options.grid_points, config.time_shift));
     std::vector<float> call_t;
     for (const ModelCall& call : r.calls) {
       call_t.insert(call_t.end(), {call.t_model, call.t_model});

@@ -68,16 +68,18 @@ std::string Bytes(int64_t bytes) {
 void DrawStep(const sampler::StepInfo& s) {
   const int done = s.index + 1;
   const int width = 30;
-  const int filled = s.total > 0 ? width * done / s.total : width;
+  const int filled =
+      s.denoise_steps > 0 ? width * done / s.denoise_steps : width;
   const double rate = s.elapsed_s > 0 ? done / s.elapsed_s : 0;
-  const double eta = rate > 0 ? (s.total - done) / rate : 0;
+  const double eta = rate > 0 ? (s.denoise_steps - done) / rate : 0;
   const std::string bar =
       std::string(filled, '#') + std::string(width - filled, '.');
   const bool tty = isatty(STDERR_FILENO);
   std::fprintf(stderr, "%s[%s] step %d/%d  t=%.4f %s%s  %.2f it/s  ETA %s%s",
-               tty ? "\r" : "", bar.c_str(), done, s.total, s.t,
+               tty ? "\r" : "", bar.c_str(), done, s.denoise_steps, s.t,
                s.patch.ToString().c_str(), s.guided ? " cfg" : "    ", rate,
-               Duration(eta).c_str(), tty && done < s.total ? "" : "\n");
+               Duration(eta).c_str(),
+               tty && done < s.denoise_steps ? "" : "\n");
   std::fflush(stderr);
 }
 
@@ -137,7 +139,7 @@ absl::Status Run(GenerateFlags& f) {
                  p.request.width, p.request.height, p.request.frames,
                  static_cast<long long>(p.latent_frames),
                  static_cast<long long>(p.output_frames), p.request.fps,
-                 p.config.name.c_str(), p.steps, p.steps - 1,
+                 p.config.name.c_str(), p.grid_points, p.grid_points - 1,
                  static_cast<unsigned long long>(p.request.seed),
                  pipeline::PrecisionName(p.precision).c_str());
   };
@@ -219,7 +221,8 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--sample-config", f->request.sample_config,
                   "Sample config name (default: <dit>/sample_config.json "
                   "when present, else f24F96R960-MultiScale)");
-  cmd->add_option("--steps", f->request.steps, "Grid points (0: the config's)");
+  cmd->add_option("--steps", f->request.grid_points,
+                  "Grid points (0: the config's)");
   cmd->add_option("--seed", f->request.seed, "Noise seed");
   cmd->add_option("--cache-threshold", f->request.cache_threshold,
                   "Step caching: reuse the DiT's later blocks while the first "

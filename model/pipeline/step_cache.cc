@@ -1,11 +1,11 @@
-#include "model/sampler/step_cache.h"
+#include "model/pipeline/step_cache.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "model/common/torch_status.h"
 
-namespace lvs::sampler {
+namespace lvs::pipeline {
 namespace {
 
 // This rank's rows of branch `b` in the local hidden state: the branch's
@@ -60,8 +60,8 @@ absl::StatusOr<torch::Tensor> StepCache::Forward(
     dit::MultiScaleNextDiT& model, const torch::Tensor& x,
     const torch::Tensor& t, const torch::Tensor& cap_feats,
     const torch::Tensor& cap_mask, const torch::Tensor& motion_score,
-    const PatchComb& patch, int branches, bool guided, bool always_compute,
-    dit::AttentionParallel* parallel) {
+    const sampler::PatchComb& patch, int branches, bool guided,
+    bool always_compute, dit::AttentionParallel* parallel) {
   if (branches < 1 || x.dim() != 5 || x.size(0) % branches != 0) {
     return absl::InvalidArgumentError(
         "step cache: the batch must split into equal CFG branches");
@@ -109,16 +109,18 @@ absl::StatusOr<torch::Tensor> StepCache::Forward(
   }
 }
 
-VelocityFn CachedDiTVelocity(dit::MultiScaleNextDiT model, double threshold,
-                             int64_t batch, int total_calls,
-                             std::shared_ptr<ForwardCounts> counts) {
+sampler::VelocityFn CachedDiTVelocity(dit::MultiScaleNextDiT model,
+                                      double threshold, int64_t batch,
+                                      int total_calls,
+                                      std::shared_ptr<ForwardCounts> counts) {
   auto cache = std::make_shared<StepCache>(threshold);
   auto call = std::make_shared<int>(0);
   return [model, cache, call, batch, total_calls, counts](
              const torch::Tensor& x, const torch::Tensor& t,
              const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
              const torch::Tensor& motion_score,
-             const PatchComb& patch) mutable -> absl::StatusOr<torch::Tensor> {
+             const sampler::PatchComb& patch) mutable
+         -> absl::StatusOr<torch::Tensor> {
     const int index = (*call)++;
     const bool guided = x.dim() == 5 && x.size(0) == 2 * batch;
     const bool edge = index == 0 || index + 1 >= total_calls;
@@ -130,4 +132,4 @@ VelocityFn CachedDiTVelocity(dit::MultiScaleNextDiT model, double threshold,
   };
 }
 
-}  // namespace lvs::sampler
+}  // namespace lvs::pipeline

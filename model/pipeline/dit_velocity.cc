@@ -1,24 +1,24 @@
-#include "model/sampler/dit_velocity.h"
+#include "model/pipeline/dit_velocity.h"
 
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace lvs::sampler {
+namespace lvs::pipeline {
 
-VelocityFn DiTVelocity(dit::MultiScaleNextDiT model) {
-  return
-      [model](const torch::Tensor& x, const torch::Tensor& t,
-              const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
-              const torch::Tensor& motion_score,
-              const PatchComb& patch) mutable -> absl::StatusOr<torch::Tensor> {
-        return model->Forward(x, t, cap_feats, cap_mask, motion_score,
-                              patch.patch, patch.f_patch);
-      };
+sampler::VelocityFn DiTVelocity(dit::MultiScaleNextDiT model) {
+  return [model](const torch::Tensor& x, const torch::Tensor& t,
+                 const torch::Tensor& cap_feats, const torch::Tensor& cap_mask,
+                 const torch::Tensor& motion_score,
+                 const sampler::PatchComb& patch) mutable
+         -> absl::StatusOr<torch::Tensor> {
+    return model->Forward(x, t, cap_feats, cap_mask, motion_score, patch.patch,
+                          patch.f_patch);
+  };
 }
 
-absl::Status CheckSampleConfigForDiT(const SampleConfig& config,
+absl::Status CheckSampleConfigForDiT(const sampler::SampleConfig& config,
                                      const dit::MultiScaleNextDiT& model,
                                      at::IntArrayRef latent_sizes) {
   if (latent_sizes.size() != 5) {
@@ -26,10 +26,10 @@ absl::Status CheckSampleConfigForDiT(const SampleConfig& config,
         "sample config check: latent must be [B, C, F, H, W]");
   }
   const int64_t f = latent_sizes[2], h = latent_sizes[3], w = latent_sizes[4];
-  std::vector<PatchComb> used = {config.patch.default_value};
+  std::vector<sampler::PatchComb> used = {config.patch.default_value};
   for (const auto& [threshold, patch] : config.patch.steps)
     used.push_back(patch);
-  for (const PatchComb& p : used) {
+  for (const sampler::PatchComb& p : used) {
     const std::string where =
         absl::StrCat("sample config \"", config.name, "\": patch combination ",
                      p.ToString());
@@ -56,4 +56,4 @@ absl::Status CheckSampleConfigForDiT(const SampleConfig& config,
   return absl::OkStatus();
 }
 
-}  // namespace lvs::sampler
+}  // namespace lvs::pipeline

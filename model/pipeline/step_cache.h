@@ -9,8 +9,8 @@
 // result is bit-identical to the plain DiT).
 //
 // Thread-safety: a StepCache belongs to one sampling run on one thread.
-#ifndef LVS_MODEL_SAMPLER_STEP_CACHE_H_
-#define LVS_MODEL_SAMPLER_STEP_CACHE_H_
+#ifndef LVS_MODEL_PIPELINE_STEP_CACHE_H_
+#define LVS_MODEL_PIPELINE_STEP_CACHE_H_
 
 #include <torch/torch.h>
 
@@ -22,7 +22,7 @@
 #include "model/dit/dit.h"
 #include "model/sampler/multi_cfg.h"
 
-namespace lvs::sampler {
+namespace lvs::pipeline {
 
 // DiT forwards of a run, one per CFG branch and step.
 struct ForwardCounts {
@@ -44,8 +44,8 @@ class StepCache {
       dit::MultiScaleNextDiT& model, const torch::Tensor& x,
       const torch::Tensor& t, const torch::Tensor& cap_feats,
       const torch::Tensor& cap_mask, const torch::Tensor& motion_score,
-      const PatchComb& patch, int branches, bool guided, bool always_compute,
-      dit::AttentionParallel* parallel = nullptr);
+      const sampler::PatchComb& patch, int branches, bool guided,
+      bool always_compute, dit::AttentionParallel* parallel = nullptr);
 
   // Forgets the cached state (the counts stay).
   void Reset() {
@@ -66,7 +66,7 @@ class StepCache {
 
   const double threshold_;
   bool valid_ = false;  // The state below belongs to the current phase.
-  PatchComb patch_;
+  sampler::PatchComb patch_;
   bool guided_ = false;
   int branches_ = 0;
   std::vector<torch::Tensor>
@@ -75,13 +75,14 @@ class StepCache {
   ForwardCounts counts_;
 };
 
-// A VelocityFn over `model` with a StepCache for a sampler batch of
+// A sampler::VelocityFn over `model` with a StepCache for a sampler batch of
 // `batch` positive rows and `total_calls` model calls (guided calls carry
 // 2 * batch rows). `counts` (optional) receives the counts after every call.
-VelocityFn CachedDiTVelocity(dit::MultiScaleNextDiT model, double threshold,
-                             int64_t batch, int total_calls,
-                             std::shared_ptr<ForwardCounts> counts);
+sampler::VelocityFn CachedDiTVelocity(dit::MultiScaleNextDiT model,
+                                      double threshold, int64_t batch,
+                                      int total_calls,
+                                      std::shared_ptr<ForwardCounts> counts);
 
-}  // namespace lvs::sampler
+}  // namespace lvs::pipeline
 
-#endif  // LVS_MODEL_SAMPLER_STEP_CACHE_H_
+#endif  // LVS_MODEL_PIPELINE_STEP_CACHE_H_

@@ -1,14 +1,16 @@
-// The DiT benchmarks' model: MultiScaleNextDiT_2B_GQA with the Lumina-Video
-// checkpoint's settings (patches 2-1, 2-2, 4-2; rope theta 256), optionally
-// with fewer layers.
+// The released Lumina-Video DiT's configuration without its checkpoint:
+// MultiScaleNextDiT_2B_GQA with the checkpoint's settings (patches 2-1, 2-2,
+// 4-2; rope theta 256), optionally with fewer layers. For the DiT benchmarks
+// and `lvs-model bench-video`, which build the architecture with random
+// weights.
 //
-// Thread-safety: a pure function.
-#ifndef LVS_BENCH_DIT_CONFIG_2B_H_
-#define LVS_BENCH_DIT_CONFIG_2B_H_
+// Torch-free. Thread-safety: a pure function.
+#ifndef LVS_MODEL_DIT_CONFIG_2B_H_
+#define LVS_MODEL_DIT_CONFIG_2B_H_
 
 #include <cstdint>
 
-#include "model/dit/dit.h"
+#include "model/dit/dit_config.h"
 
 namespace lvs::dit {
 
@@ -30,4 +32,4 @@ inline DiTConfig Config2B(int64_t layers = -1) {
 
 }  // namespace lvs::dit
 
-#endif  // LVS_BENCH_DIT_CONFIG_2B_H_
+#endif  // LVS_MODEL_DIT_CONFIG_2B_H_

@@ -1,13 +1,17 @@
 // Pre-flight checks of a sample config against the golden DiT checkpoint
 // (patches (P, pF) = (2,1), (2,2), (4,2)).
-#include "model/sampler/dit_velocity.h"
+#include "model/pipeline/dit_velocity.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace lvs::sampler {
+namespace lvs::pipeline {
 namespace {
 
+using sampler::NamedSampleConfig;
+using sampler::NamedSampleConfigNames;
+using sampler::OverrideSampleConfigField;
+using sampler::SampleConfig;
 using ::testing::HasSubstr;
 
 class DiTVelocityTest : public ::testing::Test {
@@ -68,4 +72,4 @@ TEST_F(DiTVelocityTest, VelocityIsTheDiTForward) {
 }
 
 }  // namespace
-}  // namespace lvs::sampler
+}  // namespace lvs::pipeline
