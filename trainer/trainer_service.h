@@ -1,7 +1,8 @@
 // The lvs-trainer runtime: dials in to the front server's WorkerService like
 // a worker (one bidirectional stream, `x-lvs-worker-token` metadata,
 // WORKER_KIND_TRAINER), asks for a training lease whenever idle, runs the
-// leased job on its own thread (Trainer), reports every step and every
+// leased job on its own thread (the DiT's TrainerGroup, or the VaeTrainer
+// for MODEL_TYPE_VAE jobs), reports every step and every
 // checkpoint, heartbeats, stops within one step on CancelJob (answering
 // CancelAck), resumes from the checkpoint the server hands over, and
 // reconnects with exponential backoff when the server goes away.
@@ -24,6 +25,7 @@
 #include "absl/time/time.h"
 #include "client/channel.h"
 #include "lumina/video/v1/worker_service.grpc.pb.h"
+#include "trainer/spec_proto.h"
 #include "trainer/train_spec.h"
 #include "trainer/trainer.h"
 
@@ -59,11 +61,6 @@ struct TrainerServiceOptions {
   // Told of connections, steps and checkpoints; may be null. Not owned.
   TrainerObserver* observer = nullptr;
 };
-
-// Converts a job spec from the API (zero fields take the reference's
-// defaults) and validates it; INVALID_ARGUMENT names the field.
-absl::StatusOr<TrainSpec> TrainSpecFromProto(
-    const lumina::video::v1::TrainingJobSpec& proto);
 
 class TrainerSession;
 
