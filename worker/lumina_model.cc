@@ -104,9 +104,11 @@ class LuminaVideoModel : public VideoModel {
   }
 
   absl::StatusOr<std::string> Reload(const std::string& checkpoint,
-                                     bool use_ema) override {
-    LVS_RETURN_IF_ERROR(pipe_->ReloadDiT(checkpoint, use_ema));
-    version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "");
+                                     bool use_ema,
+                                     const std::string& vae) override {
+    LVS_RETURN_IF_ERROR(pipe_->Reload(checkpoint, use_ema, vae));
+    version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "",
+                            vae.empty() ? "" : " + vae " + vae);
     return version_;
   }
 
