@@ -1,7 +1,8 @@
 // `lvs train submit|watch|list|cancel`: training jobs through the
 // AdminService (pass the admin key with --api-key). `submit` reads the job
 // spec as JSON in the proto3 mapping of TrainingJobSpec (e.g.
-// {"initFrom": "...", "maxSteps": 100, "tasks": [{"name": "V", ...}]}).
+// {"initFrom": "...", "maxSteps": 100, "tasks": [{"name": "V", ...}]}, or
+// {"model_type": "vae", "records": [...], "vae_config": {...}, ...}).
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -44,7 +45,9 @@ std::string ProtoEnumNames(const std::string& text) {
   static const std::vector<std::pair<std::string, std::string>> kNames = {
       {"\"precision\"", "PRECISION_"},
       {"\"media_type\"", "MEDIA_TYPE_"},
-      {"\"mediaType\"", "MEDIA_TYPE_"}};
+      {"\"mediaType\"", "MEDIA_TYPE_"},
+      {"\"model_type\"", "MODEL_TYPE_"},
+      {"\"modelType\"", "MODEL_TYPE_"}};
   std::string out = text;
   for (const auto& [key, prefix] : kNames) {
     for (size_t at = out.find(key); at != std::string::npos;
@@ -203,6 +206,43 @@ constexpr char kTemplate[] = R"({
 }
 )";
 
+// The same for a VAE trained from scratch on clips (lvs-synth item lists);
+// `init_from` (a diffusers VAE directory) can replace `vae_config`.
+constexpr char kVaeTemplate[] = R"({
+  "model_type": "vae",
+  "records": ["clips/train.jsonl"],
+  "heldout": ["clips/heldout.jsonl"],
+  "vae_config": {
+    "_class_name": "AutoencoderKLCogVideoX",
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 8,
+    "block_out_channels": [16, 32, 32, 32],
+    "down_block_types": ["CogVideoXDownBlock3D", "CogVideoXDownBlock3D",
+                         "CogVideoXDownBlock3D", "CogVideoXDownBlock3D"],
+    "up_block_types": ["CogVideoXUpBlock3D", "CogVideoXUpBlock3D",
+                       "CogVideoXUpBlock3D", "CogVideoXUpBlock3D"],
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "norm_eps": 1e-06,
+    "act_fn": "silu",
+    "temporal_compression_ratio": 4,
+    "scaling_factor": 1.0,
+    "use_quant_conv": false,
+    "use_post_quant_conv": false
+  },
+  "max_steps": 1000,
+  "learning_rate": 0.002,
+  "warmup_steps": 20,
+  "checkpoint_interval": 250,
+  "batch_size": 2,
+  "crop_size": 64,
+  "max_frames": 17,
+  "kl_weight": 1e-06,
+  "ema_decay": 0.995
+}
+)";
+
 }  // namespace
 
 void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
@@ -223,8 +263,11 @@ void RegisterTrainCommand(CLI::App& app, const GlobalOptions& options,
   });
   CLI::App* tmpl = train->add_subcommand(
       "template", "print an example job spec (edit it, then submit it)");
+  static std::string model_type = "dit";
+  tmpl->add_option("--model-type", model_type, "what the job trains")
+      ->check(CLI::IsMember({"dit", "vae"}));
   tmpl->callback([&result] {
-    std::fputs(kTemplate, stdout);
+    std::fputs(model_type == "vae" ? kVaeTemplate : kTemplate, stdout);
     result.exit_code = 0;
   });
   CLI::App* watch = train->add_subcommand("watch", "follow a job's events");

@@ -57,7 +57,7 @@ int ListWorkers(const GlobalOptions& options) {
 // What `lvs workers reload` asks for.
 struct ReloadFlags {
   std::vector<std::string> workers;
-  std::string checkpoint, training_job;
+  std::string checkpoint, training_job, vae;
   bool use_ema = false;
 };
 
@@ -80,6 +80,7 @@ int ReloadWorkers(const GlobalOptions& options, const ReloadFlags& flags) {
                                  : prefix + flags.training_job);
   }
   request.set_use_ema(flags.use_ema);
+  request.set_vae(flags.vae);
   {
     // A worker reloads between jobs: say who is waiting for what.
     pb::ListWorkersResponse listed;
@@ -200,6 +201,9 @@ void RegisterWorkersCommand(CLI::App& app, const GlobalOptions& options,
   reload->add_option("--training-job", flags->training_job,
                      "a SUCCEEDED training job whose final checkpoint loads");
   reload->add_flag("--ema", flags->use_ema, "load the EMA weights");
+  reload->add_option("--vae", flags->vae,
+                     "a diffusers VAE directory loaded with the DiT (e.g. "
+                     "the final checkpoint of a VAE training job)");
   reload->callback([&options, &result, flags] {
     result.exit_code = ReloadWorkers(options, *flags);
   });

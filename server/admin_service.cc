@@ -242,7 +242,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ReloadModel(
   std::vector<std::string> workers(request->workers().begin(),
                                    request->workers().end());
   absl::Status started = shared_->dispatcher->Reload(
-      workers, checkpoint, request->use_ema(),
+      workers, checkpoint, request->use_ema(), request->vae(),
       [reactor, response](const v1::ReloadModelResponse& result) {
         *response = result;
         reactor->Finish(grpc::Status::OK);

@@ -112,11 +112,12 @@ class Dispatcher {
   // Stops leasing to `worker` and tells it to finish and leave.
   absl::StatusOr<v1::Worker> DrainWorker(const std::string& worker);
 
-  // Sends a reload to `workers` (all generators when empty); `done` runs
-  // once each answered, disconnected or timed out.
+  // Sends a reload of `checkpoint` (and of the VAE directory `vae` unless
+  // empty) to `workers` (all generators when empty); `done` runs once each
+  // answered, disconnected or timed out.
   absl::Status Reload(const std::vector<std::string>& workers,
                       const std::string& checkpoint, bool use_ema,
-                      ReloadDone done);
+                      const std::string& vae, ReloadDone done);
 
  private:
   struct Lease {

@@ -65,7 +65,7 @@ void Dispatcher::OnTrainingResult(Worker& w, const v1::TrainingResult& result,
 
 absl::Status Dispatcher::Reload(const std::vector<std::string>& workers,
                                 const std::string& checkpoint, bool use_ema,
-                                ReloadDone done) {
+                                const std::string& vae, ReloadDone done) {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> targets = workers;
   if (targets.empty()) {
@@ -94,6 +94,7 @@ absl::Status Dispatcher::Reload(const std::vector<std::string>& workers,
   m.mutable_reload()->set_reload_id(reload_id);
   m.mutable_reload()->set_checkpoint(checkpoint);
   m.mutable_reload()->set_use_ema(use_ema);
+  m.mutable_reload()->set_vae(vae);
   for (const std::string& name : targets) {
     v1::WorkerReload& r = pending.results[name];
     r.set_worker(name);
@@ -105,6 +106,7 @@ absl::Status Dispatcher::Reload(const std::vector<std::string>& workers,
   }
   LogEvent("model_reload", {{"reload", reload_id},
                             {"checkpoint", checkpoint},
+                            {"vae", vae},
                             {"workers", targets.size()}});
   return absl::OkStatus();
 }

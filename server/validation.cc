@@ -179,10 +179,10 @@ google::rpc::BadRequest ValidateGenerateRequest(
   return out;
 }
 
-google::rpc::BadRequest ValidateTrainingSpec(const v1::TrainingJobSpec& s,
-                                             const std::string& prefix) {
-  google::rpc::BadRequest out;
-  Violations v(&out, prefix);
+namespace {
+
+// The tasks of a DiT job.
+void CheckTrainingTasks(Violations& v, const v1::TrainingJobSpec& s) {
   if (s.tasks_size() == 0) v.Add("tasks", "at least one task is required");
   std::set<std::string> names;
   for (int i = 0; i < s.tasks_size(); ++i) {
@@ -236,6 +236,71 @@ google::rpc::BadRequest ValidateTrainingSpec(const v1::TrainingJobSpec& s,
   if (s.model().empty() == s.init_from().empty()) {
     v.Add("model", "set exactly one of model and init_from");
   }
+  if (s.records_size() > 0 || s.heldout_size() > 0) {
+    v.Add("records",
+          "only VAE jobs take records and heldout (DiT tasks list theirs)");
+  }
+  if (s.has_vae_config()) v.Add("vae_config", "only VAE jobs take vae_config");
+}
+
+// The fields of a VAE job (model_type MODEL_TYPE_VAE).
+void CheckVaeTraining(Violations& v, const v1::TrainingJobSpec& s) {
+  if (s.tasks_size() > 0) {
+    v.Add("tasks", "a VAE job trains on records (clip lists), not tasks");
+  }
+  if (s.records_size() == 0) v.Add("records", "at least one clip list");
+  for (int j = 0; j < s.records_size(); ++j) {
+    if (s.records(j).empty()) {
+      v.Add(absl::StrCat("records[", j, "]"), "must not be empty");
+    }
+  }
+  for (int j = 0; j < s.heldout_size(); ++j) {
+    if (s.heldout(j).empty()) {
+      v.Add(absl::StrCat("heldout[", j, "]"), "must not be empty");
+    }
+  }
+  if (!s.model().empty() || s.has_model_args()) {
+    v.Add("model", "a VAE job takes vae_config or init_from, not model");
+  }
+  if (s.has_vae_config() == !s.init_from().empty()) {
+    v.Add("vae_config", "set exactly one of vae_config and init_from");
+  }
+  if (s.batch_size() < 0) v.Add("batch_size", "must be >= 0 (0: 2)");
+  if (s.crop_size() < 0 || s.crop_size() % 8 != 0) {
+    v.Add("crop_size", "must be a multiple of 8 (0: 64)");
+  }
+  if (s.max_frames() != 0 && (s.max_frames() < 9 || s.max_frames() % 8 != 1)) {
+    v.Add("max_frames",
+          "must be 1 + 8k with k >= 1, an odd number of latent frames (0: 17)");
+  }
+  if (s.warmup_steps() < 0) v.Add("warmup_steps", "must be >= 0");
+  for (const auto& [field, value] :
+       {std::pair<const char*, double>{"weight_decay", s.weight_decay()},
+        {"l1_weight", s.l1_weight()},
+        {"mse_weight", s.mse_weight()},
+        {"kl_weight", s.kl_weight()}}) {
+    if (!(value >= 0) || !std::isfinite(value)) {
+      v.Add(field, "must be a finite number >= 0");
+    }
+  }
+  v.Range("data_parallel", s.data_parallel(), 0, 1);
+}
+
+}  // namespace
+
+google::rpc::BadRequest ValidateTrainingSpec(const v1::TrainingJobSpec& s,
+                                             const std::string& prefix) {
+  google::rpc::BadRequest out;
+  Violations v(&out, prefix);
+  const bool vae = s.model_type() == v1::MODEL_TYPE_VAE;
+  if (!v1::ModelType_IsValid(s.model_type())) {
+    v.Add("model_type", absl::StrCat("unknown value ", s.model_type(),
+                                     " (MODEL_TYPE_DIT or MODEL_TYPE_VAE)"));
+  } else if (vae) {
+    CheckVaeTraining(v, s);
+  } else {
+    CheckTrainingTasks(v, s);
+  }
   if (!(s.learning_rate() > 0) || !std::isfinite(s.learning_rate())) {
     v.Add("learning_rate", "must be positive");
   }
@@ -254,7 +319,7 @@ google::rpc::BadRequest ValidateTrainingSpec(const v1::TrainingJobSpec& s,
   if (!v1::Precision_IsValid(s.precision())) {
     v.Add("precision", absl::StrCat("unknown value ", s.precision()));
   }
-  v.Range("data_parallel", s.data_parallel(), 0, 64);
+  if (!vae) v.Range("data_parallel", s.data_parallel(), 0, 64);
   CheckLabels(v, "labels", s.labels());
   return out;
 }

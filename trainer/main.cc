@@ -148,19 +148,14 @@ int RunLocalVae(const LocalFlags& f, const nlohmann::json& json,
   if (int code = TrainLocal(f, *spec, **tr, obs); code != 0) return code;
   if (spec->heldout.empty()) return 0;
   const std::string dir = CheckpointDir(f.work_dir, (*tr)->next_step());
-  absl::StatusOr<std::vector<torch::Tensor>> clips = LoadClips(spec->heldout);
-  absl::StatusOr<std::unique_ptr<lvs::vae::CogVideoXVae>> vae =
-      lvs::vae::CogVideoXVae::Create(dir, {});
-  absl::StatusOr<double> psnr =
-      !clips.ok() ? absl::StatusOr<double>(clips.status())
-      : !vae.ok() ? absl::StatusOr<double>(vae.status())
-                  : ReconstructionPsnr(**vae, *clips);
+  int64_t clips = 0;
+  absl::StatusOr<double> psnr = HeldoutPsnr(*spec, dir, &clips);
   if (!psnr.ok()) {
     std::fprintf(stderr, "lvs-trainer: %s\n", psnr.status().ToString().c_str());
     return 1;
   }
   nlohmann::json line = {{"heldout_psnr_db", *psnr},
-                         {"heldout_clips", clips->size()},
+                         {"heldout_clips", clips},
                          {"checkpoint", dir}};
   std::printf("%s\n", line.dump().c_str());
   return 0;

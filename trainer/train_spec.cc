@@ -145,6 +145,15 @@ absl::StatusOr<TrainSpec> TrainSpecFromJson(const nlohmann::json& json) {
     auto get = [&](const nlohmann::json& j, const char* key, auto* out) {
       if (j.contains(key) && !j[key].is_null()) j[key].get_to(*out);
     };
+    std::string model_type = "dit";
+    get(json, "model_type", &model_type);
+    model_type = ShortEnumName(model_type, "MODEL_TYPE_");
+    if (model_type != "dit" && model_type != "unspecified") {
+      return FieldError("model_type",
+                        absl::StrCat("\"", model_type,
+                                     "\" is not a DiT spec (\"dit\"; VAE "
+                                     "specs are read by the VAE trainer)"));
+    }
     get(json, "model", &spec.model);
     get(json, "init_from", &spec.init_from);
     if (json.contains("model_args") && !json["model_args"].is_null()) {

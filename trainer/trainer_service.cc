@@ -9,8 +9,10 @@
 #include "common/proto_time.h"
 #include "grpcpp/grpcpp.h"
 #include "trainer/checkpoint.h"
+#include "trainer/spec_proto.h"
 #include "trainer/trainer.h"
 #include "trainer/trainer_group.h"
+#include "trainer/vae_trainer.h"
 
 namespace lvs::trainer {
 namespace v1 = ::lumina::video::v1;
@@ -59,9 +61,6 @@ v1::WorkerMessage Failure(const std::string& lease, const absl::Status& s) {
   return m;
 }
 
-// Writes the checkpoint of the trainer's current step unless an earlier
-// attempt wrote it already (the trajectory is deterministic, so it holds
-// the same state).
 rpc::WorkerLinkOptions LinkOptions(const TrainerServiceOptions& o) {
   rpc::WorkerLinkOptions l;
   l.channel = o.channel;
@@ -71,59 +70,130 @@ rpc::WorkerLinkOptions LinkOptions(const TrainerServiceOptions& o) {
   return l;
 }
 
-absl::StatusOr<std::string> Checkpoint(const TrainerGroup& tr,
-                                       const std::string& root) {
+// Writes the checkpoint of the trainer's current step unless an earlier
+// attempt wrote it already (the trajectory is deterministic, so it holds
+// the same state). T: TrainerGroup or VaeTrainer.
+template <typename T>
+absl::StatusOr<std::string> Checkpoint(const T& tr, const std::string& root) {
   const std::string dir = CheckpointDir(root, tr.next_step());
   if (std::filesystem::exists(dir)) return dir;
   if (absl::Status s = tr.SaveCheckpoint(dir); !s.ok()) return s;
   return dir;
 }
 
-}  // namespace
+// One leased job: where it reports, and how it ends.
+struct JobRun {
+  const rpc::Lease* leased;
+  TrainerObserver* obs;
+  std::string lease, job, root;
+  int64_t max_steps = 0, checkpoint_interval = 0;
 
-absl::StatusOr<TrainSpec> TrainSpecFromProto(const v1::TrainingJobSpec& p) {
-  TrainSpec s;
-  s.model = p.model();
-  s.init_from = p.init_from();
-  s.learning_rate = p.learning_rate();
-  s.max_steps = p.max_steps();
-  s.checkpoint_interval = p.checkpoint_interval();
-  s.seed = p.seed();
-  if (p.grad_clip() > 0) s.grad_clip = p.grad_clip();
-  if (p.ema_decay() > 0) s.ema_decay = p.ema_decay();
-  if (p.ema_interval() > 0) s.ema_interval = p.ema_interval();
-  if (p.caption_dropout() > 0) s.caption_dropout = p.caption_dropout();
-  s.vd_weight = p.vd_weight();
-  s.data_parallel = p.data_parallel() > 0 ? p.data_parallel() : 1;
-  s.precision = p.precision() == v1::PRECISION_BF16 ? TrainPrecision::kBFloat16
-                                                    : TrainPrecision::kFloat32;
-  s.text_encoder = p.text_encoder();
-  s.vae = p.vae();
-  for (int i = 0; i < p.tasks_size(); ++i) {
-    const v1::TrainingTask& t = p.tasks(i);
-    TaskSpec task;
-    task.name = t.name();
-    task.media_type = t.media_type() == v1::MEDIA_TYPE_IMAGE
-                          ? MediaType::kImage
-                          : MediaType::kVideo;
-    task.records.assign(t.records().begin(), t.records().end());
-    task.global_batch_size = t.global_batch_size();
-    task.micro_batch_size = t.micro_batch_size();
-    task.max_frames = t.max_frames();
-    if (!t.snr_type().empty()) task.snr_type = t.snr_type();
-    if (t.time_shift() > 0) task.time_shift = t.time_shift();
-    task.task_ratio = t.task_ratio();
-    if (absl::Status st =
-            ParsePatch(t.patch(), &task.patch_size, &task.f_patch_size);
-        !st.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tasks[", i, "].patch: ", st.message()));
-    }
-    s.tasks.push_back(std::move(task));
+  void Fail(const absl::Status& s) const {
+    if (obs) obs->OnJobEnded(job, "failed");
+    common::LogEvent("training_failed", {{"job_id", job}, {"error", s.ToString()}},
+                     common::LogLevel::kError);
+    leased->Send(Failure(lease, s));
   }
-  if (absl::Status st = ValidateTrainSpec(s); !st.ok()) return st;
-  return s;
+};
+
+// Runs the steps of a created (and possibly resumed) trainer, reporting
+// every step and checkpoint; stops within one step of a cancel. Returns the
+// final checkpoint, or an empty string when the job failed or was cancelled
+// (already reported). T: TrainerGroup (DiT) or VaeTrainer.
+template <typename T>
+std::string RunSteps(const JobRun& run, T& tr) {
+  if (run.obs) run.obs->OnJobStarted(run.job, tr.next_step(), run.max_steps);
+  while (!tr.done()) {
+    if (run.leased->cancelled()) {
+      v1::WorkerMessage ack;
+      ack.mutable_cancel_ack()->set_lease_id(run.lease);
+      run.leased->Send(ack);
+      common::LogEvent("training_cancelled",
+                       {{"job_id", run.job}, {"step", tr.next_step()}});
+      if (run.obs) run.obs->OnJobEnded(run.job, "cancelled");
+      return "";
+    }
+    absl::StatusOr<StepStats> st = tr.Step();
+    if (!st.ok()) {
+      run.Fail(st.status());
+      return "";
+    }
+    run.leased->Send(ReportStep(run.lease, *st, run.max_steps));
+    if (run.obs) run.obs->OnStep(run.job, *st);
+    const int64_t done = tr.next_step();
+    if (run.checkpoint_interval > 0 && done % run.checkpoint_interval == 0 &&
+        !tr.done()) {
+      absl::StatusOr<std::string> dir = Checkpoint(tr, run.root);
+      if (!dir.ok()) {
+        run.Fail(dir.status());
+        return "";
+      }
+      if (run.obs) run.obs->OnCheckpoint(run.job, done);
+      run.leased->Send(ReportCheckpoint(run.lease, done, *dir));
+    }
+  }
+  absl::StatusOr<std::string> dir = Checkpoint(tr, run.root);
+  if (!dir.ok()) {
+    run.Fail(dir.status());
+    return "";
+  }
+  if (run.obs) run.obs->OnCheckpoint(run.job, tr.next_step());
+  // The final checkpoint is reported like the others (watchers see it, and
+  // it becomes the job's last_checkpoint); the caller sends the result.
+  run.leased->Send(ReportCheckpoint(run.lease, tr.next_step(), *dir));
+  return *dir;
 }
+
+// Reports the job's completion with its final checkpoint `dir`.
+void Complete(const JobRun& run, int64_t steps, const std::string& dir) {
+  v1::WorkerMessage m;
+  v1::TrainingResult* r = m.mutable_training_result();
+  r->set_lease_id(run.lease);
+  r->mutable_completed()->set_steps(steps);
+  r->mutable_completed()->mutable_checkpoint()->set_step(steps);
+  r->mutable_completed()->mutable_checkpoint()->set_path(dir);
+  common::ToProto(absl::Now(),
+                  r->mutable_completed()->mutable_checkpoint()->mutable_time());
+  run.leased->Send(m);
+  common::LogEvent("training_completed",
+                   {{"job_id", run.job}, {"checkpoint", dir}});
+  if (run.obs) run.obs->OnJobEnded(run.job, "completed");
+}
+
+// A VAE job: trains from step 0 (VAE runs keep no optimizer state, so a
+// new attempt starts over; the trajectory is deterministic), then logs the
+// held-out PSNR of the final checkpoint.
+void RunVaeJob(const JobRun& run, const v1::TrainingAssignment& a,
+               const std::string& device) {
+  absl::StatusOr<VaeTrainSpec> spec = VaeTrainSpecFromProto(a.spec());
+  if (!spec.ok()) return run.Fail(spec.status());
+  if (a.has_resume_from() && !a.resume_from().path().empty()) {
+    common::LogEvent("training_restart",
+                     {{"job_id", run.job},
+                      {"reason", "VAE runs start over from step 0"}});
+  }
+  absl::StatusOr<std::unique_ptr<VaeTrainer>> tr =
+      VaeTrainer::Create(*spec, torch::Device(device));
+  if (!tr.ok()) return run.Fail(tr.status());
+  common::LogEvent("training_vae",
+                   {{"job_id", run.job},
+                    {"device", device},
+                    {"lists", static_cast<int64_t>(spec->records.size())}});
+  const std::string dir = RunSteps(run, **tr);
+  if (dir.empty()) return;
+  if (!spec->heldout.empty()) {
+    int64_t clips = 0;
+    absl::StatusOr<double> psnr = HeldoutPsnr(*spec, dir, &clips);
+    if (!psnr.ok()) return run.Fail(psnr.status());
+    common::LogEvent("training_heldout", {{"job_id", run.job},
+                                          {"psnr_db", *psnr},
+                                          {"clips", clips},
+                                          {"checkpoint", dir}});
+  }
+  Complete(run, (*tr)->next_step(), dir);
+}
+
+}  // namespace
 
 TrainerService::TrainerService(TrainerServiceOptions options)
     : options_(std::move(options)), link_(LinkOptions(options_), this) {}
@@ -167,23 +237,22 @@ void TrainerService::StartLease(const v1::ServerMessage& assignment,
 
 void TrainerService::RunJob(const rpc::Lease& leased,
                             const v1::TrainingAssignment& a) {
-  const std::string lease = a.lease_id();
-  const std::string id = a.job().substr(a.job().find('/') + 1);
-  const std::string root = options_.work_dir + "/" + id;
+  JobRun run;
+  run.leased = &leased;
+  run.obs = options_.observer;
+  run.lease = a.lease_id();
+  run.job = a.job();
+  run.root = options_.work_dir + "/" + a.job().substr(a.job().find('/') + 1);
+  run.max_steps = a.spec().max_steps();
+  run.checkpoint_interval = a.spec().checkpoint_interval();
   common::LogEvent("training_started",
                    {{"job_id", a.job()},
                     {"attempt", a.attempt()},
+                    {"model_type", v1::ModelType_Name(a.spec().model_type())},
                     {"resume_from", a.resume_from().path()}});
-  TrainerObserver* obs = options_.observer;
-  auto fail = [&](const absl::Status& s) {
-    if (obs) obs->OnJobEnded(a.job(), "failed");
-    common::LogEvent("training_failed",
-                     {{"job_id", a.job()}, {"error", s.ToString()}},
-                     common::LogLevel::kError);
-    leased.Send(Failure(lease, s));
-  };
+  if (IsVaeJob(a.spec())) return RunVaeJob(run, a, options_.device);
   absl::StatusOr<TrainSpec> spec = TrainSpecFromProto(a.spec());
-  if (!spec.ok()) return fail(spec.status());
+  if (!spec.ok()) return run.Fail(spec.status());
   // Unspecified precision: bf16 with fp32 masters on GPUs, fp32 on CPUs.
   if (a.spec().precision() == v1::PRECISION_UNSPECIFIED &&
       options_.device.rfind("cuda", 0) == 0) {
@@ -191,7 +260,7 @@ void TrainerService::RunJob(const rpc::Lease& leased,
   }
   absl::StatusOr<std::unique_ptr<TrainerGroup>> tr =
       TrainerGroup::Create(*spec, options_.device);
-  if (!tr.ok()) return fail(tr.status());
+  if (!tr.ok()) return run.Fail(tr.status());
   common::LogEvent(
       "training_ranks",
       {{"job_id", a.job()},
@@ -201,51 +270,11 @@ void TrainerService::RunJob(const rpc::Lease& leased,
         spec->precision == TrainPrecision::kBFloat16 ? "bf16" : "fp32"}});
   if (a.has_resume_from() && !a.resume_from().path().empty()) {
     if (absl::Status s = (*tr)->Resume(a.resume_from().path()); !s.ok()) {
-      return fail(s);
+      return run.Fail(s);
     }
   }
-  if (obs) obs->OnJobStarted(a.job(), (*tr)->next_step(), spec->max_steps);
-  while (!(*tr)->done()) {
-    if (leased.cancelled()) {
-      v1::WorkerMessage ack;
-      ack.mutable_cancel_ack()->set_lease_id(lease);
-      leased.Send(ack);
-      common::LogEvent("training_cancelled",
-                       {{"job_id", a.job()}, {"step", (*tr)->next_step()}});
-      if (obs) obs->OnJobEnded(a.job(), "cancelled");
-      return;
-    }
-    absl::StatusOr<StepStats> st = (*tr)->Step();
-    if (!st.ok()) return fail(st.status());
-    leased.Send(ReportStep(lease, *st, spec->max_steps));
-    if (obs) obs->OnStep(a.job(), *st);
-    const int64_t done = (*tr)->next_step();
-    if (spec->checkpoint_interval > 0 &&
-        done % spec->checkpoint_interval == 0 && !(*tr)->done()) {
-      absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
-      if (!dir.ok()) return fail(dir.status());
-      if (obs) obs->OnCheckpoint(a.job(), done);
-      leased.Send(ReportCheckpoint(lease, done, *dir));
-    }
-  }
-  absl::StatusOr<std::string> dir = Checkpoint(**tr, root);
-  if (!dir.ok()) return fail(dir.status());
-  if (obs) obs->OnCheckpoint(a.job(), (*tr)->next_step());
-  // The final checkpoint is reported like the others (watchers see it, and
-  // it becomes the job's last_checkpoint), then the result names it.
-  leased.Send(ReportCheckpoint(lease, (*tr)->next_step(), *dir));
-  v1::WorkerMessage m;
-  v1::TrainingResult* r = m.mutable_training_result();
-  r->set_lease_id(lease);
-  r->mutable_completed()->set_steps((*tr)->next_step());
-  r->mutable_completed()->mutable_checkpoint()->set_step((*tr)->next_step());
-  r->mutable_completed()->mutable_checkpoint()->set_path(*dir);
-  common::ToProto(absl::Now(),
-                  r->mutable_completed()->mutable_checkpoint()->mutable_time());
-  leased.Send(m);
-  common::LogEvent("training_completed",
-                   {{"job_id", a.job()}, {"checkpoint", *dir}});
-  if (obs) obs->OnJobEnded(a.job(), "completed");
+  const std::string dir = RunSteps(run, **tr);
+  if (!dir.empty()) Complete(run, (*tr)->next_step(), dir);
 }
 
 }  // namespace lvs::trainer

@@ -1,7 +1,8 @@
 // The lvs-trainer runtime: dials in to the front server's WorkerService
 // through rpc::WorkerLink like a worker (WORKER_KIND_TRAINER; registration,
 // heartbeats, leases, cancellation, drain and reconnection are the link's),
-// runs each leased job on its own thread (Trainer), reports every step and
+// runs each leased job on its own thread (the DiT's TrainerGroup, or the
+// VaeTrainer for MODEL_TYPE_VAE jobs), reports every step and
 // every checkpoint, stops within one step on CancelJob (answering
 // CancelAck) and resumes from the checkpoint the server hands over.
 //
@@ -61,10 +62,6 @@ struct TrainerServiceOptions {
   TrainerObserver* observer = nullptr;
 };
 
-// Converts a job spec from the API (zero fields take the reference's
-// defaults) and validates it; INVALID_ARGUMENT names the field.
-absl::StatusOr<TrainSpec> TrainSpecFromProto(
-    const lumina::video::v1::TrainingJobSpec& proto);
 
 // One trainer process's connection; see the file comment.
 class TrainerService : private rpc::WorkerLink::Delegate {

@@ -52,7 +52,12 @@ torch::Tensor ToVideo(const torch::Tensor& clip) {
 }  // namespace
 
 bool IsVaeSpec(const nlohmann::json& json) {
-  return json.is_object() && json.value("model_type", std::string()) == "vae";
+  if (!json.is_object() || !json.contains("model_type") ||
+      !json["model_type"].is_string()) {
+    return false;
+  }
+  const std::string type = json["model_type"].get<std::string>();
+  return type == "vae" || type == "MODEL_TYPE_VAE";
 }
 
 absl::StatusOr<VaeTrainSpec> VaeTrainSpecFromJson(const nlohmann::json& json) {
@@ -83,6 +88,11 @@ absl::StatusOr<VaeTrainSpec> VaeTrainSpecFromJson(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& e) {
     return FieldError("spec", absl::StrCat("wrong JSON type: ", e.what()));
   }
+  if (absl::Status st = ValidateVaeTrainSpec(s); !st.ok()) return st;
+  return s;
+}
+
+absl::Status ValidateVaeTrainSpec(const VaeTrainSpec& s) {
   if (s.records.empty()) return FieldError("records", "at least one list");
   if (s.vae_config.is_null() == s.init_from.empty()) {
     return FieldError("vae_config",
@@ -90,8 +100,12 @@ absl::StatusOr<VaeTrainSpec> VaeTrainSpecFromJson(const nlohmann::json& json) {
   }
   if (s.batch_size <= 0) return FieldError("batch_size", "must be positive");
   if (s.crop_size <= 0) return FieldError("crop_size", "must be positive");
-  if (s.max_frames < 5 || (s.max_frames - 1) % 4 != 0) {
-    return FieldError("max_frames", "must be 1 + 4k with k >= 1");
+  // An odd number of latent frames (1 + 2k): the decoder's first chunk of
+  // an even number decodes 4 frames per latent, not 1 + 4 (k - 1).
+  if (s.max_frames < 9 || (s.max_frames - 1) % 8 != 0) {
+    return FieldError("max_frames",
+                      "must be 1 + 8k with k >= 1 (9, 17, 25, ...: an odd "
+                      "number of latent frames)");
   }
   if (!(s.learning_rate > 0)) return FieldError("learning_rate", "must be > 0");
   if (s.weight_decay < 0) return FieldError("weight_decay", "must be >= 0");
@@ -108,7 +122,17 @@ absl::StatusOr<VaeTrainSpec> VaeTrainSpecFromJson(const nlohmann::json& json) {
   if (s.checkpoint_interval < 0) {
     return FieldError("checkpoint_interval", "must be >= 0");
   }
-  return s;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> HeldoutPsnr(const VaeTrainSpec& spec,
+                                   const std::string& dir, int64_t* clips) {
+  LVS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> loaded,
+                       LoadClips(spec.heldout));
+  LVS_ASSIGN_OR_RETURN(std::unique_ptr<vae::CogVideoXVae> vae,
+                       vae::CogVideoXVae::Create(dir, {}));
+  if (clips != nullptr) *clips = static_cast<int64_t>(loaded.size());
+  return ReconstructionPsnr(*vae, loaded);
 }
 
 absl::StatusOr<std::vector<torch::Tensor>> LoadClips(

@@ -8,7 +8,8 @@
 // pipeline loads (config.json + diffusion_pytorch_model.safetensors, EMA
 // weights) with `scaling_factor` set to 1 / std of the training latents.
 //
-// Spec (JSON, `model_type: "vae"`; see VaeTrainSpec for the fields and
+// Spec (JSON, `model_type: "vae"`, or a TrainingJobSpec with
+// MODEL_TYPE_VAE leased from the server; see VaeTrainSpec for the fields and
 // defaults). Resumption is not supported: a run starts from `init_from`
 // (a diffusers VAE directory) or fresh from `vae_config`.
 //
@@ -42,7 +43,7 @@ struct VaeTrainSpec {
   std::string init_from;             // Or a diffusers VAE directory.
   int64_t batch_size = 2;
   int64_t crop_size = 64;   // Square spatial crop (multiple of the factor).
-  int64_t max_frames = 17;  // Frames per sample (1 + 4k; clip start random).
+  int64_t max_frames = 17;  // Frames per sample (1 + 8k; clip start random).
   double learning_rate = 1e-3;
   double weight_decay = 1e-4;
   int64_t warmup_steps = 50;  // Linear warm-up, then cosine to 10%.
@@ -56,8 +57,13 @@ struct VaeTrainSpec {
   int64_t seed = 0;
 };
 
-// True when `json` asks for VAE training (`model_type` is "vae").
+// True when `json` asks for VAE training (`model_type` is "vae", or
+// "MODEL_TYPE_VAE" as the API spells it).
 bool IsVaeSpec(const nlohmann::json& json);
+
+// Checks every field that can be checked without reading data; errors are
+// INVALID_ARGUMENT naming the field.
+absl::Status ValidateVaeTrainSpec(const VaeTrainSpec& spec);
 
 // Parses and validates a VAE spec; errors are INVALID_ARGUMENT naming the
 // field.
@@ -71,6 +77,12 @@ absl::StatusOr<std::vector<torch::Tensor>> LoadClips(
 // `vae` over `clips` (each cut to the longest 1 + 4k frames).
 absl::StatusOr<double> ReconstructionPsnr(
     const vae::CogVideoXVae& vae, const std::vector<torch::Tensor>& clips);
+
+// ReconstructionPsnr of the VAE checkpoint `dir` over the clips of
+// `spec.heldout`; `clips` (optional) receives their number.
+absl::StatusOr<double> HeldoutPsnr(const VaeTrainSpec& spec,
+                                   const std::string& dir,
+                                   int64_t* clips = nullptr);
 
 class VaeTrainer {
  public:

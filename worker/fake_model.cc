@@ -50,13 +50,21 @@ ModelInfo FakeVideoModel::Info() const {
 }
 
 absl::StatusOr<std::string> FakeVideoModel::Reload(
-    const std::string& checkpoint, bool use_ema) {
-  struct stat st {};
-  if (stat(checkpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    const std::string& checkpoint, bool use_ema, const std::string& vae) {
+  auto is_dir = [](const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  };
+  if (!is_dir(checkpoint)) {
     return absl::NotFoundError(
         absl::StrCat("checkpoint: '", checkpoint, "' is not a directory"));
   }
-  version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "");
+  if (!vae.empty() && !is_dir(vae)) {
+    return absl::NotFoundError(
+        absl::StrCat("vae: '", vae, "' is not a directory"));
+  }
+  version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "",
+                          vae.empty() ? "" : " + vae " + vae);
   return version_;
 }
 

@@ -52,7 +52,8 @@ class FakeVideoModel : public VideoModel {
   // Checks that `checkpoint` is a readable directory and records it as the
   // version (the fake model has no weights to load).
   absl::StatusOr<std::string> Reload(const std::string& checkpoint,
-                                     bool use_ema) override;
+                                     bool use_ema,
+                                     const std::string& vae) override;
   std::string Version() const override { return version_; }
   absl::Status Generate(const GenerateRequest& request, ProgressSink& sink,
                         const CancelToken& cancel) override;

@@ -12,15 +12,32 @@
 #include "common/status_macros.h"
 #include "model/common/cpu_runtime.h"
 #include "model/pipeline/pipeline.h"
+#include "model/sampler/checkpoint_defaults.h"
 
 namespace lvs::worker {
 namespace {
 
+// The name under which a checkpoint's sample_config.json is advertised.
+constexpr char kCheckpointConfigName[] = "checkpoint";
+
+// `<dit>/sample_config.json`, named kCheckpointConfigName; nullopt when
+// the checkpoint has none.
+absl::StatusOr<std::optional<sampler::SampleConfig>> CheckpointConfig(
+    const std::string& dit_dir) {
+  LVS_ASSIGN_OR_RETURN(std::optional<sampler::SampleConfig> config,
+                       sampler::CheckpointSampleConfig(dit_dir));
+  if (config) config->name = kCheckpointConfigName;
+  return config;
+}
+
 class LuminaVideoModel : public VideoModel {
  public:
   LuminaVideoModel(std::unique_ptr<pipeline::Pipeline> pipe,
-                   std::string version)
-      : pipe_(std::move(pipe)), version_(std::move(version)) {}
+                   std::string version,
+                   std::optional<sampler::SampleConfig> checkpoint_config)
+      : pipe_(std::move(pipe)),
+        version_(std::move(version)),
+        checkpoint_config_(std::move(checkpoint_config)) {}
 
   ModelInfo Info() const override {
     const pipeline::ModelLimits& l = pipe_->limits();
@@ -75,6 +92,15 @@ class LuminaVideoModel : public VideoModel {
     }
     auto named = sampler::NamedSampleConfig(info.default_sample_config);
     info.default_steps = named.ok() ? named->grid_points : 70;
+    // The checkpoint's own defaults (<dit>/sample_config.json) win.
+    std::optional<SampleConfigRule> own =
+        checkpoint_config_ ? Rule(*checkpoint_config_, l) : std::nullopt;
+    if (own) {
+      info.sample_configs.push_back(*own);
+      info.default_sample_config = own->name;
+      info.latent_frames_multiple = own->latent_frames_multiple;
+      info.default_steps = checkpoint_config_->grid_points;
+    }
     return info;
   }
 
@@ -104,9 +130,16 @@ class LuminaVideoModel : public VideoModel {
   }
 
   absl::StatusOr<std::string> Reload(const std::string& checkpoint,
-                                     bool use_ema) override {
-    LVS_RETURN_IF_ERROR(pipe_->ReloadDiT(checkpoint, use_ema));
-    version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "");
+                                     bool use_ema,
+                                     const std::string& vae) override {
+    LVS_ASSIGN_OR_RETURN(std::optional<sampler::SampleConfig> config,
+                         CheckpointConfig(checkpoint));
+    LVS_RETURN_IF_ERROR(pipe_->Reload(checkpoint, use_ema, vae));
+    // Requests keep the step count the registration advertised; the
+    // checkpoint's config supplies the rest.
+    checkpoint_config_ = std::move(config);
+    version_ = absl::StrCat(checkpoint, use_ema ? " (ema)" : "",
+                            vae.empty() ? "" : " + vae " + vae);
     return version_;
   }
 
@@ -122,8 +155,19 @@ class LuminaVideoModel : public VideoModel {
     // Zero means "not set": the pipeline's defaults (96 frames, 24 fps).
     if (request.frames != 0) r.frames = request.frames;
     if (request.fps != 0) r.fps = request.fps;
-    if (!request.sample_config.empty()) r.sample_config = request.sample_config;
     r.config = request.sample;
+    if (!r.config && (request.sample_config.empty() ||
+                      request.sample_config == kCheckpointConfigName)) {
+      if (checkpoint_config_) {
+        r.config = checkpoint_config_;
+      } else if (!request.sample_config.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sample_config: the checkpoint ", version_, " has no ",
+                         sampler::kCheckpointSampleConfigFile));
+      }
+    } else if (!request.sample_config.empty()) {
+      r.sample_config = request.sample_config;
+    }
     r.grid_points = request.grid_points;
     r.seed = request.seed;
     r.cache_threshold = request.cache_threshold;
@@ -176,6 +220,8 @@ class LuminaVideoModel : public VideoModel {
  private:
   std::unique_ptr<pipeline::Pipeline> pipe_;
   std::string version_;
+  // <dit>/sample_config.json of the DiT in use, if it has one.
+  std::optional<sampler::SampleConfig> checkpoint_config_;
 };
 
 }  // namespace
@@ -200,9 +246,15 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
   common::ConfigureCpuThreads(options.threads);
   std::fprintf(stderr, "lvs-worker: cpu: %s\n",
                common::CpuRuntimeSummary().c_str());
+  LVS_ASSIGN_OR_RETURN(std::optional<sampler::SampleConfig> config,
+                       CheckpointConfig(options.dit_dir));
+  if (config) {
+    std::fprintf(stderr, "lvs-worker: default sample config: %s/%s\n",
+                 options.dit_dir.c_str(), sampler::kCheckpointSampleConfigFile);
+  }
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
-  return std::unique_ptr<VideoModel>(
-      new LuminaVideoModel(std::move(pipe), options.dit_dir));
+  return std::unique_ptr<VideoModel>(new LuminaVideoModel(
+      std::move(pipe), options.dit_dir, std::move(config)));
 }
 
 }  // namespace lvs::worker

@@ -176,10 +176,12 @@ class VideoModel {
   virtual uint64_t DeviceMemoryInUse() const = 0;
 
   // Loads the weights of `checkpoint` (a directory in the trainer's layout;
-  // the EMA variant when `use_ema`) in place of the current ones and returns
-  // the new model version. On error the current weights stay in use.
+  // the EMA variant when `use_ema`) and, when `vae` is not empty, the VAE
+  // of that directory, in place of the current ones and returns the new
+  // model version. On error the current weights stay in use.
   virtual absl::StatusOr<std::string> Reload(const std::string& checkpoint,
-                                             bool use_ema) = 0;
+                                             bool use_ema,
+                                             const std::string& vae) = 0;
 
   // Returns the version of the weights in use (a checkpoint path or "").
   virtual std::string Version() const = 0;

@@ -209,8 +209,8 @@ void Worker::RunReload(const Task& task) {
   pb::WorkerMessage reply;
   pb::ReloadResult* r = reply.mutable_reload_result();
   r->set_reload_id(task.reload.reload_id());
-  const absl::StatusOr<std::string> version =
-      model_->Reload(task.reload.checkpoint(), task.reload.use_ema());
+  const absl::StatusOr<std::string> version = model_->Reload(
+      task.reload.checkpoint(), task.reload.use_ema(), task.reload.vae());
   if (version.ok()) {
     r->set_model_version(*version);
   } else {
@@ -219,6 +219,7 @@ void Worker::RunReload(const Task& task) {
     r->mutable_status()->set_message(std::string(version.status().message()));
   }
   common::LogEvent("reload", {{"checkpoint", task.reload.checkpoint()},
+                              {"vae", task.reload.vae()},
                               {"version", r->model_version()},
                               {"status", version.status().ToString()}});
   task.reply(reply);

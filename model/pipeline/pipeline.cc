@@ -80,6 +80,7 @@ bool UsesGuidance(const sampler::SampleConfig& config) {
 Pipeline::Pipeline(PipelineOptions options, torch::Device device)
     : options_(std::move(options)), device_(device) {
   dit_dir_ = options_.dit_dir;
+  vae_dir_ = options_.vae_dir;
 }
 
 Pipeline::~Pipeline() = default;
@@ -201,8 +202,7 @@ absl::Status Pipeline::EnsureModels(torch::ScalarType dtype) {
       o.dtype = dtype;
       o.device = device_;
       o.tiling = options_.vae_tiling;
-      LVS_ASSIGN_OR_RETURN(vae_,
-                           vae::CogVideoXVae::Create(options_.vae_dir, o));
+      LVS_ASSIGN_OR_RETURN(vae_, vae::CogVideoXVae::Create(vae_dir_, o));
     }
   } catch (const std::exception& e) {
     return common::TorchErrorToStatus(e, "loading the models");
@@ -223,21 +223,45 @@ absl::StatusOr<dit::MultiScaleNextDiT> Pipeline::LoadDiTFrom(
 }
 
 absl::Status Pipeline::ReloadDiT(const std::string& dir, bool use_ema) {
+  return Reload(dir, use_ema, "");
+}
+
+absl::Status Pipeline::Reload(const std::string& dir, bool use_ema,
+                              const std::string& vae_dir) {
   absl::MutexLock lock(&mu_);
   dit::MultiScaleNextDiT loaded = nullptr;
+  std::unique_ptr<vae::CogVideoXVae> vae;
   try {
     LVS_ASSIGN_OR_RETURN(loaded, LoadDiTFrom(dir, use_ema, dtype_));
+    if (!vae_dir.empty()) {
+      vae::VaeOptions o;
+      o.dtype = dtype_;
+      o.device = device_;
+      o.tiling = options_.vae_tiling;
+      LVS_ASSIGN_OR_RETURN(vae, vae::CogVideoXVae::Create(vae_dir, o));
+    }
   } catch (const std::exception& e) {
     return common::TorchErrorToStatus(e, absl::StrCat("loading ", dir));
   }
   const dit::DiTConfig& now = dit_->config();
   const dit::DiTConfig& next = loaded->config();
-  if (next.in_channels != now.in_channels ||
-      next.cap_feat_dim != now.cap_feat_dim) {
+  const int64_t channels =
+      vae ? vae->config().latent_channels : limits_.latent_channels;
+  if (next.in_channels != channels || next.cap_feat_dim != now.cap_feat_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir, ": DiT takes ", next.in_channels, " latent channels and ",
-        next.cap_feat_dim, "-wide captions; the pipeline needs ",
-        now.in_channels, " and ", now.cap_feat_dim));
+        next.cap_feat_dim, "-wide captions; the pipeline needs ", channels,
+        vae ? absl::StrCat(" (the VAE ", vae_dir, ")") : "", " and ",
+        now.cap_feat_dim));
+  }
+  if (vae &&
+      (vae->config().SpatialCompressionRatio() != limits_.spatial_factor ||
+       vae->config().temporal_compression_ratio != limits_.temporal_factor)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        vae_dir, ": VAE compresses ", vae->config().SpatialCompressionRatio(),
+        "x spatially and ", vae->config().temporal_compression_ratio,
+        "x in time; the pipeline serves ", limits_.spatial_factor, "x and ",
+        limits_.temporal_factor, "x"));
   }
   // limits_ (and what a worker advertised from them) stay valid only while
   // the patch combinations do.
@@ -254,6 +278,11 @@ absl::Status Pipeline::ReloadDiT(const std::string& dir, bool use_ema) {
   dit_ = loaded;
   dit_dir_ = dir;
   dit_use_ema_ = use_ema;
+  if (vae) {
+    vae_ = std::move(vae);
+    vae_dir_ = vae_dir;
+    limits_.latent_channels = channels;
+  }
   return absl::OkStatus();
 }
 

@@ -185,6 +185,13 @@ class Pipeline {
   absl::Status ReloadDiT(const std::string& dir, bool use_ema)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ReloadDiT together with the VAE of `vae_dir` (diffusers layout; empty:
+  // the VAE stays), as one change: the new DiT must take the new VAE's
+  // latent channels, and the VAE must keep the compression ratios of
+  // limits(). On error both current models stay.
+  absl::Status Reload(const std::string& dit_dir, bool use_ema,
+                      const std::string& vae_dir) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Validates `request` against the loaded models (no work done).
   absl::StatusOr<GenerationPlan> Plan(const GenerationRequest& request) const;
 
@@ -252,6 +259,7 @@ class Pipeline {
   std::string dit_dir_ ABSL_GUARDED_BY(mu_);  // Where dit_ came from.
   bool dit_use_ema_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<vae::CogVideoXVae> vae_ ABSL_GUARDED_BY(mu_);
+  std::string vae_dir_ ABSL_GUARDED_BY(mu_);  // Where vae_ came from.
   // Ranks 1.. of a multi-device pipeline (null with one device).
   std::unique_ptr<DeviceGroup> group_ ABSL_GUARDED_BY(mu_);
 };

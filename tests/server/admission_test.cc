@@ -98,6 +98,54 @@ TEST(ValidationTest, TrainingSpecListsEveryBadField) {
                 "spec.max_steps"}));
 }
 
+TEST(ValidationTest, VaeTrainingSpecsTakeTheirOwnFields) {
+  v1::TrainingJobSpec s;
+  s.set_model_type(v1::MODEL_TYPE_VAE);
+  s.add_records("clips/train.jsonl");
+  (*s.mutable_vae_config()->mutable_fields())["latent_channels"]
+      .set_number_value(8);
+  s.set_learning_rate(1e-3);
+  s.set_max_steps(10);
+  EXPECT_EQ(ValidateTrainingSpec(s, "spec.").field_violations_size(), 0);
+
+  // Every rule of a VAE job, each naming its field.
+  v1::TrainingJobSpec bad = s;
+  bad.clear_records();
+  bad.add_heldout("");
+  bad.set_model("NextDiT");
+  bad.set_init_from("/ckpt");  // With vae_config: one of the two.
+  bad.add_tasks()->set_name("v");
+  bad.set_crop_size(36);
+  bad.set_max_frames(8);
+  bad.set_kl_weight(-1);
+  bad.set_data_parallel(2);
+  EXPECT_EQ(Fields(ValidateTrainingSpec(bad, "spec.")),
+            (std::set<std::string>{
+                "spec.records", "spec.heldout[0]", "spec.model",
+                "spec.vae_config", "spec.tasks", "spec.crop_size",
+                "spec.max_frames", "spec.kl_weight", "spec.data_parallel"}));
+
+  // An unknown model type, and VAE fields on a DiT job.
+  bad = s;
+  bad.set_model_type(static_cast<v1::ModelType>(7));
+  EXPECT_EQ(Fields(ValidateTrainingSpec(bad, "spec.")),
+            (std::set<std::string>{"spec.model_type"}));
+  bad.set_model_type(v1::MODEL_TYPE_DIT);
+  bad.set_model("NextDiT");
+  v1::TrainingTask* t = bad.add_tasks();
+  t->set_name("v");
+  t->set_media_type(v1::MEDIA_TYPE_VIDEO);
+  t->add_records("latents/records.jsonl");
+  t->set_micro_batch_size(1);
+  t->set_global_batch_size(1);
+  t->set_image_size(64);
+  t->set_max_frames(8);
+  t->set_task_ratio(1);
+  t->set_patch("1x2");
+  EXPECT_EQ(Fields(ValidateTrainingSpec(bad, "spec.")),
+            (std::set<std::string>{"spec.records", "spec.vae_config"}));
+}
+
 TEST(ValidationTest, RequestIdAndPageSize) {
   google::rpc::BadRequest bad;
   ValidateRequestId("0b6e6f7e-2d1c-4c36-9d2b-1f0e7b3a9c11", "request_id", &bad);

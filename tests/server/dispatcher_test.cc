@@ -409,7 +409,7 @@ TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
   std::optional<v1::ReloadModelResponse> answer;
   ASSERT_TRUE(
       dispatcher_
-          ->Reload({}, "/ckpt", true,
+          ->Reload({}, "/ckpt", true, "",
                    [&](const v1::ReloadModelResponse& r) { answer = r; })
           .ok());
   const std::string reload_id =
@@ -437,7 +437,7 @@ TEST_F(DispatcherTest, ReloadAnswerRunsWithoutTheDispatcherLock) {
   std::future<size_t> listed;
   bool lock_free = false;
   ASSERT_TRUE(dispatcher_
-                  ->Reload({}, "/ckpt", false,
+                  ->Reload({}, "/ckpt", false, "",
                            [&](const v1::ReloadModelResponse&) {
                              listed = std::async(std::launch::async, [&] {
                                return dispatcher_->ListWorkers().size();

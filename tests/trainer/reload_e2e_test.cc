@@ -21,10 +21,9 @@
 #include "model/dit/dit.h"
 #include "model/io/safetensors.h"
 #include "model/io/torch_pickle.h"
-#include "model/media/video_decoder.h"
-#include "model/media/video_encoder.h"
 #include "model/pipeline/pipeline.h"
 #include "nlohmann/json.hpp"
+#include "tests/trainer/served_video.h"
 #include "tests/worker/cluster.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model_args_writer.h"
@@ -34,8 +33,10 @@ namespace {
 
 namespace pb = ::lumina::video::v1;
 using ::lvs::testing::Cluster;
+using ::lvs::testing::DecodeFrames;
 using ::lvs::testing::FreePort;
 using ::lvs::testing::HttpGetPort;
+using ::lvs::testing::MeanAbsDiff;
 using ::lvs::testing::ReadFile;
 using ::lvs::testing::Subprocess;
 
@@ -75,31 +76,6 @@ std::string WriteLatents(const std::string& dir, int n, int64_t frames,
                                   {{"cap_feats", torch::randn({3, cap_dim})}})
                   .ok());
   return dir + "/records.jsonl";
-}
-
-// Decodes an MP4 and returns all its RGB frames back to back.
-std::vector<uint8_t> DecodeFrames(const std::string& mp4) {
-  auto decoder = media::VideoDecoder::OpenBuffer(
-      std::vector<uint8_t>(mp4.begin(), mp4.end()), "mp4");
-  EXPECT_TRUE(decoder.ok()) << decoder.status();
-  if (!decoder.ok()) return {};
-  auto frames = (*decoder)->DecodeAll();
-  EXPECT_TRUE(frames.ok()) << frames.status();
-  std::vector<uint8_t> out;
-  if (!frames.ok()) return out;
-  for (const media::RgbFrame& f : *frames) {
-    out.insert(out.end(), f.rgb.begin(), f.rgb.end());
-  }
-  return out;
-}
-
-// Mean absolute difference of two frame buffers (-1 when sizes differ).
-double MeanAbsDiff(const std::vector<uint8_t>& a,
-                   const std::vector<uint8_t>& b) {
-  if (a.size() != b.size() || a.empty()) return -1;
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += std::abs(a[i] - b[i]);
-  return sum / a.size();
 }
 
 // The request every generation of the test runs.
@@ -242,53 +218,9 @@ class ReloadE2eTest : public ::testing::Test {
   int metrics_port_ = 0;
 };
 
-// Runs VideoRequest() on an in-process pipeline and encodes its frames as the
-// worker does (x264 lossless); returns the decoded frames.
+// VideoRequest() run by `pipe` in this process.
 std::vector<uint8_t> Offline(pipeline::Pipeline& pipe) {
-  const pb::GenerateVideoRequest r = VideoRequest();
-  pipeline::GenerationRequest g;
-  g.prompt = r.prompt();
-  g.width = r.width();
-  g.height = r.height();
-  g.frames = r.frames();
-  g.fps = r.fps();
-  g.sample_config = r.sample_config();
-  g.steps = r.steps();
-  g.seed = static_cast<uint64_t>(r.seed());
-  g.precision = pipeline::ParsePrecision("fp32").value();
-  std::string mp4;
-  std::unique_ptr<media::VideoEncoder> encoder;
-  pipeline::PipelineCallbacks cb;
-  cb.on_frames = [&](const pipeline::FramesEvent& e) -> absl::Status {
-    if (encoder == nullptr) {
-      media::VideoEncoderOptions o;
-      o.width = e.width;
-      o.height = e.height;
-      o.fps_num = r.fps();
-      o.crf = 0;
-      o.preset = "ultrafast";
-      auto created = media::VideoEncoder::CreateStreaming(
-          o, [&mp4](const media::Chunk& c) {
-            mp4.append(reinterpret_cast<const char*>(c.bytes.data()),
-                       c.bytes.size());
-            return absl::OkStatus();
-          });
-      if (!created.ok()) return created.status();
-      encoder = *std::move(created);
-    }
-    const size_t frame_bytes = static_cast<size_t>(e.width) * e.height * 3;
-    for (int64_t i = 0; i < e.count; ++i) {
-      absl::Status s =
-          encoder->AddFrame(e.rgb.subspan(i * frame_bytes, frame_bytes));
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  };
-  const auto result = pipe.Generate(g, cb);
-  EXPECT_TRUE(result.ok()) << result.status();
-  if (!result.ok() || encoder == nullptr) return {};
-  EXPECT_TRUE(encoder->Finish().ok());
-  return DecodeFrames(mp4);
+  return ::lvs::testing::OfflineFrames(pipe, VideoRequest());
 }
 
 TEST_F(ReloadE2eTest, TrainedCheckpointIsServedAfterReloadModel) {

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
@@ -134,11 +135,19 @@ TEST(FakeVideoModelTest, CancelStopsWithinOneStep) {
 
 TEST(FakeVideoModelTest, ReloadRecordsTheVersion) {
   FakeVideoModel model(FastOptions());
-  EXPECT_EQ(model.Reload("/nonexistent/ckpt", false).status().code(),
+  EXPECT_EQ(model.Reload("/nonexistent/ckpt", false, "").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(model.Version(), "fake");
-  ASSERT_TRUE(model.Reload(LVS_SOURCE_DIR, true).ok());
+  ASSERT_TRUE(model.Reload(LVS_SOURCE_DIR, true, "").ok());
   EXPECT_EQ(model.Version(), std::string(LVS_SOURCE_DIR) + " (ema)");
+  // A VAE directory that does not exist leaves the version alone.
+  EXPECT_EQ(
+      model.Reload(LVS_SOURCE_DIR, false, "/nonexistent/vae").status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(model.Version(), std::string(LVS_SOURCE_DIR) + " (ema)");
+  ASSERT_TRUE(model.Reload(LVS_SOURCE_DIR, false, LVS_SOURCE_DIR).ok());
+  EXPECT_EQ(model.Version(),
+            absl::StrCat(LVS_SOURCE_DIR, " + vae ", LVS_SOURCE_DIR));
 }
 
 }  // namespace

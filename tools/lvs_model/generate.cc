@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "common/status_macros.h"
 #include "model/media/video_encoder.h"
 #include "model/pipeline/pipeline.h"
+#include "model/sampler/checkpoint_defaults.h"
 #include "model/sampler/sample_config.h"
 #include "nlohmann/json.hpp"
 
@@ -37,20 +39,15 @@ struct GenerateFlags {
 // A checkpoint's own generation defaults: `<dit>/sample_config.json` (the
 // sample_config.h JSON form), used when --sample-config is not given.
 absl::Status ApplyCheckpointDefaults(GenerateFlags& f) {
-  const std::string path = f.pipeline.dit_dir + "/sample_config.json";
   if (f.sample_config_given) return absl::OkStatus();
-  std::ifstream in(path);
-  if (!in) return absl::OkStatus();
-  const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
-  absl::StatusOr<sampler::SampleConfig> config =
-      sampler::SampleConfigFromJson(json, path);
-  if (!config.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", config.status().message()));
-  }
-  f.request.config = *config;
-  std::fprintf(stderr, "sample config: %s (the checkpoint's default)\n",
-               path.c_str());
+  absl::StatusOr<std::optional<sampler::SampleConfig>> config =
+      sampler::CheckpointSampleConfig(f.pipeline.dit_dir);
+  if (!config.ok()) return config.status();
+  if (!config->has_value()) return absl::OkStatus();
+  f.request.config = **config;
+  std::fprintf(stderr, "sample config: %s/%s (the checkpoint's default)\n",
+               f.pipeline.dit_dir.c_str(),
+               sampler::kCheckpointSampleConfigFile);
   return absl::OkStatus();
 }
 
