@@ -252,6 +252,14 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
     std::fprintf(stderr, "lvs-worker: default sample config: %s/%s\n",
                  options.dit_dir.c_str(), sampler::kCheckpointSampleConfigFile);
   }
+  const bool cuda = po.device.rfind("cuda", 0) == 0;
+  const bool amx = !cuda && common::CpuHasAmxBf16();
+  std::fprintf(stderr,
+               "lvs-worker: requests without a precision run in %s (%s)\n",
+               pipeline::DefaultsToBf16(cuda, amx) ? "bf16" : "fp32",
+               cuda  ? "CUDA"
+               : amx ? "CPU with AMX-BF16"
+                     : "CPU without AMX-BF16");
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
   return std::unique_ptr<VideoModel>(new LuminaVideoModel(
       std::move(pipe), options.dit_dir, std::move(config)));

@@ -1,10 +1,12 @@
 // DiT benchmarks (fp32, CPU):
 //  * BM_DiTForward2B: one forward of a MultiScaleNextDiT_2B_GQA-shaped model
 //    (dim 2304, 16 heads, 8 kv heads, FFN 6144, captions of 2304) with random
-//    weights on a [1, 16, F, H, W] latent, 1x2 patches. Building all 24
-//    layers needs 7 GB, so the model has LVS_BENCH_DIT_LAYERS layers
-//    (default 4) and the counters extrapolate to 24 (`est_24L_s`: embedders
-//    and final layer once plus 24 times the measured per-layer time).
+//    weights on a [1, 16, F, H, W] latent and LVS_BENCH_DIT_CAPTION caption
+//    tokens (default 256), 1x2 patches. Building all 24 layers needs 7 GB
+//    in float32, so the model has LVS_BENCH_DIT_LAYERS layers (default 4)
+//    and the counters extrapolate to 24 (`est_24L_s`: embedders and final
+//    layer once plus 24 times the measured per-layer time).
+//    LVS_BENCH_DTYPE=bf16 runs weights and activations in bfloat16.
 //    Counters: tokens/s, achieved GFLOP/s (analytic count), peak RSS.
 //  * BM_TiledAttentionOneHead: the tiled kernel on one head (head_dim 144) at
 //    L tokens, including the real f24F96R960 length 82,368; `peak_MB` is the
@@ -25,7 +27,9 @@
 #include <fstream>
 #include <string>
 
+#include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_runtime.h"
 #include "model/dit/attention_kernels.h"
 #include "model/dit/config_2b.h"
 #include "model/dit/dit.h"
@@ -75,16 +79,29 @@ double LayerFlops(const DiTConfig& c, double n, double ny) {
   return linear + text + attention;
 }
 
+// Integer setting from the environment, or `fallback`.
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* env = std::getenv(name);
+  return env ? std::atoll(env) : fallback;
+}
+
+// LVS_BENCH_DTYPE: "bf16" or float32 (default).
+torch::ScalarType BenchDtype() {
+  const char* env = std::getenv("LVS_BENCH_DTYPE");
+  return env && std::string(env) == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+}
+
 void BM_DiTForward2B(benchmark::State& state) {
-  const char* env = std::getenv("LVS_BENCH_DIT_LAYERS");
-  const int64_t layers = env ? std::atoll(env) : 4;
+  const int64_t layers = EnvInt("LVS_BENCH_DIT_LAYERS", 4);
   const int64_t f = state.range(0), h = state.range(1), w = state.range(2);
-  const int64_t caption = 128;
+  const int64_t caption = EnvInt("LVS_BENCH_DIT_CAPTION", 256);
+  const torch::ScalarType dtype = BenchDtype();
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   const DiTConfig config = Config2B(layers);
   MultiScaleNextDiT model(config);
   model->eval();
+  model->to(dtype);
   torch::Tensor x = torch::randn({1, 16, f, h, w});
   torch::Tensor t = torch::full({1}, 0.5);
   torch::Tensor cap = torch::randn({1, caption, config.cap_feat_dim});
@@ -96,7 +113,9 @@ void BM_DiTForward2B(benchmark::State& state) {
   for (auto _ : state) {
     const double cpu0 = ProcessCpuSeconds();
     auto start = std::chrono::steady_clock::now();
+    bench::PerfEnable();
     torch::Tensor out = model->forward(x, t, cap, mask, motion, 2, 1);
+    bench::PerfDisable();
     benchmark::DoNotOptimize(out.data_ptr());
     seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -105,6 +124,7 @@ void BM_DiTForward2B(benchmark::State& state) {
   }
   // One more pass without the layers isolates embedders + final layer.
   MultiScaleNextDiT head_only(Config2B(0));
+  head_only->to(dtype);
   auto start = std::chrono::steady_clock::now();
   head_only->forward(x, t, cap, mask, motion, 2, 1);
   const double head_s =
@@ -112,6 +132,8 @@ void BM_DiTForward2B(benchmark::State& state) {
           .count();
   const double per_layer = (seconds - head_s) / layers;
   state.counters["layers"] = layers;
+  state.counters["caption_tokens"] = caption;
+  state.counters["bf16"] = dtype == torch::kBFloat16;
   state.counters["tokens"] = tokens;
   state.counters["tokens_per_s"] = tokens / seconds;
   state.counters["GFLOP_per_s"] = layer_flops * layers / seconds / 1e9;
@@ -171,6 +193,10 @@ BENCHMARK(BM_TiledAttentionOneHead)
 int main(int argc, char** argv) {
   // Before any BLAS call or thread: may re-execute the program.
   lvs::common::EnsureOpenBlasCore(argv);
+  // LibTorch's intra-op threads as the worker sets them: all usable cores,
+  // or LVS_BENCH_THREADS.
+  const char* threads = std::getenv("LVS_BENCH_THREADS");
+  lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("OPENBLAS_CORETYPE=%s, torch threads=%d\n",
               core ? core : "(unset)", torch::get_num_threads());

@@ -5,7 +5,8 @@
 //  * mid_random: randomly initialised mid-size models (DiT dim 512 x 4
 //    layers, Gemma-2 width 256 x 4 layers, VAE channels 64-256) at 256x256,
 //    16 frames, f24F96R960, 6 grid points.
-// Counters are seconds per stage averaged over iterations. The
+// Counters are seconds per stage averaged over iterations.
+// LVS_BENCH_DTYPE=bf16 runs the golden models and requests in bfloat16. The
 // program fixes the OpenBLAS core itself and prints OPENBLAS_CORETYPE.
 #include <benchmark/benchmark.h>
 
@@ -15,7 +16,9 @@
 #include <memory>
 #include <string>
 
+#include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_runtime.h"
 #include "model/dit/dit_config.h"
 #include "model/pipeline/pipeline.h"
 
@@ -23,6 +26,14 @@ namespace lvs::pipeline {
 namespace {
 
 const std::string kGolden = LVS_GOLDEN_DIR;
+
+// LVS_BENCH_DTYPE: "bf16" or float32 (default); the mid-size models stay
+// float32.
+Precision BenchPrecision() {
+  const char* env = std::getenv("LVS_BENCH_DTYPE");
+  return env && std::string(env) == "bf16" ? Precision::kBFloat16
+                                           : Precision::kFloat32;
+}
 
 GenerationRequest E2eRequest(int size, int steps) {
   GenerationRequest r;
@@ -36,7 +47,7 @@ GenerationRequest E2eRequest(int size, int steps) {
   r.sample_config = "f24F96R960";
   r.grid_points = steps;
   r.seed = 1;
-  r.precision = Precision::kFloat32;
+  r.precision = BenchPrecision();
   return r;
 }
 
@@ -45,7 +56,7 @@ PipelineOptions GoldenOptions() {
   o.dit_dir = kGolden + "/dit";
   o.text_encoder_dir = kGolden + "/text_encoder";
   o.vae_dir = kGolden + "/vae";
-  o.precision = Precision::kFloat32;
+  o.precision = BenchPrecision();
   return o;
 }
 
@@ -111,7 +122,9 @@ void RunStages(benchmark::State& state, Pipeline& pipe,
                const GenerationRequest& request) {
   std::map<std::string, double> seconds, peak;
   for (auto _ : state) {
+    bench::PerfEnable();
     auto result = pipe.Generate(request, {});
+    bench::PerfDisable();
     if (!result.ok()) {
       state.SkipWithError(result.status().ToString().c_str());
       return;
@@ -135,7 +148,9 @@ void BM_TinyE2E(benchmark::State& state) {
 BENCHMARK(BM_TinyE2E)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(3);
 
 void BM_MidRandom(benchmark::State& state) {
-  RunStages(state, MidPipeline(), E2eRequest(256, 6));
+  GenerationRequest request = E2eRequest(256, 6);
+  request.precision = Precision::kFloat32;
+  RunStages(state, MidPipeline(), request);
 }
 BENCHMARK(BM_MidRandom)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
@@ -145,6 +160,10 @@ BENCHMARK(BM_MidRandom)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 int main(int argc, char** argv) {
   // Before any BLAS call or thread: may re-execute the program.
   lvs::common::EnsureOpenBlasCore(argv);
+  // LibTorch's intra-op threads as the worker sets them: all usable cores,
+  // or LVS_BENCH_THREADS.
+  const char* threads = std::getenv("LVS_BENCH_THREADS");
+  lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("OPENBLAS_CORETYPE=%s\n", core ? core : "(unset)");
   benchmark::Initialize(&argc, argv);

@@ -9,14 +9,18 @@
 // --benchmark_filter=layers:2/). The vocabulary is cut to 4096 rows: the
 // embedding is a lookup, its size changes memory, not time. The program
 // fixes an OpenBLAS fallback core itself; OPENBLAS_CORETYPE in effect is
-// printed in the context.
+// printed in the context. LVS_BENCH_DTYPE=bf16 runs weights and
+// activations in bfloat16.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <string>
 
+#include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_runtime.h"
 #include "model/text_encoder/gemma2_encoder.h"
 
 namespace lvs::text_encoder {
@@ -40,6 +44,12 @@ Gemma2Config Gemma2BShape(int64_t layers) {
   return c;
 }
 
+// LVS_BENCH_DTYPE: "bf16" or float32 (default).
+torch::ScalarType BenchDtype() {
+  const char* env = std::getenv("LVS_BENCH_DTYPE");
+  return env && std::string(env) == "bf16" ? torch::kBFloat16 : torch::kFloat;
+}
+
 double PeakRssMiB() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -52,13 +62,18 @@ void BM_EncodePromptEmbeds(benchmark::State& state) {
   torch::manual_seed(0);
   Gemma2Model model(config, layers, /*final_norm=*/false);
   model->eval();
-  Gemma2Encoder encoder(config, model, TextEncoderOptions{});
+  TextEncoderOptions options;
+  options.dtype = BenchDtype();
+  model->to(options.dtype);
+  Gemma2Encoder encoder(config, model, options);
   torch::Tensor ids =
       torch::randint(3, config.vocab_size, {kBatch, kTokens}, torch::kLong);
   ids.select(1, 0).fill_(2);  // BOS
   torch::Tensor mask = torch::ones({kBatch, kTokens}, torch::kLong);
   for (auto _ : state) {
+    bench::PerfEnable();
     auto out = encoder.EncodePromptEmbeds(ids, mask);
+    bench::PerfDisable();
     if (!out.ok()) {
       state.SkipWithError(std::string(out.status().message()).c_str());
       break;
@@ -86,9 +101,15 @@ BENCHMARK(BM_EncodePromptEmbeds)
 int main(int argc, char** argv) {
   // Before any BLAS call or thread: may re-execute the program.
   lvs::common::EnsureOpenBlasCore(argv);
+  // LibTorch's intra-op threads as the worker sets them: all usable cores,
+  // or LVS_BENCH_THREADS.
+  const char* threads = std::getenv("LVS_BENCH_THREADS");
+  lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
-  benchmark::AddCustomContext("dtype", "float32");
+  benchmark::AddCustomContext(
+      "dtype", lvs::text_encoder::BenchDtype() == torch::kBFloat16 ? "bfloat16"
+                                                                   : "float32");
   benchmark::AddCustomContext("shape",
                               "batch 2 x 256 tokens, gemma-2-2b layers");
   benchmark::Initialize(&argc, argv);

@@ -6,6 +6,8 @@
 // through /proc/self/clear_refs before each run; allocations >= 1 MiB are
 // mmap-ed so freed activations leave the resident set).
 //
+// LVS_BENCH_DTYPE=bf16 decodes with bfloat16 weights and activations.
+//
 // Run: build/bench/vae/vae_decode_bench
 //
 // Measured once (2026-11-27, 16-core Xeon at 2.1 GHz, 16 torch threads,
@@ -22,7 +24,9 @@
 #include <memory>
 #include <string>
 
+#include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_runtime.h"
 #include "model/vae/vae.h"
 
 namespace lvs::vae {
@@ -61,6 +65,8 @@ const CogVideoXVae& Model(int64_t tile_px) {
   if (!slot) {
     torch::manual_seed(0);
     VaeOptions options;
+    const char* dtype = std::getenv("LVS_BENCH_DTYPE");
+    if (dtype && std::string(dtype) == "bf16") options.dtype = torch::kBFloat16;
     options.tiling.enabled = tile_px != 0;
     if (tile_px > 0) {
       options.tiling.tile_sample_height = tile_px;
@@ -82,7 +88,9 @@ void BM_Decode(benchmark::State& state) {
   for (auto _ : state) {
     const bool reset = ResetPeakRss();
     const int64_t before = ProcStatusKiB("VmRSS");
+    bench::PerfEnable();
     auto out = vae.Decode(z);
+    bench::PerfDisable();
     if (!out.ok()) {
       state.SkipWithError(std::string(out.status().message()).c_str());
       return;
@@ -107,6 +115,10 @@ BENCHMARK(BM_Decode)
 int main(int argc, char** argv) {
   // Before any BLAS call or thread: may re-execute the program.
   lvs::common::EnsureOpenBlasCore(argv);
+  // LibTorch's intra-op threads as the worker sets them: all usable cores,
+  // or LVS_BENCH_THREADS.
+  const char* threads = std::getenv("LVS_BENCH_THREADS");
+  lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");

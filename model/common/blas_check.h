@@ -8,7 +8,8 @@
 //
 // EnsureOpenBlasCore fixes the SSE3 fallback itself: called first thing in
 // main(), it re-executes the program with OPENBLAS_CORETYPE=SkylakeX when the
-// fallback applies (a value the user set always wins).
+// fallback applies, and with OMP_WAIT_POLICY=PASSIVE (a value the user set
+// always wins).
 //
 // Thread-safety: pure functions plus LogBlasWarnings, which only writes to
 // stderr; safe to call from any thread. EnsureOpenBlasCore must run before
@@ -56,10 +57,13 @@ std::string OpenBlasCoreName();
 // AVX-512F (`avx512`), i.e. when OPENBLAS_CORETYPE=SkylakeX would be faster.
 bool IsOpenBlasFallback(absl::string_view core, bool avx512);
 
-// When OpenBLAS is loaded on an AVX-512 CPU, runs a fallback core and
-// OPENBLAS_CORETYPE is unset, sets OPENBLAS_CORETYPE=SkylakeX and re-executes
-// /proc/self/exe with `argv` (OpenBLAS reads the variable only when it
-// loads). Returns normally otherwise, or if the re-execution fails (with a
+// Sets, before the libraries that read them load, what LibTorch needs to run
+// fast on the CPU, and re-executes /proc/self/exe with `argv` when it set
+// anything: OPENBLAS_CORETYPE=SkylakeX when OpenBLAS is loaded on an
+// AVX-512 CPU, runs a fallback core and the variable is unset; and
+// OMP_WAIT_POLICY=PASSIVE when unset (LibTorch's OpenMP threads then sleep
+// instead of spinning against OpenBLAS's threads). A user's value always
+// wins. Returns normally otherwise, or if the re-execution fails (with a
 // note on stderr). Call it first thing in main(), before any BLAS call or
 // thread.
 void EnsureOpenBlasCore(char** argv);

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -55,9 +56,11 @@ std::string CpuRuntimeSummary() {
   std::string bf16;
   if (CpuHasAvx512Bf16()) bf16 = "avx512_bf16";
   if (CpuHasAmxBf16()) absl::StrAppend(&bf16, bf16.empty() ? "" : ",", "amx");
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
   return absl::StrCat("threads=", at::get_num_threads(), " blas=", kind,
                       " core=", core.empty() ? "-" : core,
-                      " bf16=", bf16.empty() ? "none" : bf16);
+                      " bf16=", bf16.empty() ? "none" : bf16,
+                      " omp_wait=", wait == nullptr ? "default" : wait);
 }
 
 }  // namespace lvs::common

@@ -24,7 +24,8 @@ int ConfigureCpuThreads(int threads);
 bool CpuHasAvx512Bf16();
 bool CpuHasAmxBf16();
 
-// e.g. "threads=2 blas=OpenBLAS core=SkylakeX bf16=avx512_bf16,amx".
+// e.g. "threads=2 blas=OpenBLAS core=SkylakeX bf16=avx512_bf16,amx
+// omp_wait=PASSIVE".
 std::string CpuRuntimeSummary();
 
 }  // namespace lvs::common

@@ -14,7 +14,13 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   torch::Tensor xf = x.to(torch::kFloat32);
   torch::Tensor inv =
       torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true).add_(eps));
-  return xf.mul(inv).to(x.scalar_type()).mul(weight);
+  torch::Tensor out = xf.mul(inv).to(x.scalar_type());
+  // Inference: scaled in its own fresh buffer (same values as mul).
+  if (!torch::GradMode::is_enabled() &&
+      weight.scalar_type() == out.scalar_type()) {
+    return out.mul_(weight);
+  }
+  return out.mul(weight);
 }
 
 }  // namespace lvs::dit

@@ -1,9 +1,38 @@
 #include "model/dit/rope.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 namespace lvs::dit {
 namespace {
+
+// Rotates contiguous x [L, H, D] on the CPU into out (same shape): per pair
+// (a, b) = (x[2k], x[2k+1]) and angle (c, s) of the token, out = (a*c - b*s,
+// a*s + b*c) in float32, rounded once to T. The reference's complex product
+// without the pair gathers and temporaries of the tensor version.
+template <typename T>
+void RopeCpu(const T* x, const float* cos, const float* sin, T* out, int64_t l,
+             int64_t h, int64_t d) {
+  const int64_t half = d / 2;
+  at::parallel_for(0, l, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const float* c = cos + t * half;
+      const float* s = sin + t * half;
+      for (int64_t head = 0; head < h; ++head) {
+        const T* xi = x + (t * h + head) * d;
+        T* oi = out + (t * h + head) * d;
+        for (int64_t k = 0; k < half; ++k) {
+          const float a = static_cast<float>(xi[2 * k]);
+          const float b = static_cast<float>(xi[2 * k + 1]);
+          const float ac = a * c[k], bs = b * s[k];
+          const float as = a * s[k], bc = b * c[k];
+          oi[2 * k] = static_cast<T>(ac - bs);
+          oi[2 * k + 1] = static_cast<T>(as + bc);
+        }
+      }
+    }
+  });
+}
 
 // Angles of positions 0..n-1 along one axis of width `dim`: float32 [n, dim/2].
 torch::Tensor AxisAngles(int64_t n, int64_t dim, double theta) {
@@ -54,6 +83,25 @@ RopeTable ComputeRope(const std::vector<TokenGrid>& grids,
 
 torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTable& rope) {
   const int64_t l = x.size(0), h = x.size(1), d = x.size(2);
+  if (x.device().is_cpu() && rope.cos.device().is_cpu() &&
+      rope.cos.scalar_type() == torch::kFloat32 &&
+      (x.scalar_type() == torch::kFloat32 ||
+       x.scalar_type() == torch::kBFloat16)) {
+    const torch::Tensor xc = x.contiguous();
+    const torch::Tensor c = rope.cos.contiguous(), s = rope.sin.contiguous();
+    TORCH_CHECK(c.size(0) == l && c.size(1) == d / 2 && d % 2 == 0,
+                "ApplyRope: table [", c.size(0), ", ", c.size(1),
+                "] does not fit x [", l, ", ", h, ", ", d, "]");
+    torch::Tensor out = torch::empty_like(xc);
+    if (x.scalar_type() == torch::kFloat32) {
+      RopeCpu(xc.data_ptr<float>(), c.data_ptr<float>(), s.data_ptr<float>(),
+              out.data_ptr<float>(), l, h, d);
+    } else {
+      RopeCpu(xc.data_ptr<c10::BFloat16>(), c.data_ptr<float>(),
+              s.data_ptr<float>(), out.data_ptr<c10::BFloat16>(), l, h, d);
+    }
+    return out;
+  }
   // [L, H, D] -> [L, H, D/2, 2]
   torch::Tensor xf = x.to(torch::kFloat32).reshape({l, h, d / 2, 2});
   torch::Tensor re = xf.select(-1, 0), im = xf.select(-1, 1);  // [L, H, D/2]

@@ -7,6 +7,16 @@ torch::nn::Linear NoBias(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
 
+// a * b (b broadcast to a's shape), in a's buffer when no gradient is
+// recorded and the dtypes agree (the same values as a * b). `a` must be a
+// temporary nobody else reads.
+torch::Tensor MulInto(torch::Tensor a, const torch::Tensor& b) {
+  if (torch::GradMode::is_enabled() || a.scalar_type() != b.scalar_type()) {
+    return a * b;
+  }
+  return a.mul_(b);
+}
+
 }  // namespace
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
@@ -16,7 +26,11 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return w2(torch::silu(w1(x)) * w3(x));
+  if (torch::GradMode::is_enabled()) return w2(torch::silu(w1(x)) * w3(x));
+  // Inference: the same arithmetic in the [L, hidden] buffer of w1.
+  torch::Tensor h = w1(x);
+  torch::silu_(h);
+  return w2(h.mul_(w3(x)));
 }
 
 TransformerBlockImpl::TransformerBlockImpl(
@@ -46,29 +60,33 @@ torch::Tensor TransformerBlockImpl::forward(
     std::map<std::string, torch::Tensor>* trace, const std::string& prefix) {
   // [B, 4*dim] -> 4 x [B, dim], in this order.
   std::vector<torch::Tensor> mod = adaLN_modulation->forward(in.c).chunk(4, 1);
+  // [B, dim] -> [L, dim] by item; one item broadcasts its row instead.
   auto per_token = [&](const torch::Tensor& v) {
-    return v.index_select(0, in.src_ids);
+    return v.size(0) == 1 ? v : v.index_select(0, in.src_ids);
   };
   const torch::Tensor& scale_msa = mod[0];
   const torch::Tensor& gate_msa = mod[1];
   const torch::Tensor& scale_mlp = mod[2];
   const torch::Tensor& gate_mlp = mod[3];
 
-  torch::Tensor attn = attention(attention_norm1(x) * per_token(1 + scale_msa),
-                                 attention_y_norm(in.y), in.attention);
+  torch::Tensor attn =
+      attention(MulInto(attention_norm1(x), per_token(1 + scale_msa)),
+                attention_y_norm(in.y), in.attention);
   if (trace) (*trace)[prefix + "attention_out"] = attn;
-  x = x + per_token(gate_msa.tanh()) * attention_norm2(attn);
+  x = x + MulInto(attention_norm2(attn), per_token(gate_msa.tanh()));
   attn = torch::Tensor();
 
-  torch::Tensor ffn = feed_forward(ffn_norm1(x) * per_token(1 + scale_mlp));
+  torch::Tensor ffn =
+      feed_forward(MulInto(ffn_norm1(x), per_token(1 + scale_mlp)));
   if (trace) (*trace)[prefix + "feed_forward_out"] = ffn;
-  return x + per_token(gate_mlp.tanh()) * ffn_norm2(ffn);
+  return x + MulInto(ffn_norm2(ffn), per_token(gate_mlp.tanh()));
 }
 
 torch::Tensor TransformerBlockImpl::ModulatedAttentionInput(
     const torch::Tensor& x, const BlockInputs& in) {
   // [B, 4*dim] -> the first quarter, scale_msa [B, dim].
   torch::Tensor scale_msa = adaLN_modulation->forward(in.c).chunk(4, 1)[0];
+  if (scale_msa.size(0) == 1) return attention_norm1(x) * (1 + scale_msa);
   return attention_norm1(x) * (1 + scale_msa).index_select(0, in.src_ids);
 }
 

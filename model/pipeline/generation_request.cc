@@ -126,6 +126,10 @@ absl::StatusOr<Precision> ParsePrecision(absl::string_view text) {
                     absl::StrCat("'", text, "' is not bf16 or fp32"));
 }
 
+bool DefaultsToBf16(bool cuda, bool cpu_amx_bf16) {
+  return cuda || cpu_amx_bf16;
+}
+
 std::string PrecisionName(Precision precision) {
   switch (precision) {
     case Precision::kFloat32:
@@ -162,7 +166,7 @@ int64_t ResolutionBudget(const sampler::SampleConfig& config,
 
 absl::StatusOr<GenerationPlan> PlanGeneration(const GenerationRequest& request,
                                               const ModelLimits& limits,
-                                              bool cuda) {
+                                              bool bf16_default) {
   GenerationPlan plan;
   plan.request = request;
   LVS_RETURN_IF_ERROR(CheckPrompts(request, limits));
@@ -216,7 +220,7 @@ absl::StatusOr<GenerationPlan> PlanGeneration(const GenerationRequest& request,
   LVS_RETURN_IF_ERROR(CheckPatches(plan, limits));
   plan.precision = request.precision;
   if (plan.precision == Precision::kDefault) {
-    plan.precision = cuda ? Precision::kBFloat16 : Precision::kFloat32;
+    plan.precision = bf16_default ? Precision::kBFloat16 : Precision::kFloat32;
   }
   return plan;
 }

@@ -27,7 +27,7 @@ namespace lvs::pipeline {
 
 // The floating-point format the models run in.
 enum class Precision {
-  kDefault,  // bfloat16 on CUDA, float32 on the CPU.
+  kDefault,  // bfloat16 on CUDA and AMX-BF16 CPUs, else float32.
   kFloat32,
   kBFloat16,
 };
@@ -35,6 +35,11 @@ enum class Precision {
 // Parses "bf16" / "bfloat16" / "fp32" / "float32" / "" (kDefault); errors
 // name the field `precision`.
 absl::StatusOr<Precision> ParsePrecision(absl::string_view text);
+
+// Whether kDefault means bfloat16: on CUDA, and on a CPU with AMX-BF16
+// (oneDNN runs bf16 matmuls and convolutions there several times faster than
+// float32); float32 on other CPUs.
+bool DefaultsToBf16(bool cuda, bool cpu_amx_bf16);
 
 // Returns "bf16" or "fp32" ("default" for kDefault).
 std::string PrecisionName(Precision precision);
@@ -104,11 +109,12 @@ absl::StatusOr<std::array<int, 2>> ParseResolution(absl::string_view text);
 int64_t ResolutionBudget(const sampler::SampleConfig& config,
                          const ModelLimits& limits);
 
-// Validates every field of `request` against `limits`; `cuda` selects the
-// default precision. Returns the plan or InvalidArgument naming the field.
+// Validates every field of `request` against `limits`; `bf16_default`
+// (DefaultsToBf16 of the device) selects the default precision. Returns the
+// plan or InvalidArgument naming the field.
 absl::StatusOr<GenerationPlan> PlanGeneration(const GenerationRequest& request,
                                               const ModelLimits& limits,
-                                              bool cuda);
+                                              bool bf16_default);
 
 }  // namespace lvs::pipeline
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "model/common/cpu_runtime.h"
 #include "model/common/torch_status.h"
 #include "model/io/torch_tensors.h"
 #include "model/pipeline/device_group.h"
@@ -27,6 +28,12 @@ double SecondsSince(Clock::time_point start) {
 
 torch::ScalarType DtypeOf(Precision precision) {
   return precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+}
+
+// Whether kDefault runs in bfloat16 on `device` (see DefaultsToBf16).
+bool DefaultsToBf16(const torch::Device& device) {
+  return pipeline::DefaultsToBf16(device.is_cuda(),
+                                  device.is_cpu() && common::CpuHasAmxBf16());
 }
 
 absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
@@ -112,7 +119,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   std::unique_ptr<Pipeline> p(new Pipeline(options, device));
   Precision precision = options.precision;
   if (precision == Precision::kDefault) {
-    precision = device.is_cuda() ? Precision::kBFloat16 : Precision::kFloat32;
+    precision =
+        DefaultsToBf16(device) ? Precision::kBFloat16 : Precision::kFloat32;
   }
   const auto start = Clock::now();
   ResetPeakMemory(device);
@@ -288,8 +296,9 @@ absl::Status Pipeline::Reload(const std::string& dir, bool use_ema,
 
 absl::StatusOr<GenerationPlan> Pipeline::Plan(
     const GenerationRequest& request) const {
-  LVS_ASSIGN_OR_RETURN(GenerationPlan plan,
-                       PlanGeneration(request, limits_, device_.is_cuda()));
+  LVS_ASSIGN_OR_RETURN(
+      GenerationPlan plan,
+      PlanGeneration(request, limits_, DefaultsToBf16(device_)));
   return plan;
 }
 

@@ -70,7 +70,8 @@ struct PipelineOptions {
   std::string text_encoder_dir;  // Hugging Face Gemma-2 folder.
   std::string vae_dir;           // diffusers CogVideoX vae/ folder.
   std::string device = "cpu";    // "cpu", "cuda" or "cuda:N".
-  // Precision the models are loaded in (kDefault: bf16 on CUDA, fp32 on CPU).
+  // Precision the models are loaded in (kDefault: bf16 on CUDA and on CPUs
+  // with AMX-BF16, else fp32; see DefaultsToBf16).
   Precision precision = Precision::kDefault;
   // Prepended to both prompts.
   std::string system_prompt = kSystemPrompt;

@@ -34,6 +34,20 @@ TEST(BlasReexec, FallbackCoreReexecutesWithTheVariable) {
             "core=SkylakeX var=SkylakeX");
 }
 
+TEST(BlasReexec, OpenMpWaitBecomesPassiveUnlessSet) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512";
+  EXPECT_EQ(RunProbe("env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY",
+                     "--pretend-core=Prescott --wait"),
+            "core=SkylakeX var=SkylakeX wait=PASSIVE");
+  EXPECT_EQ(RunProbe("env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=ACTIVE",
+                     "--pretend-core=Prescott --wait"),
+            "core=SkylakeX var=SkylakeX wait=ACTIVE");
+  // A recognised core still gets the passive wait.
+  EXPECT_EQ(RunProbe("env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY",
+                     "--pretend-core=SkylakeX --wait"),
+            "core=SkylakeX var=(unset) wait=PASSIVE");
+}
+
 TEST(BlasReexec, UsersSettingWins) {
   EXPECT_EQ(
       RunProbe("env OPENBLAS_CORETYPE=Haswell", "--pretend-core=Prescott"),

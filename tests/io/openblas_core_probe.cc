@@ -2,7 +2,8 @@
 // is. It runs EnsureOpenBlasCore first thing and prints the OpenBLAS core it
 // ends up on and OPENBLAS_CORETYPE ("core=X var=Y"). With --pretend-core=C
 // it decides as if OpenBLAS had picked core C (exercises the re-execution on
-// CPUs OpenBLAS recognises). Used by blas_reexec_test.
+// CPUs OpenBLAS recognises). A later --wait argument adds OMP_WAIT_POLICY
+// (" wait=Z"). Used by blas_reexec_test.
 //
 // Thread-safety: a single-threaded command-line program.
 #include <cstdio>
@@ -21,7 +22,12 @@ int main(int argc, char** argv) {
     lvs::common::EnsureOpenBlasCore(argv);
   }
   const char* var = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("core=%s var=%s\n", openblas_get_corename(),
+  std::printf("core=%s var=%s", openblas_get_corename(),
               var == nullptr ? "(unset)" : var);
+  if (argc > 2 && std::strcmp(argv[2], "--wait") == 0) {
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    std::printf(" wait=%s", wait == nullptr ? "(unset)" : wait);
+  }
+  std::printf("\n");
   return 0;
 }

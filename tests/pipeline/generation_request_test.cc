@@ -155,6 +155,22 @@ TEST(GenerationRequestTest, SeedIsCarried) {
   EXPECT_EQ(plan->request.seed, ~uint64_t{0});
 }
 
+TEST(GenerationRequestTest, DefaultIsBf16OnCudaAndAmxCpus) {
+  EXPECT_TRUE(DefaultsToBf16(/*cuda=*/true, /*cpu_amx_bf16=*/false));
+  EXPECT_TRUE(DefaultsToBf16(/*cuda=*/false, /*cpu_amx_bf16=*/true));
+  EXPECT_FALSE(DefaultsToBf16(/*cuda=*/false, /*cpu_amx_bf16=*/false));
+  // The plan follows the choice.
+  EXPECT_EQ(PlanGeneration(Valid(), TinyLimits(), DefaultsToBf16(false, true))
+                ->precision,
+            Precision::kBFloat16);
+  // An explicit request always wins.
+  GenerationRequest fp32 = Valid();
+  fp32.precision = Precision::kFloat32;
+  EXPECT_EQ(PlanGeneration(fp32, TinyLimits(), DefaultsToBf16(false, true))
+                ->precision,
+            Precision::kFloat32);
+}
+
 TEST(GenerationRequestTest, PrecisionParsedAndDefaultedByDevice) {
   EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBFloat16);
   EXPECT_EQ(*ParsePrecision("fp32"), Precision::kFloat32);

@@ -22,6 +22,7 @@ PipelineOptions Options(std::vector<std::string> devices) {
   o.text_encoder_dir = kGolden + "/text_encoder";
   o.vae_dir = kGolden + "/vae";
   o.devices = std::move(devices);
+  o.precision = Precision::kFloat32;  // kDefault is bf16 on AMX-BF16 CPUs.
   // Tiles of 32 x 32 px: a 64 x 96 video decodes as 2 x 4 tiles.
   o.vae_tiling.enabled = true;
   o.vae_tiling.tile_sample_height = 32;
@@ -39,6 +40,7 @@ GenerationRequest Request() {
   r.sample_config = "f24F96R960-MultiScale";
   r.grid_points = 8;
   r.seed = 5;
+  r.precision = Precision::kFloat32;
   return r;
 }
 

@@ -27,6 +27,8 @@ class PipelineTest : public ::testing::Test {
     o.text_encoder_dir = kGolden + "/text_encoder";
     o.vae_dir = kGolden + "/vae";
     o.device = "cpu";
+    // float32 whatever the CPU (kDefault is bf16 on AMX-BF16 CPUs).
+    o.precision = Precision::kFloat32;
     auto p = Pipeline::Create(o);
     ASSERT_TRUE(p.ok()) << p.status();
     pipe_ = std::move(*p).release();
@@ -46,6 +48,7 @@ class PipelineTest : public ::testing::Test {
     r.sample_config = "f24F96R960";
     r.grid_points = 4;
     r.seed = seed;
+    r.precision = Precision::kFloat32;
     return r;
   }
 
