@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -12,15 +13,42 @@
 #include "model/common/cpu_runtime.h"
 #include "model/common/status_macros.h"
 #include "model/pipeline/pipeline.h"
+#include "model/sampler/sample_config.h"
+#include "nlohmann/json.hpp"
 
 namespace lvs::worker {
 namespace {
 
+// The name under which a checkpoint's own generation defaults
+// (`<dit>/sample_config.json`) are advertised and requested.
+constexpr char kCheckpointConfig[] = "checkpoint";
+
+// Reads `<dit_dir>/sample_config.json` (sample_config.h JSON form), the
+// generation defaults a checkpoint may carry; none when the file is absent.
+absl::StatusOr<std::optional<sampler::SampleConfig>> ReadCheckpointConfig(
+    const std::string& dit_dir) {
+  const std::string path = dit_dir + "/sample_config.json";
+  std::ifstream in(path);
+  if (!in) return std::optional<sampler::SampleConfig>();
+  const nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  absl::StatusOr<sampler::SampleConfig> config =
+      sampler::SampleConfigFromJson(json, kCheckpointConfig);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", config.status().message()));
+  }
+  config->name = kCheckpointConfig;
+  return std::optional<sampler::SampleConfig>(*std::move(config));
+}
+
 class LuminaVideoModel : public VideoModel {
  public:
   LuminaVideoModel(std::unique_ptr<pipeline::Pipeline> pipe,
-                   std::string version)
-      : pipe_(std::move(pipe)), version_(std::move(version)) {}
+                   std::string version,
+                   std::optional<sampler::SampleConfig> checkpoint_config)
+      : pipe_(std::move(pipe)),
+        version_(std::move(version)),
+        checkpoint_config_(std::move(checkpoint_config)) {}
 
   ModelInfo Info() const override {
     const pipeline::ModelLimits& l = pipe_->limits();
@@ -55,6 +83,10 @@ class LuminaVideoModel : public VideoModel {
       std::optional<SampleConfigRule> rule = Rule(*c, l);
       if (rule) info.sample_configs.push_back(*rule);
     }
+    // The checkpoint's own defaults come first and are the default.
+    std::optional<SampleConfigRule> own;
+    if (checkpoint_config_) own = Rule(*checkpoint_config_, l);
+    if (own) info.sample_configs.insert(info.sample_configs.begin(), *own);
     // The reference's defaults (generation_request.h), when the checkpoint
     // has the patches of its default config.
     const pipeline::GenerationRequest defaults;
@@ -63,7 +95,7 @@ class LuminaVideoModel : public VideoModel {
     info.default_width = 1248;
     info.default_height = 704;
     for (const SampleConfigRule& r : info.sample_configs) {
-      if (r.name == defaults.sample_config) {
+      if (r.name == defaults.sample_config && !own) {
         info.default_sample_config = r.name;
         info.latent_frames_multiple = r.latent_frames_multiple;
       }
@@ -73,7 +105,9 @@ class LuminaVideoModel : public VideoModel {
       info.latent_frames_multiple =
           info.sample_configs.front().latent_frames_multiple;
     }
-    auto named = sampler::NamedSampleConfig(info.default_sample_config);
+    auto named =
+        own ? absl::StatusOr<sampler::SampleConfig>(*checkpoint_config_)
+            : sampler::NamedSampleConfig(info.default_sample_config);
     info.default_steps = named.ok() ? named->num_steps : 70;
     return info;
   }
@@ -124,6 +158,12 @@ class LuminaVideoModel : public VideoModel {
     if (request.fps != 0) r.fps = request.fps;
     if (!request.sample_config.empty()) r.sample_config = request.sample_config;
     r.config = request.sample;
+    // The checkpoint's defaults: by name, or when nothing else is asked for.
+    if (checkpoint_config_ && !r.config &&
+        (request.sample_config.empty() ||
+         request.sample_config == kCheckpointConfig)) {
+      r.config = checkpoint_config_;
+    }
     r.steps = request.steps;
     r.seed = request.seed;
     r.cache_threshold = request.cache_threshold;
@@ -179,6 +219,9 @@ class LuminaVideoModel : public VideoModel {
  private:
   std::unique_ptr<pipeline::Pipeline> pipe_;
   std::string version_;
+  // `<dit>/sample_config.json`, advertised as "checkpoint" and used by
+  // default (as `lvs-model generate` does).
+  std::optional<sampler::SampleConfig> checkpoint_config_;
 };
 
 }  // namespace
@@ -203,9 +246,15 @@ absl::StatusOr<std::unique_ptr<VideoModel>> CreateLuminaModel(
   common::ConfigureCpuThreads(options.threads);
   std::fprintf(stderr, "lvs-worker: cpu: %s\n",
                common::CpuRuntimeSummary().c_str());
+  LVS_ASSIGN_OR_RETURN(std::optional<sampler::SampleConfig> own,
+                       ReadCheckpointConfig(options.dit_dir));
+  if (own) {
+    std::fprintf(stderr, "lvs-worker: default sample config: %s/%s\n",
+                 options.dit_dir.c_str(), "sample_config.json");
+  }
   LVS_ASSIGN_OR_RETURN(auto pipe, pipeline::Pipeline::Create(po));
   return std::unique_ptr<VideoModel>(
-      new LuminaVideoModel(std::move(pipe), options.dit_dir));
+      new LuminaVideoModel(std::move(pipe), options.dit_dir, std::move(own)));
 }
 
 }  // namespace lvs::worker
