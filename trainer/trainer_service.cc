@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/proto_time.h"
-#include "grpcpp/grpcpp.h"
 #include "trainer/checkpoint.h"
 #include "trainer/spec_proto.h"
 #include "trainer/trainer.h"

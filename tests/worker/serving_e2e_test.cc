@@ -335,7 +335,7 @@ TEST(ServingE2eTest, CancelStopsARunningJobAndFreesItsWorker) {
   ASSERT_TRUE(next_end.ok()) << next_end.status();
   EXPECT_EQ(next_end->state(), pb::SUCCEEDED);
   EXPECT_TRUE(absl::StrContains(ReadFile(c.worker("w1").log_path()),
-                                "outcome=cancelled"));
+                                "\"outcome\":\"cancelled\""));
   // Cancelling a finished job is FAILED_PRECONDITION.
   grpc::ClientContext again;
   EXPECT_EQ(c.video().CancelVideoJob(&again, cancel, &cancelled).error_code(),
