@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -213,6 +214,39 @@ TEST(ServingCorrectnessTest, UsageErrorsExitTwoAndVersionPrints) {
   EXPECT_TRUE(absl::StrContains(output, "default")) << output;
 }
 
+// `lvs jobs list` printed "(more: --page-token X)" for a flag it did not
+// have; the printed command fetches the next page.
+TEST(ServingCorrectnessTest, JobsListPagesWithThePrintedToken) {
+  Cluster c("pages");
+  ASSERT_TRUE(c.StartServer().ok());
+  ASSERT_TRUE(c.StartWorker("w1", {"--fake-step-ms=2"}).ok());
+  std::set<std::string> names;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<v1::VideoJob> job = c.Create(SmallRequest());
+    ASSERT_TRUE(job.ok()) << job.status();
+    names.insert(job->name());
+  }
+  std::string first, second;
+  ASSERT_EQ(Cli(c, {"jobs", "list", "--page-size", "1"}, &first), 0) << first;
+  const std::string marker = "(more: --page-token ";
+  const size_t at = first.find(marker);
+  ASSERT_NE(at, std::string::npos) << first;
+  const size_t start = at + marker.size();
+  const std::string token =
+      first.substr(start, first.find_first_of(",)", start) - start);
+  ASSERT_EQ(Cli(c, {"jobs", "list", "--page-size", "1", "--page-token", token},
+                &second),
+            0)
+      << second;
+  int first_has = 0, second_has = 0;
+  for (const std::string& n : names) {
+    first_has += absl::StrContains(first, n);
+    second_has += absl::StrContains(second, n);
+  }
+  EXPECT_EQ(first_has, 1) << first;
+  EXPECT_EQ(second_has, 1) << second;
+}
+
 // Guidance scale and motion score can be set from the CLI (they could not):
 // they become an explicit sample config based on the named one.
 TEST(ServingCorrectnessTest, GuidanceScaleAndMotionScoreFlags) {
@@ -272,7 +306,7 @@ TEST(ServingCorrectnessTest, ServerAndWorkerFlagsAndAdminCommands) {
                                 c.dir() + "/lost.log");
   ASSERT_TRUE(lost.ok());
   bool named = false;
-  for (int i = 0; i < 50 && !named; ++i) {
+  for (int i = 0; i < 300 && !named; ++i) {  // 30 s: start-up under load.
     absl::SleepFor(absl::Milliseconds(100));
     named = absl::StrContains(ReadFile(lost->log_path()), "worker port");
   }
