@@ -44,7 +44,7 @@ TEST(GenerationRequestTest, ValidRequestIsPlanned) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->latent_frames, 4);
   EXPECT_EQ(plan->output_frames, 16);
-  EXPECT_EQ(plan->steps, 9);
+  EXPECT_EQ(plan->grid_points, 9);
   EXPECT_EQ(plan->config.grid_points, 9);
   EXPECT_EQ(plan->latent_shape, (std::array<int64_t, 5>{1, 16, 4, 8, 8}));
   EXPECT_EQ(plan->precision, Precision::kFloat32);
@@ -144,7 +144,7 @@ TEST(GenerationRequestTest, StepsZeroOrInRange) {
   r.grid_points = 0;
   auto plan = PlanGeneration(r, TinyLimits(), false);
   ASSERT_TRUE(plan.ok());
-  EXPECT_EQ(plan->steps, 70);
+  EXPECT_EQ(plan->grid_points, 70);
 }
 
 TEST(GenerationRequestTest, SeedIsCarried) {

@@ -297,7 +297,7 @@ TEST(SlowDiskTest, WorkerMessagesAndAdmissionsDoNotWaitForTheDisk) {
   options.data_dir = dir.path();
   RealClock clock;
   std::unique_ptr<JobStore> store = *JobStore::Open(options, &clock);
-  MetricsRegistry registry;
+  rpc::MetricsRegistry registry;
   ServerMetrics metrics(&registry);
   EventHub hub;
   Dispatcher dispatcher(store.get(), &clock, &hub, &metrics,

@@ -44,7 +44,7 @@ std::vector<uint8_t> OfflineFrames(
   g.fps = r.fps();
   if (!r.sample_config().empty()) g.sample_config = r.sample_config();
   g.config = config;
-  g.steps = r.steps();
+  g.grid_points = r.steps();
   g.seed = static_cast<uint64_t>(r.seed());
   g.precision =
       pipeline::ParsePrecision(
