@@ -8,10 +8,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/cli_parse.h"
 #include "common/log.h"
 #include "common/shutdown_signal.h"
 #include "gateway/gateway.h"
-#include "common/cli_parse.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

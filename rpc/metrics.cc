@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -219,6 +220,7 @@ MetricFamily* MetricsRegistry::Counter(const std::string& name,
       name, MetricFamily::Type::kCounter, std::move(label_names), {}));
   f->counters_ =
       &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_);
+  f->help_ = help;
   return Keep(std::move(f));
 }
 
@@ -229,6 +231,7 @@ MetricFamily* MetricsRegistry::Gauge(const std::string& name,
       name, MetricFamily::Type::kGauge, std::move(label_names), {}));
   f->gauges_ =
       &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_);
+  f->help_ = help;
   return Keep(std::move(f));
 }
 
@@ -241,6 +244,7 @@ MetricFamily* MetricsRegistry::Histogram(const std::string& name,
                        std::move(label_names), std::move(buckets)));
   f->histograms_ =
       &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
+  f->help_ = help;
   return Keep(std::move(f));
 }
 
@@ -272,6 +276,26 @@ std::string MetricsRegistry::Render() {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   for (prometheus::MetricFamily& f : ProcessMetrics()) {
     families.push_back(std::move(f));
+  }
+  // prometheus-cpp leaves out families without series (a labelled counter
+  // before its first event); they keep their HELP and TYPE lines so that
+  // dashboards and alerts find every name from the start.
+  std::set<std::string> present;
+  for (const prometheus::MetricFamily& f : families) present.insert(f.name);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::unique_ptr<MetricFamily>& f : families_) {
+      if (present.count(f->name_) > 0) continue;
+      prometheus::MetricFamily empty;
+      empty.name = f->name_;
+      empty.help = f->help_;
+      empty.type = f->type_ == MetricFamily::Type::kCounter
+                       ? prometheus::MetricType::Counter
+                   : f->type_ == MetricFamily::Type::kGauge
+                       ? prometheus::MetricType::Gauge
+                       : prometheus::MetricType::Histogram;
+      families.push_back(std::move(empty));
+    }
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);

@@ -69,6 +69,7 @@ class MetricFamily {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
+  std::string help_;  // Set once by the registry before the family is shared.
   const Type type_;
   const std::vector<std::string> label_names_;
   const std::vector<double> buckets_;

@@ -90,7 +90,8 @@ struct JobRun {
 
   void Fail(const absl::Status& s) const {
     if (obs) obs->OnJobEnded(job, "failed");
-    common::LogEvent("training_failed", {{"job_id", job}, {"error", s.ToString()}},
+    common::LogEvent("training_failed",
+                     {{"job_id", job}, {"error", s.ToString()}},
                      common::LogLevel::kError);
     leased->Send(Failure(lease, s));
   }
@@ -168,9 +169,9 @@ void RunVaeJob(const JobRun& run, const v1::TrainingAssignment& a,
   absl::StatusOr<VaeTrainSpec> spec = VaeTrainSpecFromProto(a.spec());
   if (!spec.ok()) return run.Fail(spec.status());
   if (a.has_resume_from() && !a.resume_from().path().empty()) {
-    common::LogEvent("training_restart",
-                     {{"job_id", run.job},
-                      {"reason", "VAE runs start over from step 0"}});
+    common::LogEvent(
+        "training_restart",
+        {{"job_id", run.job}, {"reason", "VAE runs start over from step 0"}});
   }
   absl::StatusOr<std::unique_ptr<VaeTrainer>> tr =
       VaeTrainer::Create(*spec, torch::Device(device));

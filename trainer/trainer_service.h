@@ -62,7 +62,6 @@ struct TrainerServiceOptions {
   TrainerObserver* observer = nullptr;
 };
 
-
 // One trainer process's connection; see the file comment.
 class TrainerService : private rpc::WorkerLink::Delegate {
  public:

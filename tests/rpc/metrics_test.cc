@@ -78,6 +78,24 @@ TEST(MetricsTest, LabelledHistogramsKeepLabelsBeforeLe) {
   EXPECT_EQ(Value(text, R"(lvs_d_seconds_sum{method="m"})"), 5);
 }
 
+TEST(MetricsTest, FamiliesWithoutSeriesKeepTheirHelpAndType) {
+  MetricsRegistry r;
+  r.Counter("lvs_rejected_total", "Rejected.", {"reason"});
+  r.Histogram("lvs_wait_seconds", "Wait.", {1}, {"kind"});
+  MetricFamily* g = r.Gauge("lvs_busy", "Busy.", {"w"});
+  g->Set({"a"}, 1);
+  g->Clear();
+  const std::string text = r.Render();
+  EXPECT_NE(text.find("# HELP lvs_rejected_total Rejected.\n"
+                      "# TYPE lvs_rejected_total counter\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE lvs_wait_seconds histogram\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE lvs_busy gauge\n"), std::string::npos);
+  EXPECT_EQ(text.find("lvs_rejected_total{"), std::string::npos);
+}
+
 TEST(MetricsTest, CounterSetNeverGoesDown) {
   MetricsRegistry r;
   MetricFamily* c = r.Counter("lvs_snap_total", "Snapshot.", {"w"});

@@ -22,6 +22,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "model/io/torch_pickle.h"
 #include "model/pipeline/pipeline.h"
 #include "model/sampler/checkpoint_defaults.h"
@@ -232,8 +233,15 @@ TEST_F(TrainServeE2eTest, LeasedVaeAndDiTJobsAreServedAfterReload) {
   const std::string vae = vae_job.last_checkpoint().path();
   ASSERT_TRUE(fs::exists(vae + "/config.json")) << vae;
   ASSERT_TRUE(fs::exists(vae + "/diffusion_pytorch_model.safetensors")) << vae;
-  EXPECT_TRUE(absl::StrContains(ReadFile(trainer_->log_path()),
-                                "training_heldout job=" + vae_job.name()));
+  bool heldout_logged = false;
+  for (absl::string_view line :
+       absl::StrSplit(ReadFile(trainer_->log_path()), '\n')) {
+    heldout_logged |=
+        absl::StrContains(line, R"("event":"training_heldout")") &&
+        absl::StrContains(line, R"("job_id":")" + vae_job.name() + "\"") &&
+        absl::StrContains(line, R"("psnr_db":)");
+  }
+  EXPECT_TRUE(heldout_logged) << ReadFile(trainer_->log_path());
 
   // Latents and caption features with the trained VAE.
   ASSERT_EQ(Run({LVS_EXTRACT_BIN, "--items=" + data + "/train.jsonl",
