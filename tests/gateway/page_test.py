@@ -147,17 +147,22 @@ def main():
             vid = cancelled[0]["id"]
             # Tab to the video's Delete button and press Enter (the list is
             # redrawn every few seconds, so retry on a stale element).
-            def press_delete(d):
+            # A redraw between finding the button and focusing it leaves the
+            # focus on the page, so press again until the entry is gone.
+            def delete_pressed_and_gone(d):
+                if not d.find_elements(By.CSS_SELECTOR, f'li[data-id="{vid}"]'):
+                    return True
                 try:
                     b = d.find_element(By.CSS_SELECTOR,
                                        f'li[data-id="{vid}"] button[aria-label^="Delete"]')
-                    d.execute_script("arguments[0].focus()", b)
-                    d.switch_to.active_element.send_keys(Keys.ENTER)
-                    return True
+                    focused = d.execute_script(
+                        "arguments[0].focus(); return document.activeElement === arguments[0];", b)
+                    if focused:
+                        d.switch_to.active_element.send_keys(Keys.ENTER)
                 except Exception:  # not drawn yet or redrawn meanwhile
-                    return False
-            wait.until(press_delete)
-            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'li[data-id="{vid}"]'))
+                    pass
+                return False
+            WebDriverWait(d, 30, poll_frequency=1).until(delete_pressed_and_gone)
             check(s.json("GET", f"/v1/videos/{vid}")[0] == 404, "deleted video still there")
         finally:
             d.quit()
