@@ -80,17 +80,8 @@ std::string WriteLatents(const std::string& dir, int n, int64_t frames,
 
 // The request every generation of the test runs.
 pb::GenerateVideoRequest VideoRequest() {
-  pb::GenerateVideoRequest r;
-  r.set_prompt("A red panda eats bamboo in a snowy forest.");
-  r.set_width(64);
-  r.set_height(64);
-  r.set_frames(12);  // 3 latent frames -> 9 frames.
-  r.set_fps(8);
-  r.set_sample_config("f24F96R960");
-  r.set_steps(kGridPoints);
-  r.set_seed(7);
-  r.set_precision(pb::PRECISION_FP32);
-  return r;
+  return ::lvs::testing::SmallVideoRequest(
+      "A red panda eats bamboo in a snowy forest.", kGridPoints);
 }
 
 class ReloadE2eTest : public ::testing::Test {

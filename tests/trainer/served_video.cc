@@ -25,6 +25,21 @@ std::vector<uint8_t> DecodeFrames(const std::string& mp4) {
   return out;
 }
 
+lumina::video::v1::GenerateVideoRequest SmallVideoRequest(
+    const std::string& prompt, int grid_points) {
+  lumina::video::v1::GenerateVideoRequest r;
+  r.set_prompt(prompt);
+  r.set_width(64);
+  r.set_height(64);
+  r.set_frames(12);  // 3 latent frames -> 9 frames.
+  r.set_fps(8);
+  r.set_sample_config("f24F96R960");
+  r.set_steps(grid_points);
+  r.set_seed(7);
+  r.set_precision(lumina::video::v1::PRECISION_FP32);
+  return r;
+}
+
 double MeanAbsDiff(const std::vector<uint8_t>& a,
                    const std::vector<uint8_t>& b) {
   if (a.size() != b.size() || a.empty()) return -1;

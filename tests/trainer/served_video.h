@@ -20,6 +20,12 @@ namespace lvs::testing {
 // a test failure, when it does not decode).
 std::vector<uint8_t> DecodeFrames(const std::string& mp4);
 
+// The small request the serving end-to-end tests run: `prompt` at 64x64,
+// 12 frames (3 latent frames -> 9 frames) at 8 fps, sample config
+// f24F96R960, `grid_points` grid points, seed 7, fp32.
+lumina::video::v1::GenerateVideoRequest SmallVideoRequest(
+    const std::string& prompt, int grid_points);
+
 // Mean absolute difference of two frame buffers (-1 when sizes differ or
 // they are empty).
 double MeanAbsDiff(const std::vector<uint8_t>& a,

@@ -46,17 +46,8 @@ const std::string kGolden = LVS_GOLDEN_DIR;
 constexpr int kGridPoints = 4;  // 3 denoising steps per video.
 
 pb::GenerateVideoRequest VideoRequest() {
-  pb::GenerateVideoRequest r;
-  r.set_prompt("a red circle moves to the left across a black background");
-  r.set_width(64);
-  r.set_height(64);
-  r.set_frames(12);  // 3 latent frames -> 9 frames.
-  r.set_fps(8);
-  r.set_sample_config("f24F96R960");
-  r.set_steps(kGridPoints);
-  r.set_seed(7);
-  r.set_precision(pb::PRECISION_FP32);
-  return r;
+  return ::lvs::testing::SmallVideoRequest(
+      "a red circle moves to the left across a black background", kGridPoints);
 }
 
 class TrainServeE2eTest : public ::testing::Test {

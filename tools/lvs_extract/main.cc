@@ -17,8 +17,8 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
-#include "model/common/blas_check.h"
 #include "common/cli_parse.h"
+#include "model/common/blas_check.h"
 #include "model/pipeline/caption_encoder.h"
 #include "tools/lvs_extract/extract.h"
 #include "tools/lvs_extract/item_list.h"

@@ -9,8 +9,8 @@
 #include <map>
 
 #include "CLI/CLI.hpp"
-#include "model/common/blas_check.h"
 #include "common/cli_parse.h"
+#include "model/common/blas_check.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_motion/motion_score.h"
 
