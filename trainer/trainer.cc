@@ -16,6 +16,7 @@
 #include "model/io/torch_pickle.h"
 #include "trainer/checkpoint.h"
 #include "trainer/flow_matching.h"
+#include "trainer/init_weights.h"
 
 namespace lvs::trainer {
 namespace {
@@ -43,7 +44,9 @@ absl::StatusOr<dit::MultiScaleNextDiT> BuildModel(const TrainSpec& spec) {
     LVS_ASSIGN_OR_RETURN(dit::DiTConfig config,
                          dit::DiTConfigFromArgs(args, "spec.model"));
     torch::manual_seed(static_cast<uint64_t>(spec.seed));
-    return dit::MultiScaleNextDiT(config);
+    dit::MultiScaleNextDiT model(config);
+    LVS_RETURN_IF_ERROR(InitializeLikeReference(model));
+    return model;
   }
   const std::string args = spec.init_from + "/" + kModelArgsFile;
   absl::StatusOr<nlohmann::json> json = io::ReadPickledArgs(args);

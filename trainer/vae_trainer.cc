@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/common/torch_status.h"
@@ -331,6 +332,26 @@ absl::StatusOr<StepStats> VaeTrainer::Step() {
   return st;
 }
 
+torch::Tensor FoldLatentScale(const std::string& name, torch::Tensor w,
+                              int64_t latent_channels, double k) {
+  if (absl::StartsWith(name, "encoder.conv_out.")) {
+    // Moments [2C]: the means scale by k, the variances by k^2.
+    w = w.clone();
+    w.narrow(0, 0, latent_channels).mul_(k);
+    if (absl::EndsWith(name, ".bias")) {
+      w.narrow(0, latent_channels, latent_channels).add_(2.0 * std::log(k));
+    }
+    return w;
+  }
+  // Every decoder input that reads the latent is a convolution of it.
+  const bool reads_latent = absl::StartsWith(name, "decoder.conv_in.") ||
+                            (absl::StartsWith(name, "decoder.") &&
+                             (absl::StrContains(name, ".conv_y.") ||
+                              absl::StrContains(name, ".conv_b.")));
+  if (reads_latent && absl::EndsWith(name, ".weight")) return w / k;
+  return w;
+}
+
 absl::Status VaeTrainer::SaveCheckpoint(const std::string& dir) const {
   nlohmann::json config = spec_.vae_config;
   if (!spec_.init_from.empty()) {
@@ -352,11 +373,19 @@ absl::Status VaeTrainer::SaveCheckpoint(const std::string& dir) const {
                           .first.flatten());
     }
     const double std_dev = torch::cat(means).std().item<double>();
-    config["scaling_factor"] = 1.0 / std::max(std_dev, 1e-6);
+    // The pipeline (like the reference) scales latents by the fixed
+    // vae::kPipelineLatentScale, not by the config: fold the measured scale
+    // into the weights so that mode() * vae::kPipelineLatentScale has unit std.
+    const double k =
+        1.0 / (std::max(std_dev, 1e-6) * vae::kPipelineLatentScale);
+    config["scaling_factor"] = vae::kPipelineLatentScale;
     for (const auto& p : ema_->named_parameters()) {
       tensors.emplace_back(
           p.key(),
-          p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
+          FoldLatentScale(p.key(),
+                          p.value().detach().to(torch::kCPU, torch::kFloat32),
+                          config_.latent_channels, k)
+              .contiguous());
     }
   } catch (const std::exception& e) {
     return common::TorchErrorToStatus(e, "saving the VAE");

@@ -6,7 +6,10 @@
 // chunks as CogVideoXVae::Decode (causal caches carried), so training sees
 // the inference computation. Checkpoints are the diffusers layout the
 // pipeline loads (config.json + diffusion_pytorch_model.safetensors, EMA
-// weights) with `scaling_factor` set to 1 / std of the training latents.
+// weights): the measured latent scale (1 / std of the training latents'
+// means) is folded into the weights (FoldLatentScale) so that the pipeline's
+// fixed vae::kPipelineLatentScale, written as `scaling_factor`, gives
+// unit-std latents.
 //
 // Spec (JSON, `model_type: "vae"`, or a TrainingJobSpec with
 // MODEL_TYPE_VAE leased from the server; see VaeTrainSpec for the fields and
@@ -34,6 +37,13 @@
 #include "trainer/trainer.h"
 
 namespace lvs::trainer {
+
+// Returns parameter `name` of a VAE with the latent rescaled by `k`: the
+// encoder's moment convolution gives k * mean (and log variance + 2 ln k),
+// the decoder's convolutions of the latent (conv_in, every spatial norm's
+// conv_y / conv_b) take it back by 1 / k, so decode(encode(x)) is unchanged.
+torch::Tensor FoldLatentScale(const std::string& name, torch::Tensor w,
+                              int64_t latent_channels, double k);
 
 // A VAE training run.
 struct VaeTrainSpec {

@@ -62,7 +62,7 @@ inline constexpr char kSystemPrompt[] =
 
 // The latent scale the reference divides by before decoding (a constant of
 // the pipeline, not read from the VAE config).
-inline constexpr double kVaeScaleFactor = 1.15258426;
+inline constexpr double kVaeScaleFactor = vae::kPipelineLatentScale;
 
 // Where the checkpoints are and how the models run.
 struct PipelineOptions {

@@ -14,6 +14,12 @@
 
 namespace lvs::vae {
 
+// The latent scale the reference multiplies encoder means by (caching
+// latents) and divides DiT samples by (before decoding): a constant of the
+// pipeline, not read from the VAE config. VAEs trained by lvs fold their
+// measured scale into their weights so that this constant fits them.
+inline constexpr double kPipelineLatentScale = 1.15258426;
+
 // Hyper-parameters of AutoencoderKLCogVideoX. The encoder's down blocks use
 // `block_out_channels` in order, the decoder's up blocks in reverse order.
 struct VaeConfig {
@@ -30,8 +36,9 @@ struct VaeConfig {
   // Default decode size; tiling defaults to tiles of half of it.
   int64_t sample_height = 480;
   int64_t sample_width = 720;
-  // Latent scale; applied by the pipeline, not by the VAE.
-  double scaling_factor = 1.15258426;
+  // Latent scale as the config states it (informational: the pipeline and
+  // lvs-extract use kPipelineLatentScale, as the reference does).
+  double scaling_factor = kPipelineLatentScale;
 
   // Returns the number of blocks that compress time: log2 of the ratio.
   int64_t TemporalCompressLevel() const;

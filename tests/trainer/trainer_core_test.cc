@@ -1,7 +1,8 @@
 // The training core on a tiny DiT and synthetic cached latents: the loss
 // falls, a resumed run repeats an uninterrupted one bit for bit, the
 // checkpoint loads strictly in the worker's layout, bad specs name their
-// field, and the latent handling follows the reference.
+// field, the latent handling follows the reference, and a fresh model starts
+// from the reference's initialisation (adaLN-Zero: its output is zero).
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -10,6 +11,7 @@
 #include "model/io/torch_pickle.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/flow_matching.h"
+#include "trainer/init_weights.h"
 #include "trainer/latent_dataset.h"
 #include "trainer/trainer.h"
 
@@ -66,6 +68,55 @@ TEST_F(TrainerCoreTest, LossFalls) {
   const double after = EvalLoss(*tr, records_);
   EXPECT_LT(after, 0.7 * before) << "eval loss " << before << " -> " << after;
   EXPECT_LT(last, first) << "training loss " << first << " -> " << last;
+}
+
+TEST(InitWeightsTest, RulesFollowTheReference) {
+  EXPECT_EQ(InitRuleFor("layers.0.adaLN_modulation.1.weight", 2),
+            InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("layers.3.attention.gate", 1), InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("all_final_layer.2-1.linear.weight", 2),
+            InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("cap_embedder.1.weight", 2), InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("cap_embedder.0.weight", 1), InitRule::kOnes);
+  EXPECT_EQ(InitRuleFor("t_embedder.mlp.0.weight", 2), InitRule::kNormal002);
+  EXPECT_EQ(InitRuleFor("t_embedder.mlp.0.bias", 1), InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("pad_token", 1), InitRule::kNormal002);
+  EXPECT_EQ(InitRuleFor("layers.0.attention.wq.weight", 2),
+            InitRule::kXavierUniform);
+  EXPECT_EQ(InitRuleFor("all_x_embedder.2-1.weight", 2),
+            InitRule::kXavierUniform);
+  EXPECT_EQ(InitRuleFor("all_x_embedder.2-1.bias", 1), InitRule::kZeros);
+  EXPECT_EQ(InitRuleFor("layers.0.ffn_norm1.weight", 1), InitRule::kOnes);
+}
+
+TEST_F(TrainerCoreTest, FreshModelStartsFromTheReferenceInit) {
+  TrainSpec spec = Spec(1);
+  spec.init_from.clear();
+  spec.model = "MultiScaleNextDiT_test_tiny";
+  spec.model_args = testing::TinyModelArgs();
+  auto tr = Trainer::Create(spec);
+  ASSERT_TRUE(tr.ok()) << tr.status();
+  for (const auto& p : (*tr)->model()->named_parameters()) {
+    const InitRule rule = InitRuleFor(p.key(), p.value().dim());
+    const torch::Tensor& w = p.value();
+    if (rule == InitRule::kZeros) {
+      EXPECT_EQ(w.abs().max().item<double>(), 0.0) << p.key();
+    } else if (rule == InitRule::kXavierUniform) {
+      const double bound = std::sqrt(6.0 / (w.size(0) + w.size(1)));
+      EXPECT_LE(w.abs().max().item<double>(), bound + 1e-6) << p.key();
+      EXPECT_GT(w.abs().max().item<double>(), 0.5 * bound) << p.key();
+    }
+  }
+  // adaLN-Zero: every block starts as the identity and the output is zero,
+  // so the first loss is the mean square of the target (about 2).
+  const double loss = EvalLoss(**tr, records_);
+  EXPECT_GT(loss, 1.0);
+  torch::NoGradGuard no_grad;
+  auto out = (*tr)->model()->forward_list(
+      {torch::randn({16, 2, 8, 8})}, torch::full({1}, 0.5),
+      torch::randn({1, 3, 32}), torch::ones({1, 3}, torch::kInt32),
+      torch::full({1}, -1.0), 2, 1);
+  EXPECT_EQ(out[0].abs().max().item<double>(), 0.0);
 }
 
 TEST_F(TrainerCoreTest, ResumeRepeatsTheUninterruptedTrajectory) {

@@ -1,6 +1,8 @@
 // VAE training from scratch: spec validation, the loss falls on synthetic
 // clips, runs repeat for their seed, and the checkpoint loads back strictly
-// through CogVideoXVae (the pipeline's loader) and reconstructs.
+// through CogVideoXVae (the pipeline's loader) and reconstructs; the saved
+// weights carry the latent scale (mode() * the pipeline's constant has unit
+// std) and folding a scale into them leaves decode(encode(x)) unchanged.
 #include "trainer/vae_trainer.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +11,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "model/io/safetensors.h"
+#include "model/io/torch_tensors.h"
 #include "tools/lvs_extract/item_list.h"
 #include "tools/lvs_synth/synth.h"
 
@@ -139,6 +143,83 @@ TEST_F(VaeTrainerTest, LossFallsAndTheCheckpointLoadsInThePipeline) {
   auto st = (*again)->Step();
   ASSERT_TRUE(st.ok());
   EXPECT_DOUBLE_EQ(st->loss, losses[0]);
+}
+
+// [1, 3, t, H, W] in [-1, 1] of a uint8 clip cut to 1 + 4k frames.
+torch::Tensor Video(const torch::Tensor& clip) {
+  const int64_t t = 1 + (clip.size(0) - 1) / 4 * 4;
+  return clip.narrow(0, 0, t)
+                 .permute({3, 0, 1, 2})
+                 .unsqueeze(0)
+                 .to(torch::kFloat32) /
+             127.5 -
+         1.0;  // [T, H, W, 3] -> [1, 3, T, H, W]
+}
+
+TEST_F(VaeTrainerTest, CheckpointCarriesTheLatentScale) {
+  nlohmann::json j = Spec();
+  j["max_steps"] = 10;
+  auto spec = VaeTrainSpecFromJson(j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto tr = VaeTrainer::Create(*spec);
+  ASSERT_TRUE(tr.ok()) << tr.status();
+  while (!(*tr)->done()) ASSERT_TRUE((*tr)->Step().ok());
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  ASSERT_TRUE((*tr)->SaveCheckpoint(a).ok());
+  auto vae_a = vae::CogVideoXVae::Create(a, {});
+  ASSERT_TRUE(vae_a.ok()) << vae_a.status();
+  EXPECT_DOUBLE_EQ((*vae_a)->config().scaling_factor,
+                   vae::kPipelineLatentScale);
+  auto train = LoadClips(spec->records);
+  ASSERT_TRUE(train.ok()) << train.status();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> means;
+  for (const torch::Tensor& clip : *train) {
+    auto d = (*vae_a)->Encode(Video(clip));
+    ASSERT_TRUE(d.ok()) << d.status();
+    means.push_back(d->Mode().flatten());
+  }
+  const double std_dev =
+      (torch::cat(means) * vae::kPipelineLatentScale).std().item<double>();
+  EXPECT_NEAR(std_dev, 1.0, 1e-3);
+
+  // Fold a further scale 2 into every tensor: means double, variances
+  // quadruple, and the decoder gives the same frames.
+  auto tensors =
+      io::LoadSafetensors(a + "/diffusion_pytorch_model.safetensors");
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  std::vector<torch::Tensor> keep;
+  std::vector<io::TensorToWrite> out;
+  for (const auto& [name, t] : *tensors) {
+    keep.push_back(
+        FoldLatentScale(name, t.to(torch::kFloat32), 4, 2.0).contiguous());
+    io::TensorToWrite w;
+    w.name = name;
+    w.dtype = io::DType::kF32;
+    w.shape = keep.back().sizes().vec();
+    w.data = keep.back().data_ptr();
+    w.nbytes = keep.back().numel() * sizeof(float);
+    out.push_back(w);
+  }
+  std::filesystem::create_directories(b);
+  std::filesystem::copy_file(a + "/config.json", b + "/config.json");
+  ASSERT_TRUE(
+      io::WriteSafetensors(b + "/diffusion_pytorch_model.safetensors", out)
+          .ok());
+  auto vae_b = vae::CogVideoXVae::Create(b, {});
+  ASSERT_TRUE(vae_b.ok()) << vae_b.status();
+  const torch::Tensor x = Video((*train)[0]);
+  auto da = (*vae_a)->Encode(x);
+  auto db = (*vae_b)->Encode(x);
+  ASSERT_TRUE(da.ok() && db.ok());
+  EXPECT_TRUE(torch::allclose(db->mean, 2.0 * da->mean, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(db->logvar.clamp(-25, 15),
+                              (da->logvar + 2.0 * std::log(2.0)).clamp(-25, 15),
+                              1e-4, 1e-4));
+  auto ya = (*vae_a)->Decode(da->mean);
+  auto yb = (*vae_b)->Decode(db->mean);
+  ASSERT_TRUE(ya.ok() && yb.ok());
+  EXPECT_LT((*ya - *yb).abs().max().item<double>(), 1e-4);
 }
 
 }  // namespace

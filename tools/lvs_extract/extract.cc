@@ -226,8 +226,10 @@ absl::StatusOr<std::optional<std::string>> Extractor::Add(
             .to(vae_->options().device, vae_->options().dtype);
     LVS_ASSIGN_OR_RETURN(vae::LatentDist dist,
                          vae_->EncodeChunked(video, options_.chunk_frames));
+    // mode() * 1.15258426 as the reference caches latents (the constant the
+    // pipeline divides by, whatever the config's scaling_factor says).
     torch::Tensor latent =
-        (dist.Mode()[0].to(torch::kFloat32) * vae_->config().scaling_factor)
+        (dist.Mode()[0].to(torch::kFloat32) * vae::kPipelineLatentScale)
             .to(torch::kBFloat16)
             .cpu()
             .contiguous();  // [16, F, h, w]
