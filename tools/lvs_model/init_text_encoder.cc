@@ -50,7 +50,11 @@ absl::Status InitTextEncoder(const InitTextEncoderOptions& options) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     for (const auto& p : model->named_parameters()) {
       torch::Tensor t = torch::zeros(p.value().sizes(), torch::kFloat32);
-      if (!absl::EndsWith(p.key(), "norm.weight")) t.normal_(0, stddev, gen);
+      const bool embedding = p.key() == "embed_tokens.weight";
+      const double std_p = embedding && options.embedding_std > 0
+                               ? options.embedding_std
+                               : stddev;
+      if (!absl::EndsWith(p.key(), "norm.weight")) t.normal_(0, std_p, gen);
       tensors.emplace_back(absl::StrCat("model.", p.key()), t);
     }
   } catch (const std::exception& e) {
@@ -98,6 +102,10 @@ void AddInitTextEncoderCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--out", options->out_dir, "output directory")->required();
   cmd->add_option("--seed", options->seed, "weight seed");
+  cmd->add_option("--embedding-std", options->embedding_std,
+                  "std of the token embeddings (0: the config's "
+                  "initializer_range); larger values keep token identity "
+                  "ahead of the context the sandwich-normed layers add");
   cmd->callback([options] {
     absl::Status s = InitTextEncoder(*options);
     if (!s.ok()) {

@@ -4,7 +4,8 @@
 // special_tokens_map.json) for models trained from scratch with a frozen
 // encoder (the demo model). Weights: linear and embedding weights from
 // N(0, initializer_range) drawn in checkpoint-key order from one generator
-// seeded by --seed, RMSNorm weights 0 (Gemma's norm scales by 1 + weight).
+// seeded by --seed (token embeddings from N(0, --embedding-std) when set),
+// RMSNorm weights 0 (Gemma's norm scales by 1 + weight).
 //
 // Thread-safety: a single-threaded command.
 #ifndef LVS_TOOLS_LVS_MODEL_INIT_TEXT_ENCODER_H_
@@ -23,6 +24,7 @@ struct InitTextEncoderOptions {
   std::string tokenizer;  // sentencepiece model (e.g. from spm_train).
   std::string out_dir;
   uint64_t seed = 0;
+  double embedding_std = 0;  // > 0: std of embed_tokens (else the config's).
 };
 
 // Writes the encoder directory.
