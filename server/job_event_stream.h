@@ -6,6 +6,10 @@
 // result file; with a `from_offset` the chunks before it are skipped and the
 // first one is cut to start at it.
 //
+// A GenerateVideo stream is created before its job is on disk: it sends
+// nothing until Admitted() (then it follows the job) or Refused() (then it
+// finishes with that status) is called, from the admission's completion.
+//
 // One write is in flight at a time and the next events are read from the
 // store only when it is done, so a slow client never makes the server buffer
 // a whole video. The reactor wakes through EventHub when the job changes.
@@ -52,19 +56,51 @@ class RejectedStream : public grpc::ServerWriteReactor<Event> {
 template <typename Event, typename Wire = Event>
 class JobEventStream : public grpc::ServerWriteReactor<Wire> {
  public:
-  // Streams job `id` of `kind`. `on_client_cancel`, when set, runs once if the
-  // client cancels the call or its deadline passes.
+  // Called with the job's id once if the client cancels the call or its
+  // deadline passes (after the job was admitted).
+  using CancelFn = std::function<void(const std::string& id)>;
+
+  // Streams job `id` of `kind`.
   JobEventStream(JobStore* store, EventHub* hub, JobKind kind, std::string id,
-                 int64_t from_offset, std::function<void()> on_client_cancel)
+                 int64_t from_offset, CancelFn on_client_cancel)
+      : JobEventStream(store, hub, kind, from_offset,
+                       std::move(on_client_cancel)) {
+    Admitted(std::move(id));
+  }
+
+  // Streams a job of `kind` that is being admitted: see the file comment.
+  JobEventStream(JobStore* store, EventHub* hub, JobKind kind,
+                 int64_t from_offset, CancelFn on_client_cancel)
       : store_(store),
         hub_(hub),
         kind_(kind),
-        id_(std::move(id)),
         from_offset_(from_offset),
         on_client_cancel_(std::move(on_client_cancel)),
-        waker_(std::make_shared<Waker>(this)) {
+        waker_(std::make_shared<Waker>(this)) {}
+
+  // The job is on disk as `id`: follow it.
+  void Admitted(std::string id) {
+    bool cancel = false;
+    {
+      absl::MutexLock lock(&mu_);
+      id_ = std::move(id);
+      started_ = true;
+      cancel = cancelled_ && !cancel_ran_;
+      cancel_ran_ = cancel_ran_ || cancel;
+    }
     hub_->Subscribe(id_, waker_);
+    if (cancel && on_client_cancel_) on_client_cancel_(id_);
     Pump();
+  }
+
+  // The job was not admitted: finish with `status`.
+  void Refused(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      started_ = true;
+      finished_ = true;
+    }
+    this->Finish(status);
   }
 
   void OnWriteDone(bool ok) override {
@@ -77,16 +113,21 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   }
 
   void OnCancel() override {
+    bool cancel = false;
+    std::string id;
     {
       absl::MutexLock lock(&mu_);
       cancelled_ = true;
+      cancel = started_ && !finished_ && !cancel_ran_;
+      cancel_ran_ = cancel_ran_ || cancel;
+      id = id_;
     }
-    if (on_client_cancel_) on_client_cancel_();
+    if (cancel && on_client_cancel_) on_client_cancel_(id);
     Pump();
   }
 
   void OnDone() override {
-    hub_->Unsubscribe(id_, waker_.get());
+    if (!id_.empty()) hub_->Unsubscribe(id_, waker_.get());
     waker_->Detach();
     delete this;
   }
@@ -134,7 +175,9 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   }
 
   Action Next(grpc::Status* final_status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_) return Action::kNone;
+    // Before admission the stream has nothing to send, and must not finish:
+    // the admission's completion still refers to it.
+    if (writing_ || finished_ || !started_) return Action::kNone;
     if (cancelled_) {
       finished_ = true;
       *final_status =
@@ -231,9 +274,10 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   JobStore* const store_;
   EventHub* const hub_;
   const JobKind kind_;
-  const std::string id_;
+  // Set once by Admitted(), before the stream reads anything.
+  std::string id_;
   const int64_t from_offset_;
-  const std::function<void()> on_client_cancel_;
+  const CancelFn on_client_cancel_;
   const std::shared_ptr<Waker> waker_;
 
   absl::Mutex mu_;
@@ -245,6 +289,8 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;     // Admitted or refused.
+  bool cancel_ran_ ABSL_GUARDED_BY(mu_) = false;  // on_client_cancel_ ran.
 };
 
 }  // namespace lvs::server

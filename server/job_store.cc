@@ -158,7 +158,16 @@ void JobStore::SetCommitDelay(absl::Duration delay) {
   writer_->SetCommitDelay(delay);
 }
 
+void JobStore::SetCommitError(absl::Status error) {
+  absl::MutexLock lock(&commit_error_mu_);
+  commit_error_ = std::move(error);
+}
+
 absl::Status JobStore::SyncResults() {
+  {
+    absl::MutexLock lock(&commit_error_mu_);
+    if (!commit_error_.ok()) return commit_error_;
+  }
   std::sort(dirty_results_.begin(), dirty_results_.end());
   dirty_results_.erase(
       std::unique(dirty_results_.begin(), dirty_results_.end()),

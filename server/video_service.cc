@@ -26,20 +26,6 @@ grpc::Status VideoServiceImpl::Gate(grpc::CallbackServerContext* ctx,
   return GateClient(*shared_, ctx, identity);
 }
 
-grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
-                                     const v1::GenerateVideoRequest& request,
-                                     const std::string& request_id,
-                                     const std::string& prefix,
-                                     JobRecord* job) {
-  NewJob new_job;
-  AdmitLimits limits;
-  grpc::Status status =
-      Prepare(identity, request, request_id, prefix, &new_job, &limits);
-  if (!status.ok()) return status;
-  return Answer(identity, request, request_id, new_job,
-                shared_->store->Admit(new_job, limits), job);
-}
-
 void VideoServiceImpl::AdmitAsync(
     const ClientIdentity& identity, const v1::GenerateVideoRequest& request,
     const std::string& request_id, const std::string& prefix,
@@ -204,36 +190,50 @@ v1::VideoJob VideoServiceImpl::Describe(const JobRecord& job) {
   return ToVideoJob(job, position.ok() ? *position : 0);
 }
 
-absl::StatusOr<JobRecord> VideoServiceImpl::CancelJob(
-    const std::string& id, const std::string& owner,
-    const std::string& reason) {
-  absl::StatusOr<CancelResult> cancelled =
-      shared_->store->Cancel(JobKind::kVideo, id, owner, reason);
-  if (!cancelled.ok()) return cancelled.status();
-  shared_->dispatcher->OnCancelled(*cancelled);
-  return cancelled->job;
+void VideoServiceImpl::CancelJob(
+    const std::string& id, const std::string& owner, const std::string& reason,
+    std::function<void(absl::StatusOr<JobRecord>)> done) {
+  shared_->store->CancelAsync(
+      JobKind::kVideo, id, owner, reason,
+      [dispatcher = shared_->dispatcher,
+       done = std::move(done)](absl::StatusOr<CancelResult> cancelled) {
+        if (cancelled.ok()) dispatcher->OnCancelled(*cancelled);
+        if (done) {
+          done(cancelled.ok() ? absl::StatusOr<JobRecord>(cancelled->job)
+                              : cancelled.status());
+        }
+      });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* VideoServiceImpl::GenerateVideo(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
+  using Stream = JobEventStream<v1::GenerateVideoEvent, grpc::ByteBuffer>;
   ClientIdentity identity;
-  JobRecord job;
   v1::GenerateVideoRequest request;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = ParseRequest(*raw, &request);
-  if (status.ok()) status = Admit(identity, request, "", "", &job);
   if (!status.ok()) {
     return new RejectedStream<grpc::ByteBuffer>(status);
   }
-  const std::string id = job.id;
   const std::string owner = identity.owner;
-  return new JobEventStream<v1::GenerateVideoEvent, grpc::ByteBuffer>(
-      shared_->store, shared_->hub, JobKind::kVideo, id, 0, [this, id, owner] {
+  auto* stream = new Stream(
+      shared_->store, shared_->hub, JobKind::kVideo, 0,
+      [this, owner](const std::string& id) {
         if (shared_->stopping) return;
-        absl::StatusOr<JobRecord> cancelled =
-            CancelJob(id, owner, "the GenerateVideo call ended");
-        (void)cancelled;  // Already finished jobs stay as they are.
+        // Already finished jobs stay as they are.
+        CancelJob(id, owner, "the GenerateVideo call ended", nullptr);
       });
+  // The stream follows the job once it is on disk; this thread does not
+  // wait.
+  AdmitAsync(identity, request, "", "",
+             [stream](grpc::Status answer, JobRecord job) {
+               if (answer.ok()) {
+                 stream->Admitted(job.id);
+               } else {
+                 stream->Refused(answer);
+               }
+             });
+  return stream;
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::CreateVideoJob(
@@ -295,13 +295,16 @@ grpc::ServerUnaryReactor* VideoServiceImpl::CancelVideoJob(
   JobRecord job;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = Load(identity, request->name(), &job);
-  if (status.ok()) {
-    absl::StatusOr<JobRecord> cancelled =
-        CancelJob(job.id, identity.owner, "cancelled by the client");
-    status = cancelled.ok() ? grpc::Status::OK : ToGrpc(cancelled.status());
-    if (cancelled.ok()) *response = Describe(*cancelled);
-  }
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered once the cancellation is on disk; this thread does not wait.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  CancelJob(job.id, identity.owner, "cancelled by the client",
+            [this, reactor, response](absl::StatusOr<JobRecord> cancelled) {
+              if (cancelled.ok()) *response = Describe(*cancelled);
+              reactor->Finish(cancelled.ok() ? grpc::Status::OK
+                                             : ToGrpc(cancelled.status()));
+            });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::GenerateVideoEvent>*

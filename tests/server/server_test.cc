@@ -321,6 +321,29 @@ TEST_F(ServerTest, EndingGenerateVideoCancelsTheJobOnItsWorker) {
   worker.Close();
 }
 
+TEST_F(ServerTest, AdmissionsAnswerOnlyOnceTheStoreCommitted) {
+  StartServer();
+  // A disk that refuses every commit: neither admission is acknowledged.
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  auto ctx = Ctx();
+  auto stream = video_->GenerateVideo(ctx.get(), Request());
+  v1::GenerateVideoEvent e;
+  EXPECT_FALSE(stream->Read(&e));
+  grpc::Status finished = stream->Finish();
+  EXPECT_EQ(finished.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(finished.error_message().find("disk gone"), std::string::npos);
+  v1::VideoJob job;
+  EXPECT_EQ(Create(&job).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The disk is back: both are admitted, and nothing was stored before.
+  app_->store()->SetCommitError(absl::OkStatus());
+  ASSERT_TRUE(Create(&job).ok());
+  auto ctx2 = Ctx();
+  auto stream2 = video_->GenerateVideo(ctx2.get(), Request());
+  ASSERT_TRUE(stream2->Read(&e));
+  EXPECT_EQ(e.queued().position(), 2);
+  ctx2->TryCancel();
+}
+
 TEST_F(ServerTest, FollowersSeeTheirJobMoveUpTheQueue) {
   StartServer();
   v1::VideoJob first;

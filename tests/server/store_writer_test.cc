@@ -312,6 +312,9 @@ TEST(SlowDiskTest, WorkerMessagesAndAdmissionsDoNotWaitForTheDisk) {
   dispatcher.OnMessage("w1", want);
   (void)store->Admit(VideoJob("p"), {});
   dispatcher.Dispatch();
+  // The assignment goes out once the lease is on disk (after the lease
+  // round that the lease request started).
+  for (int i = 0; i < 4; ++i) store->Flush();
   const std::string lease = conn.LeaseId();
   ASSERT_FALSE(lease.empty());
 
