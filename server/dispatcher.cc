@@ -34,10 +34,17 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
       hub_(hub),
       metrics_(metrics),
       options_(options) {
-  // Followers of a job are woken once per commit that changed it.
-  store_->SetChangeObserver([hub](const std::vector<std::string>& ids) {
-    for (const std::string& id : ids) hub->Notify(id);
-  });
+  // Followers of a job are woken once per commit that changed it; the
+  // followers of queued jobs get their new position when the queue moved.
+  store_->SetChangeObserver(
+      [hub, store](const std::vector<std::string>& ids, bool queue_moved) {
+        for (const std::string& id : ids) hub->Notify(id);
+        if (queue_moved) {
+          hub->PushPositions([store](const std::string& id) {
+            return store->QueuePosition(id);
+          });
+        }
+      });
   metrics_->registry->AddCollector([this] {
     absl::MutexLock lock(&mu_);
     std::map<std::pair<std::string, std::string>, int> by_kind_state;
@@ -76,11 +83,6 @@ Dispatcher::~Dispatcher() {
 
 void Dispatcher::Notify(const Touched& touched) {
   for (const std::function<void()>& done : touched.reloads_done) done();
-  if (touched.queue_moved) {
-    hub_->NotifyAll();
-    return;
-  }
-  for (const std::string& id : touched.jobs) hub_->Notify(id);
 }
 
 void Dispatcher::CountState(const JobRecord& job) {
@@ -279,8 +281,6 @@ void Dispatcher::OnLeased(
     for (size_t i = 0; leased.ok() && i < leased->size(); ++i) {
       const std::optional<JobRecord>& job = (*leased)[i];
       if (!job) continue;
-      touched.push_back(job->id);
-      touched.queue_moved = true;
       // Cancelled meanwhile: the store already finished the job.
       if (revoked_in_round_.erase(job->lease_id) > 0) continue;
       Worker* w = Find(askers[i].name, askers[i].generation);
@@ -360,14 +360,12 @@ void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
 void Dispatcher::OnReleased(const std::string& id,
                             absl::StatusOr<JobRecord> job) {
   Touched touched;
-  touched.push_back(id);
   {
     absl::MutexLock lock(&mu_);
     if (job.ok()) {
       CountState(*job);
       // A re-queued job moved the queue and may be leased again.
-      touched.queue_moved = job->state == v1::QUEUED;
-      if (touched.queue_moved) DispatchLocked(&touched);
+      if (job->state == v1::QUEUED) DispatchLocked(&touched);
     } else if (!absl::IsFailedPrecondition(job.status())) {
       // The job stays RUNNING in the store until its lease expires.
       LogEvent("release_error",
@@ -589,7 +587,6 @@ void Dispatcher::CompleteLease(Worker& w, std::string result, std::string body,
 void Dispatcher::OnCompleted(const Asker& worker, const Lease& lease,
                              absl::StatusOr<JobRecord> done) {
   Touched touched;
-  touched.push_back(lease.job);
   {
     absl::MutexLock lock(&mu_);
     Worker* w = Find(worker.name, worker.generation);
@@ -611,12 +608,11 @@ void Dispatcher::OnCompleted(const Asker& worker, const Lease& lease,
 }
 
 void Dispatcher::OnCancelled(const CancelResult& cancelled) {
-  const bool was_queued = cancelled.revoked_lease.empty();
   {
     absl::MutexLock lock(&mu_);
     CountState(cancelled.job);
     auto it = workers_.find(cancelled.worker);
-    if (!was_queued) {
+    if (!cancelled.revoked_lease.empty()) {
       const bool held = it != workers_.end() && it->second.lease &&
                         it->second.lease->lease_id == cancelled.revoked_lease;
       if (!held && round_in_flight_) {
@@ -627,12 +623,6 @@ void Dispatcher::OnCancelled(const CancelResult& cancelled) {
             CancelMessage(cancelled.revoked_lease, "the job was cancelled"));
       }
     }
-  }
-  // A job that leaves the queue moves the ones behind it.
-  if (was_queued) {
-    hub_->NotifyAll();
-  } else {
-    hub_->Notify(cancelled.job.id);
   }
 }
 
@@ -671,8 +661,6 @@ void Dispatcher::OnExpired(absl::StatusOr<std::vector<JobRecord>> expired) {
       return;
     }
     for (const JobRecord& job : *expired) {
-      touched.push_back(job.id);
-      touched.queue_moved = true;
       CountState(job);
       // Completions run in submission order: a worker that holds this job
       // holds the lease that expired (a later lease comes after this).

@@ -168,15 +168,11 @@ class Dispatcher {
     ReloadDone done;
   };
 
-  // What a handler changed: jobs whose followers need a wake-up, and whether
-  // queue positions moved (every follower of a queued job then re-reads its
-  // position).
+  // What a handler leaves to run once mu_ is released. (The followers of
+  // the jobs it changed are woken by the store once the change commits.)
   struct Touched {
-    std::vector<std::string> jobs;
-    bool queue_moved = false;
     // Reload answers, run by Notify once mu_ is released.
     std::vector<std::function<void()>> reloads_done;
-    void push_back(std::string id) { jobs.push_back(std::move(id)); }
   };
 
   // Starts a lease round for the idle workers that asked for a job, or
@@ -257,8 +253,7 @@ class Dispatcher {
   void FinishReloads(bool all, Touched* touched)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Worker Describe(const Worker& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Wakes the watchers of touched jobs and runs reload answers; called
-  // without mu_.
+  // Runs reload answers; called without mu_.
   void Notify(const Touched& touched) ABSL_LOCKS_EXCLUDED(mu_);
 
   JobStore* const store_;

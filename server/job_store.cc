@@ -185,9 +185,10 @@ void JobStore::AfterBatch(bool ok) {
   dirty_results_.clear();
   if (!ok) {
     absl::Status rebuilt = RebuildIndex();
-    (void)rebuilt;  // The next failed batch tries again.
+    (void)rebuilt;        // The next failed batch tries again.
+    queue_moved_ = true;  // Undone changes may have moved it back.
   }
-  if (changed_.empty()) return;
+  if (changed_.empty() && !queue_moved_) return;
   std::sort(changed_.begin(), changed_.end());
   changed_.erase(std::unique(changed_.begin(), changed_.end()), changed_.end());
   ChangeObserver observer;
@@ -196,22 +197,25 @@ void JobStore::AfterBatch(bool ok) {
     observer = observer_;
   }
   if (observer) {
-    writer_->Post([observer, ids = std::move(changed_)] { observer(ids); });
+    writer_->Post([observer, ids = std::move(changed_), moved = queue_moved_] {
+      observer(ids, moved);
+    });
   }
   changed_.clear();
+  queue_moved_ = false;
 }
 
 absl::Status JobStore::RebuildIndex() {
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
-      db_->Prepare("SELECT kind, priority, seq FROM jobs WHERE state = ?"));
+      db_->Prepare("SELECT kind, priority, seq, id FROM jobs WHERE state = ?"));
   st.Bind(1, State(v1::QUEUED));
   QueueIndex index;
   while (true) {
     LVS_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
     index.Add(static_cast<int>(st.Int(0)), static_cast<int>(st.Int(1)),
-              st.Int(2));
+              st.Int(2), st.Text(3));
   }
   absl::MutexLock lock(&index_mu_);
   index_ = std::move(index);
@@ -371,10 +375,15 @@ absl::Status JobStore::Transition(
   }
   changed_.push_back(job.id);
   absl::MutexLock lock(&index_mu_);
-  if (job.state == v1::QUEUED)
-    index_.Remove(static_cast<int>(job.kind), job.priority, job.seq);
-  if (to == v1::QUEUED)
-    index_.Add(static_cast<int>(job.kind), job.priority, job.seq);
+  if (job.state == v1::QUEUED) {
+    index_.Remove(job.id);
+    queue_moved_ = true;
+  }
+  if (to == v1::QUEUED) {
+    queue_moved_ =
+        index_.Add(static_cast<int>(job.kind), job.priority, job.seq, job.id) ||
+        queue_moved_;
+  }
   return absl::OkStatus();
 }
 
@@ -493,7 +502,9 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   LVS_RETURN_IF_ERROR(ins.Step().status());
   {
     absl::MutexLock lock(&index_mu_);
-    index_.Add(static_cast<int>(stored.kind), stored.priority, stored.seq);
+    queue_moved_ = index_.Add(static_cast<int>(stored.kind), stored.priority,
+                              stored.seq, stored.id) ||
+                   queue_moved_;
   }
   out.position = Position(stored);
   LVS_ASSIGN_OR_RETURN(

@@ -205,8 +205,11 @@ class JobStore {
  public:
   template <typename T>
   using Callback = std::function<void(absl::StatusOr<T>)>;
-  // Receives the ids of jobs whose events or state changed, once per batch.
-  using ChangeObserver = std::function<void(const std::vector<std::string>&)>;
+  // Receives the ids of jobs whose events or state changed, and whether
+  // queue positions moved (a job left the queue or entered it ahead of
+  // others), once per batch.
+  using ChangeObserver =
+      std::function<void(const std::vector<std::string>&, bool queue_moved)>;
 
   // Opens (creating) `<data_dir>/lvs.db` and the results directory and
   // re-queues RUNNING jobs.
@@ -237,6 +240,8 @@ class JobStore {
 
   // 1-based queue position of a QUEUED job (0 otherwise); from memory.
   absl::StatusOr<int64_t> QueuePosition(const JobRecord& job);
+  // The same by job id, as of the last change applied (0: not queued).
+  int64_t QueuePosition(const std::string& id) ABSL_LOCKS_EXCLUDED(index_mu_);
 
   // QUEUED jobs of `kind` per priority value.
   absl::StatusOr<std::map<int, int64_t>> QueuedByPriority(JobKind kind);
@@ -474,6 +479,7 @@ class JobStore {
   absl::BitGen rng_;
   std::vector<std::string> dirty_results_;  // Written in the open batch.
   std::vector<std::string> changed_;        // Jobs changed in the open batch.
+  bool queue_moved_ = false;  // Positions moved in the open batch.
 
   absl::Mutex commit_error_mu_;
   absl::Status commit_error_ ABSL_GUARDED_BY(commit_error_mu_);
