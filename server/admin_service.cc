@@ -132,7 +132,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateTrainingJob(
   job.kind = JobKind::kTraining;
   job.owner = kAdminOwner;
   job.request_id = request->request_id();
-  job.spec = spec.SerializeAsString();
+  job.training_spec = spec;
   absl::StatusOr<AdmitResult> admitted =
       shared_->store->Admit(job, AdmitLimits{});
   if (!admitted.ok()) return Done(ctx, ToGrpc(admitted.status()));
@@ -223,8 +223,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ReloadModel(
     JobRecord job;
     status = LoadTraining(request->training_job(), &job);
     if (!status.ok()) return Done(ctx, status);
-    v1::TrainingCompleted completed;
-    completed.ParseFromString(job.result);
+    const v1::TrainingCompleted completed =
+        job.training_completed.value_or(v1::TrainingCompleted());
     if (job.state != v1::SUCCEEDED || completed.checkpoint().path().empty()) {
       return Done(ctx,
                   RichError(grpc::StatusCode::FAILED_PRECONDITION,

@@ -217,7 +217,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     v1::JobAssignment* a = m.mutable_assignment();
     a->set_lease_id(job.lease_id);
     a->set_job(JobName(job.kind, job.id));
-    a->mutable_request()->ParseFromString(job.spec);
+    *a->mutable_request() = job.request;
     a->set_attempt(job.attempts);
     common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
     metrics_->queue_wait_seconds->Observe(
@@ -226,11 +226,9 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     v1::TrainingAssignment* a = m.mutable_training_assignment();
     a->set_lease_id(job.lease_id);
     a->set_job(JobName(job.kind, job.id));
-    a->mutable_spec()->ParseFromString(job.spec);
+    *a->mutable_spec() = job.training_spec;
     a->set_attempt(job.attempts);
-    if (!job.checkpoint.empty()) {
-      a->mutable_resume_from()->ParseFromString(job.checkpoint);
-    }
+    if (job.checkpoint) *a->mutable_resume_from() = *job.checkpoint;
     common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
   }
   w.connection->Send(m);

@@ -265,8 +265,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
 
   grpc::Status FinalStatus(const JobRecord& job) const {
     if (job.state == v1::SUCCEEDED) return grpc::Status::OK;
-    google::rpc::Status error;
-    error.ParseFromString(job.error);
+    google::rpc::Status error = job.error.value_or(google::rpc::Status());
     if (error.code() == 0) {
       error.set_code(job.state == v1::CANCELLED ? grpc::StatusCode::CANCELLED
                                                 : grpc::StatusCode::UNKNOWN);

@@ -56,7 +56,8 @@ namespace v1 = ::lumina::video::v1;
 // Which table a job belongs to.
 enum class JobKind : int { kVideo = 1, kTraining = 2 };
 
-// One job as stored. Times are absl::InfinitePast() when unset.
+// One job as stored, its serialized columns parsed once when the row is read
+// (or the job admitted). Times are absl::InfinitePast() when unset.
 struct JobRecord {
   std::string id;
   JobKind kind = JobKind::kVideo;
@@ -65,7 +66,6 @@ struct JobRecord {
   std::string request_id;
   int priority = v1::PRIORITY_NORMAL;
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
-  std::string spec;  // GenerateVideoRequest or TrainingJobSpec bytes.
   absl::Time create_time = absl::InfinitePast();
   absl::Time start_time = absl::InfinitePast();
   absl::Time end_time = absl::InfinitePast();
@@ -74,12 +74,21 @@ struct JobRecord {
   std::string worker;
   std::string lease_id;  // Empty unless RUNNING.
   absl::Time lease_expire = absl::InfinitePast();
-  std::string error;         // google.rpc.Status bytes.
-  std::string result;        // Completed or TrainingCompleted bytes.
-  std::string progress;      // VideoJobProgress or TrainingStep bytes.
-  std::string checkpoint;    // TrainingCheckpoint bytes (training jobs).
   int64_t last_event = 0;    // Sequence of the newest event.
   int64_t result_bytes = 0;  // Size of the result file (video jobs).
+  // Why a FAILED or CANCELLED job ended.
+  std::optional<google::rpc::Status> error;
+  // Video jobs: the request as admitted (model defaults filled in, seed
+  // fixed), the latest progress, and the result once SUCCEEDED.
+  v1::GenerateVideoRequest request;
+  v1::VideoJobProgress progress;
+  std::optional<v1::Completed> completed;
+  // Training jobs: the spec, the latest step and checkpoint, and the result
+  // once SUCCEEDED.
+  v1::TrainingJobSpec training_spec;
+  std::optional<v1::TrainingStep> last_step;
+  std::optional<v1::TrainingCheckpoint> checkpoint;
+  std::optional<v1::TrainingCompleted> training_completed;
 
   // Whether the job has finished (SUCCEEDED, FAILED or CANCELLED).
   bool finished() const {
@@ -129,7 +138,8 @@ struct NewJob {
   std::string owner;
   std::string request_id;  // Empty: not idempotent.
   int priority = v1::PRIORITY_NORMAL;
-  std::string spec;
+  v1::GenerateVideoRequest request;   // Video jobs.
+  v1::TrainingJobSpec training_spec;  // Training jobs.
 };
 
 // Admission limits checked in the admitting transaction (0: unlimited).
@@ -431,7 +441,7 @@ class JobStore {
   absl::Status AddCapabilityColumns();
   // Writes the capability columns of video job `id` from its request.
   absl::Status WriteCapabilities(const std::string& id,
-                                 const std::string& spec);
+                                 const v1::GenerateVideoRequest& request);
   // Syncs the result files written in the batch (before its commit).
   absl::Status SyncResults();
   // After a batch: rebuilds the queue index when anything failed and tells

@@ -26,12 +26,11 @@ std::string StartedBody(const JobRecord& job, absl::Time now) {
           e.mutable_started()->set_attempt(job.attempts);
         });
   }
-  v1::TrainingCheckpoint checkpoint;
-  checkpoint.ParseFromString(job.checkpoint);
   return EventBody<v1::TrainingEvent>(now, [&](v1::TrainingEvent& e) {
     e.mutable_started()->set_trainer(job.worker);
     e.mutable_started()->set_attempt(job.attempts);
-    e.mutable_started()->set_resumed_from_step(checkpoint.step());
+    e.mutable_started()->set_resumed_from_step(
+        job.checkpoint ? job.checkpoint->step() : 0);
   });
 }
 
@@ -130,18 +129,21 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::DoLeaseNext(
     job.lease_id = NewId();
     job.lease_expire = now + options_.lease_duration;
     job.start_time = now;
-    if (kind == JobKind::kVideo) job.progress.clear();
+    // A video attempt starts its progress afresh; a training job keeps its
+    // last step until the trainer reports one.
+    job.progress.Clear();
     LVS_RETURN_IF_ERROR(Transition(
         before, v1::RUNNING,
         "attempts = ?4, worker = ?5, lease_id = ?6, lease_expire_us = ?7, "
-        "start_us = ?8, progress = ?9",
+        "start_us = ?8, progress = CASE WHEN kind = ?9 THEN '' ELSE progress "
+        "END",
         [&](SqliteStmt& st) {
           st.Bind(4, job.attempts)
               .Bind(5, worker)
               .Bind(6, job.lease_id)
               .Bind(7, Micros(job.lease_expire))
               .Bind(8, Micros(now))
-              .BindBlob(9, job.progress);
+              .Bind(9, static_cast<int64_t>(JobKind::kVideo));
         }));
     LVS_ASSIGN_OR_RETURN(job.last_event,
                          Insert(job.id, StartedBody(job, now), -1, 0));

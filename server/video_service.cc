@@ -9,6 +9,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
@@ -106,7 +107,7 @@ grpc::Status VideoServiceImpl::Prepare(const ClientIdentity& identity,
     stored.set_seed(absl::Uniform<int64_t>(absl::IntervalClosed, seed_gen, 1,
                                            int64_t{1} << 53));
   }
-  new_job.spec = stored.SerializeAsString();
+  new_job.request = std::move(stored);
   limits->max_queue = options_.max_queue;
   // A key's max_concurrent limits its running jobs (the dispatcher leases
   // no more); --max-per-client bounds queued + running of keys without one.
@@ -131,12 +132,11 @@ grpc::Status VideoServiceImpl::Answer(
     case AdmitOutcome::kExisting: {
       // AIP-155: the key names one request; another request under it is
       // refused instead of answered with the first one's job.
-      v1::GenerateVideoRequest existing;
-      existing.ParseFromString(admitted->job.spec);
-      v1::GenerateVideoRequest stored;
-      stored.ParseFromString(new_job.spec);
+      const v1::GenerateVideoRequest& existing = admitted->job.request;
+      v1::GenerateVideoRequest stored = new_job.request;
       if (request.seed() == 0) stored.set_seed(existing.seed());
-      if (existing.SerializeAsString() != stored.SerializeAsString()) {
+      if (!google::protobuf::util::MessageDifferencer::Equals(existing,
+                                                              stored)) {
         shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
         return RichError(
                    grpc::StatusCode::ALREADY_EXISTS,
@@ -323,7 +323,7 @@ VideoServiceImpl::WatchVideoJob(grpc::CallbackServerContext* ctx,
   if (status.ok() && job.state == v1::SUCCEEDED) {
     // A finished video has a known size: an offset past it is a client bug
     // (an empty OK stream would look like a complete download).
-    const int64_t size = ToVideoJob(job, 0).result().size_bytes();
+    const int64_t size = job.completed ? job.completed->size_bytes() : 0;
     if (request->from_offset() > size) {
       status = RichError(grpc::StatusCode::OUT_OF_RANGE,
                          absl::StrCat("from_offset ", request->from_offset(),

@@ -105,7 +105,7 @@ class DispatcherTest : public ::testing::Test {
     v1::GenerateVideoRequest req;
     req.set_prompt("p");
     req.set_width(width);
-    NewJob job{JobKind::kVideo, "o", "", priority, req.SerializeAsString()};
+    NewJob job{JobKind::kVideo, "o", "", priority, req};
     std::string id = store_->Admit(job, {})->job.id;
     dispatcher_->Dispatch();
     Settle();
@@ -220,8 +220,8 @@ TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {
   Complete("w1", lease);
   JobRecord job = Job(id);
   EXPECT_EQ(job.state, v1::SUCCEEDED);
-  v1::Completed result;
-  ASSERT_TRUE(result.ParseFromString(job.result));
+  ASSERT_TRUE(job.completed.has_value());
+  const v1::Completed& result = *job.completed;
   EXPECT_EQ(result.size_bytes(), 5);
   EXPECT_EQ(result.video_uri(), "jobs/" + id + "/video.mp4");
   // A repeated result is fenced: the worker is told to drop the lease.
@@ -250,8 +250,7 @@ TEST_F(DispatcherTest, StepEventsPassTheWorkersThroughputOn) {
   // The worker's figures, not the server's clock (2 it/s here).
   EXPECT_FLOAT_EQ(step.step().it_per_s(), 1.5f);
   EXPECT_FALSE(step.step().has_eta());
-  v1::VideoJobProgress progress;
-  progress.ParseFromString(Job(id).progress);
+  const v1::VideoJobProgress progress = Job(id).progress;
   EXPECT_EQ(progress.step(), 1);
   EXPECT_EQ(progress.total_steps(), 11);
 }
@@ -327,8 +326,8 @@ TEST_F(DispatcherTest, DisconnectRequeuesThenFailsAfterMaxAttempts) {
   Unregister("w2");
   JobRecord job = Job(id);
   EXPECT_EQ(job.state, v1::FAILED);
-  google::rpc::Status error;
-  ASSERT_TRUE(error.ParseFromString(job.error));
+  ASSERT_TRUE(job.error.has_value());
+  const google::rpc::Status& error = *job.error;
   EXPECT_EQ(error.code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_NE(error.message().find("w2 disconnected"), std::string::npos);
 }
@@ -392,8 +391,7 @@ TEST_F(DispatcherTest, ALeaseIsSentOnlyOnceOnDiskAndNothingWaitsForIt) {
   v1::GenerateVideoRequest req;
   req.set_prompt("p");
   const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req.SerializeAsString()}, {})
-          ->job.id;
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
   store_->SetCommitDelay(absl::Milliseconds(300));
   dispatcher_->Dispatch();
   // Dispatch returned, and the dispatcher answers, while the lease waits
@@ -413,8 +411,7 @@ TEST_F(DispatcherTest, AWorkerThatLeavesBeforeItsLeaseIsOnDiskCostsNoAttempt) {
   v1::GenerateVideoRequest req;
   req.set_prompt("p");
   const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req.SerializeAsString()}, {})
-          ->job.id;
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
   store_->SetCommitDelay(absl::Milliseconds(200));
   dispatcher_->Dispatch();
   dispatcher_->Unregister("w1");
@@ -436,8 +433,7 @@ TEST_F(DispatcherTest, ALeaseThatCannotBeWrittenLeavesTheJobQueued) {
   v1::GenerateVideoRequest req;
   req.set_prompt("p");
   const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req.SerializeAsString()}, {})
-          ->job.id;
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
   store_->SetCommitError(absl::UnavailableError("disk gone"));
   dispatcher_->Dispatch();
   Settle();
@@ -499,8 +495,7 @@ TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
   Connect("t1", &t1, v1::WORKER_KIND_TRAINER);
   v1::TrainingJobSpec spec;
   spec.set_max_steps(10);
-  NewJob job{JobKind::kTraining, "admin", "", v1::PRIORITY_NORMAL,
-             spec.SerializeAsString()};
+  NewJob job{JobKind::kTraining, "admin", "", v1::PRIORITY_NORMAL, {}, spec};
   const std::string id = store_->Admit(job, {})->job.id;
   dispatcher_->Dispatch();
   Settle();

@@ -178,8 +178,7 @@ TEST_F(StoreWriterTest, BoundedSubmissionsBeyondTheLimitAreRefused) {
 NewJob VideoJob(const std::string& prompt) {
   v1::GenerateVideoRequest req;
   req.set_prompt(prompt);
-  return NewJob{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
-                req.SerializeAsString()};
+  return NewJob{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL, req};
 }
 
 TEST(JobStoreDurabilityTest, AcknowledgedAdmissionsSurviveACrash) {
