@@ -351,6 +351,9 @@ class JobStore {
   // Deletes a finished job, its events and its result.
   absl::Status Delete(JobKind kind, const std::string& id,
                       const std::string& owner);
+  // Delete without waiting.
+  void DeleteAsync(JobKind kind, std::string id, std::string owner,
+                   std::function<void(absl::Status)> done);
 
   // Up to `limit` events of job `id` after sequence `after_seq`.
   absl::StatusOr<std::vector<StoredEvent>> ReadEvents(const std::string& id,
@@ -437,6 +440,8 @@ class JobStore {
                                         const std::string& owner,
                                         const std::string& reason);
   absl::StatusOr<std::vector<std::string>> DoCollectGarbage();
+  absl::Status DoDelete(JobKind kind, const std::string& id,
+                        const std::string& owner);
   // Adds and fills the capability columns of a database created without them.
   absl::Status AddCapabilityColumns();
   // Writes the capability columns of video job `id` from its request.

@@ -491,19 +491,35 @@ absl::Status JobStore::DeleteRow(const std::string& id) {
 
 absl::Status JobStore::Delete(JobKind kind, const std::string& id,
                               const std::string& owner) {
-  return WriteStatus([&]() -> absl::Status {
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-    if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
-      return absl::NotFoundError(
-          absl::StrCat(JobName(kind, id), " does not exist"));
-    }
-    if (!job->finished()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
-                       "; cancel it before deleting it"));
-    }
-    return DeleteRow(id);
-  });
+  return WriteStatus([&] { return DoDelete(kind, id, owner); });
+}
+
+void JobStore::DeleteAsync(JobKind kind, std::string id, std::string owner,
+                           std::function<void(absl::Status)> done) {
+  Async<bool>(
+      [this, kind, id = std::move(id),
+       owner = std::move(owner)]() -> absl::StatusOr<bool> {
+        LVS_RETURN_IF_ERROR(DoDelete(kind, id, owner));
+        return true;
+      },
+      [done = std::move(done)](absl::StatusOr<bool> deleted) {
+        done(deleted.status());
+      });
+}
+
+absl::Status JobStore::DoDelete(JobKind kind, const std::string& id,
+                                const std::string& owner) {
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+    return absl::NotFoundError(
+        absl::StrCat(JobName(kind, id), " does not exist"));
+  }
+  if (!job->finished()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
+                     "; cancel it before deleting it"));
+  }
+  return DeleteRow(id);
 }
 
 absl::StatusOr<std::vector<std::string>> JobStore::CollectGarbage() {

@@ -346,16 +346,20 @@ grpc::ServerUnaryReactor* VideoServiceImpl::DeleteVideoJob(
   JobRecord job;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = Load(identity, request->name(), &job);
-  if (status.ok()) {
-    status =
-        ToGrpc(shared_->store->Delete(JobKind::kVideo, job.id, identity.owner));
-  }
-  if (status.ok()) {
-    LogEvent("job_deleted", {{"job_id", request->name()},
-                             {"reason", "deleted by the client"}});
-    shared_->hub->Notify(job.id);
-  }
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered once the deletion is on disk; its followers are woken by the
+  // store's change observer.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  shared_->store->DeleteAsync(
+      JobKind::kVideo, job.id, identity.owner,
+      [reactor, name = request->name()](absl::Status deleted) {
+        if (deleted.ok()) {
+          LogEvent("job_deleted",
+                   {{"job_id", name}, {"reason", "deleted by the client"}});
+        }
+        reactor->Finish(ToGrpc(deleted));
+      });
+  return reactor;
 }
 
 std::vector<v1::Model> VideoServiceImpl::Models() {

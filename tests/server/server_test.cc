@@ -342,6 +342,28 @@ TEST_F(ServerTest, AdmissionsAnswerOnlyOnceTheStoreCommitted) {
   ASSERT_TRUE(stream2->Read(&e));
   EXPECT_EQ(e.queued().position(), 2);
   ctx2->TryCancel();
+  // Cancelling and deleting answer from their commit too: a failed one
+  // changes nothing.
+  v1::CancelVideoJobRequest cancel;
+  cancel.set_name(job.name());
+  v1::VideoJob cancelled;
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(
+      video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).error_code(),
+      grpc::StatusCode::UNAVAILABLE);
+  app_->store()->SetCommitError(absl::OkStatus());
+  EXPECT_EQ(Get(job.name()).state(), v1::QUEUED);
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  v1::DeleteVideoJobRequest del;
+  del.set_name(job.name());
+  google::protobuf::Empty empty;
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(video_->DeleteVideoJob(Ctx().get(), del, &empty).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  app_->store()->SetCommitError(absl::OkStatus());
+  EXPECT_EQ(Get(job.name()).state(), v1::CANCELLED);
+  EXPECT_TRUE(video_->DeleteVideoJob(Ctx().get(), del, &empty).ok());
 }
 
 TEST_F(ServerTest, FollowersSeeTheirJobMoveUpTheQueue) {
