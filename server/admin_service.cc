@@ -132,17 +132,26 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateTrainingJob(
   job.kind = JobKind::kTraining;
   job.owner = kAdminOwner;
   job.request_id = request->request_id();
-  job.spec = spec.SerializeAsString();
-  absl::StatusOr<AdmitResult> admitted =
-      shared_->store->Admit(job, AdmitLimits{});
-  if (!admitted.ok()) return Done(ctx, ToGrpc(admitted.status()));
-  if (admitted->outcome == AdmitOutcome::kCreated) {
-    shared_->metrics->training_jobs_total->Add({"QUEUED"}, 1);
-    LogJobState(admitted->job);
-    shared_->dispatcher->Dispatch();
-  }
-  *response = ToTrainingJob(admitted->job);
-  return Done(ctx, grpc::Status::OK);
+  job.training_spec = spec;
+  // Answered from the store's completion once the job is on disk.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status queued = shared_->store->AdmitAsync(
+      std::move(job), AdmitLimits{},
+      [this, reactor, response](absl::StatusOr<AdmitResult> admitted) {
+        if (!admitted.ok()) {
+          reactor->Finish(ToGrpc(admitted.status()));
+          return;
+        }
+        if (admitted->outcome == AdmitOutcome::kCreated) {
+          shared_->metrics->training_jobs_total->Add({"QUEUED"}, 1);
+          LogJobState(admitted->job);
+          shared_->dispatcher->Dispatch();
+        }
+        *response = ToTrainingJob(admitted->job);
+        reactor->Finish(grpc::Status::OK);
+      });
+  if (!queued.ok()) reactor->Finish(ToGrpc(queued));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetTrainingJob(
@@ -192,16 +201,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CancelTrainingJob(
   JobRecord job;
   grpc::Status status = Gate(ctx);
   if (status.ok()) status = LoadTraining(request->name(), &job);
-  if (status.ok()) {
-    absl::StatusOr<CancelResult> cancelled = shared_->store->Cancel(
-        JobKind::kTraining, job.id, "", "cancelled by an administrator");
-    status = ToGrpc(cancelled.status());
-    if (cancelled.ok()) {
-      shared_->dispatcher->OnCancelled(*cancelled);
-      *response = ToTrainingJob(cancelled->job);
-    }
-  }
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered once the cancellation is on disk.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  shared_->store->CancelAsync(
+      JobKind::kTraining, job.id, "", "cancelled by an administrator",
+      [this, reactor, response](absl::StatusOr<CancelResult> cancelled) {
+        if (cancelled.ok()) {
+          shared_->dispatcher->OnCancelled(*cancelled);
+          *response = ToTrainingJob(cancelled->job);
+        }
+        reactor->Finish(ToGrpc(cancelled.status()));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ReloadModel(
@@ -223,8 +235,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ReloadModel(
     JobRecord job;
     status = LoadTraining(request->training_job(), &job);
     if (!status.ok()) return Done(ctx, status);
-    v1::TrainingCompleted completed;
-    completed.ParseFromString(job.result);
+    const v1::TrainingCompleted completed =
+        job.training_completed.value_or(v1::TrainingCompleted());
     if (job.state != v1::SUCCEEDED || completed.checkpoint().path().empty()) {
       return Done(ctx,
                   RichError(grpc::StatusCode::FAILED_PRECONDITION,

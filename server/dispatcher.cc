@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "server/job_log.h"
@@ -35,10 +34,17 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
       hub_(hub),
       metrics_(metrics),
       options_(options) {
-  // Followers of a job are woken once per commit that changed it.
-  store_->SetChangeObserver([hub](const std::vector<std::string>& ids) {
-    for (const std::string& id : ids) hub->Notify(id);
-  });
+  // Followers of a job are woken once per commit that changed it; the
+  // followers of queued jobs get their new position when the queue moved.
+  store_->SetChangeObserver(
+      [hub, store](const std::vector<std::string>& ids, bool queue_moved) {
+        for (const std::string& id : ids) hub->Notify(id);
+        if (queue_moved) {
+          hub->PushPositions([store](const std::string& id) {
+            return store->QueuePosition(id);
+          });
+        }
+      });
   metrics_->registry->AddCollector([this] {
     absl::MutexLock lock(&mu_);
     std::map<std::pair<std::string, std::string>, int> by_kind_state;
@@ -63,13 +69,20 @@ Dispatcher::Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
   });
 }
 
+Dispatcher::~Dispatcher() {
+  {
+    absl::MutexLock lock(&mu_);
+    leasing_ = false;
+    stopping_ = true;
+  }
+  // A lease round's completion may hand leases back, whose completions
+  // start nothing more once leasing stopped.
+  store_->Flush();
+  store_->Flush();
+}
+
 void Dispatcher::Notify(const Touched& touched) {
   for (const std::function<void()>& done : touched.reloads_done) done();
-  if (touched.queue_moved) {
-    hub_->NotifyAll();
-    return;
-  }
-  for (const std::string& id : touched.jobs) hub_->Notify(id);
 }
 
 void Dispatcher::CountState(const JobRecord& job) {
@@ -118,6 +131,7 @@ absl::Status Dispatcher::Register(const v1::RegisterWorker& registration,
     Worker& w = workers_[name];
     w.registration = registration;
     w.connection = connection;
+    w.generation = next_generation_++;
     w.connect_time = w.last_heartbeat = clock_->Now();
     v1::ServerMessage reply;
     reply.mutable_registered()->set_name(name);
@@ -159,11 +173,9 @@ void Dispatcher::Unregister(const std::string& name,
   Notify(touched);
 }
 
-LeaseFilter Dispatcher::FilterOf(const Worker& w,
-                                 std::vector<std::string> excluded_owners) {
+LeaseFilter Dispatcher::FilterOf(const Worker& w) {
   const v1::WorkerCapabilities& caps = w.registration.capabilities();
   LeaseFilter f;
-  f.excluded_owners = std::move(excluded_owners);
   f.models.assign(caps.models().begin(), caps.models().end());
   f.max_width = caps.max_width();
   f.max_height = caps.max_height();
@@ -171,18 +183,21 @@ LeaseFilter Dispatcher::FilterOf(const Worker& w,
   return f;
 }
 
-std::vector<std::string> Dispatcher::OwnersAtLimit() const {
-  std::vector<std::string> at_limit;
-  if (!options_.owner_max_running) return at_limit;
-  absl::flat_hash_map<std::string, int64_t> running;
+std::map<std::string, int64_t> Dispatcher::RunningByOwner() const {
+  std::map<std::string, int64_t> running;
   for (const auto& [name, w] : workers_) {
     if (w.lease && w.lease->kind == JobKind::kVideo) ++running[w.lease->owner];
   }
-  for (const auto& [owner, n] : running) {
-    const int64_t limit = options_.owner_max_running(owner);
-    if (limit > 0 && n >= limit) at_limit.push_back(owner);
+  return running;
+}
+
+Dispatcher::Worker* Dispatcher::Find(const std::string& name,
+                                     uint64_t generation) {
+  auto it = workers_.find(name);
+  if (it == workers_.end() || it->second.generation != generation) {
+    return nullptr;
   }
-  return at_limit;
+  return &it->second;
 }
 
 void Dispatcher::Assign(Worker& w, const JobRecord& job) {
@@ -192,6 +207,8 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
   lease.owner = job.owner;
   lease.lease_id = job.lease_id;
   lease.kind = job.kind;
+  lease.queued = job.create_time;
+  lease.leased = job.start_time;
   lease.start = lease.last_step = now;
   w.lease = lease;
   w.wants_lease = false;
@@ -200,7 +217,7 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     v1::JobAssignment* a = m.mutable_assignment();
     a->set_lease_id(job.lease_id);
     a->set_job(JobName(job.kind, job.id));
-    a->mutable_request()->ParseFromString(job.spec);
+    *a->mutable_request() = job.request;
     a->set_attempt(job.attempts);
     common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
     metrics_->queue_wait_seconds->Observe(
@@ -209,11 +226,9 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
     v1::TrainingAssignment* a = m.mutable_training_assignment();
     a->set_lease_id(job.lease_id);
     a->set_job(JobName(job.kind, job.id));
-    a->mutable_spec()->ParseFromString(job.spec);
+    *a->mutable_spec() = job.training_spec;
     a->set_attempt(job.attempts);
-    if (!job.checkpoint.empty()) {
-      a->mutable_resume_from()->ParseFromString(job.checkpoint);
-    }
+    if (job.checkpoint) *a->mutable_resume_from() = *job.checkpoint;
     common::ToProto(job.lease_expire, a->mutable_lease_expire_time());
   }
   w.connection->Send(m);
@@ -221,24 +236,71 @@ void Dispatcher::Assign(Worker& w, const JobRecord& job) {
 }
 
 void Dispatcher::DispatchLocked(Touched* touched) {
+  (void)touched;  // Leases are assigned, and their jobs touched, in OnLeased.
   if (!leasing_) return;
-  for (auto& [name, w] : workers_) {
+  if (round_in_flight_) {
+    round_again_ = true;
+    return;
+  }
+  LeaseRound round;
+  std::vector<Asker> askers;
+  for (const auto& [name, w] : workers_) {
     if (!w.wants_lease || w.draining || w.lease) continue;
     const JobKind kind = w.registration.kind() == v1::WORKER_KIND_TRAINER
                              ? JobKind::kTraining
                              : JobKind::kVideo;
-    absl::StatusOr<std::optional<JobRecord>> leased =
-        store_->LeaseNext(kind, name, FilterOf(w, OwnersAtLimit()));
-    if (!leased.ok()) {
-      LogEvent("lease_error",
-               {{"worker_id", name}, {"error", leased.status().ToString()}});
-      continue;
-    }
-    if (!leased->has_value()) continue;
-    Assign(w, **leased);
-    touched->push_back((*leased)->id);
-    touched->queue_moved = true;
+    round.asks.push_back({kind, name, FilterOf(w)});
+    askers.push_back({name, w.generation});
   }
+  if (askers.empty()) return;
+  round.running = RunningByOwner();
+  round.owner_limit = options_.owner_max_running;
+  round_in_flight_ = true;
+  round_again_ = false;
+  store_->LeaseRoundAsync(
+      std::move(round),
+      [this, askers = std::move(askers)](
+          absl::StatusOr<std::vector<std::optional<JobRecord>>> leased) {
+        OnLeased(askers, std::move(leased));
+      });
+}
+
+void Dispatcher::OnLeased(
+    const std::vector<Asker>& askers,
+    absl::StatusOr<std::vector<std::optional<JobRecord>>> leased) {
+  Touched touched;
+  std::vector<JobRecord> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    round_in_flight_ = false;
+    if (!leased.ok()) {
+      LogEvent("lease_error", {{"error", leased.status().ToString()}});
+    }
+    for (size_t i = 0; leased.ok() && i < leased->size(); ++i) {
+      const std::optional<JobRecord>& job = (*leased)[i];
+      if (!job) continue;
+      // Cancelled meanwhile: the store already finished the job.
+      if (revoked_in_round_.erase(job->lease_id) > 0) continue;
+      Worker* w = Find(askers[i].name, askers[i].generation);
+      if (w == nullptr || w->draining || w->lease || !leasing_) {
+        orphans.push_back(*job);
+        continue;
+      }
+      Assign(*w, *job);
+    }
+    revoked_in_round_.clear();
+    if (round_again_) DispatchLocked(&touched);
+  }
+  for (const JobRecord& job : orphans) {
+    store_->ReturnLeaseAsync(
+        job.id, job.lease_id,
+        absl::StrCat("worker ", job.worker,
+                     " could no longer take the job when it was leased"),
+        [this, id = job.id](absl::StatusOr<JobRecord> back) {
+          OnReleased(id, std::move(back));
+        });
+  }
+  Notify(touched);
 }
 
 void Dispatcher::Dispatch() {
@@ -254,7 +316,7 @@ void Dispatcher::SetLeasing(bool enabled) {
   Touched touched;
   {
     absl::MutexLock lock(&mu_);
-    leasing_ = enabled;
+    leasing_ = enabled && !stopping_;
     DispatchLocked(&touched);
   }
   Notify(touched);
@@ -284,18 +346,31 @@ void Dispatcher::Finished(Worker& w) {
 
 void Dispatcher::ReleaseLease(Worker& w, const google::rpc::Status& error,
                               bool permanent, Touched* touched) {
+  (void)touched;  // The job's followers are woken once it is released.
   const Lease lease = *w.lease;
   w.lease.reset();
-  absl::StatusOr<JobRecord> job =
-      store_->Release(lease.job, lease.lease_id, error, permanent);
-  touched->push_back(lease.job);
-  touched->queue_moved = true;
-  if (job.ok()) {
-    CountState(*job);
-  } else if (!absl::IsFailedPrecondition(job.status())) {
-    LogEvent("release_error",
-             {{"job_id", lease.job}, {"error", job.status().ToString()}});
+  store_->ReleaseAsync(lease.job, lease.lease_id, error, permanent,
+                       [this, id = lease.job](absl::StatusOr<JobRecord> job) {
+                         OnReleased(id, std::move(job));
+                       });
+}
+
+void Dispatcher::OnReleased(const std::string& id,
+                            absl::StatusOr<JobRecord> job) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    if (job.ok()) {
+      CountState(*job);
+      // A re-queued job moved the queue and may be leased again.
+      if (job->state == v1::QUEUED) DispatchLocked(&touched);
+    } else if (!absl::IsFailedPrecondition(job.status())) {
+      // The job stays RUNNING in the store until its lease expires.
+      LogEvent("release_error",
+               {{"job_id", id}, {"error", job.status().ToString()}});
+    }
   }
+  Notify(touched);
 }
 
 void Dispatcher::OnLeaseError(Worker& w, const absl::Status& error,
@@ -382,7 +457,7 @@ void Dispatcher::OnMessage(const std::string& name,
         OnJobEvent(w, message.job_event(), &touched, &read_next);
         break;
       case v1::WorkerMessage::kJobResult:
-        OnJobResult(w, message.job_result(), &touched);
+        OnJobResult(w, message.job_result(), &touched, &read_next);
         break;
       case v1::WorkerMessage::kCancelAck:
         if (w.lease && w.lease->lease_id == message.cancel_ack().lease_id()) {
@@ -390,10 +465,10 @@ void Dispatcher::OnMessage(const std::string& name,
         }
         break;
       case v1::WorkerMessage::kTrainingReport:
-        OnTrainingReport(w, message.training_report(), &touched);
+        OnTrainingReport(w, message.training_report(), &read_next);
         break;
       case v1::WorkerMessage::kTrainingResult:
-        OnTrainingResult(w, message.training_result(), &touched);
+        OnTrainingResult(w, message.training_result(), &touched, &read_next);
         break;
       case v1::WorkerMessage::kReloadResult:
         OnReloadResult(name, message.reload_result(), &touched);
@@ -466,13 +541,14 @@ void Dispatcher::OnJobEvent(Worker& w, const v1::JobEvent& event,
   }
   store_->AppendEventAsync(
       lease->job, lease->lease_id, body.SerializeAsString(),
-      lease->progress.SerializeAsString(),
+      lease->progress.SerializeAsString(), std::nullopt,
       [done = AfterStore(w, lease->lease_id, read_next)](
           absl::StatusOr<int64_t> seq) { done(seq.status()); });
 }
 
 void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
-                             Touched* touched) {
+                             Touched* touched,
+                             std::function<void()>* read_next) {
   Lease* lease = CurrentLease(w, result.lease_id());
   if (lease == nullptr) return;
   if (!result.has_completed()) {
@@ -482,50 +558,69 @@ void Dispatcher::OnJobResult(Worker& w, const v1::JobResult& result,
     ReleaseLease(w, error, result.permanent(), touched);
     return;
   }
-  const absl::Time now = clock_->Now();
-  absl::StatusOr<JobRecord> job = store_->Get(JobKind::kVideo, lease->job);
   v1::Completed completed = result.completed();
   completed.set_video_uri(JobName(JobKind::kVideo, lease->job) + "/video.mp4");
   completed.set_size_bytes(lease->progress.bytes());
-  if (job.ok()) {
-    common::ToProto(job->start_time - job->create_time,
-                    completed.mutable_timings()->mutable_queue());
-  }
+  common::ToProto(lease->leased - lease->queued,
+                  completed.mutable_timings()->mutable_queue());
   v1::GenerateVideoEvent body;
-  common::ToProto(now, body.mutable_time());
+  common::ToProto(clock_->Now(), body.mutable_time());
   *body.mutable_completed() = completed;
-  const std::string id = lease->job;
-  const absl::Time start = lease->start;
-  absl::StatusOr<JobRecord> done =
-      store_->Complete(id, lease->lease_id, completed.SerializeAsString(),
-                       body.SerializeAsString());
-  touched->push_back(id);
-  if (!done.ok()) {
-    OnLeaseError(w, done.status(), touched);
-    return;
+  CompleteLease(w, completed.SerializeAsString(), body.SerializeAsString(),
+                read_next);
+}
+
+void Dispatcher::CompleteLease(Worker& w, std::string result, std::string body,
+                               std::function<void()>* read_next) {
+  store_->CompleteAsync(
+      w.lease->job, w.lease->lease_id, std::move(result), std::move(body),
+      [this, worker = Asker{w.registration.name(), w.generation},
+       lease = *w.lease, next = std::exchange(*read_next, nullptr)](
+          absl::StatusOr<JobRecord> done) {
+        OnCompleted(worker, lease, std::move(done));
+        if (next) next();
+      });
+}
+
+void Dispatcher::OnCompleted(const Asker& worker, const Lease& lease,
+                             absl::StatusOr<JobRecord> done) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    Worker* w = Find(worker.name, worker.generation);
+    const bool current =
+        w != nullptr && w->lease && w->lease->lease_id == lease.lease_id;
+    if (done.ok()) {
+      if (current) Finished(*w);
+      if (lease.kind == JobKind::kVideo) {
+        metrics_->job_duration_seconds->Observe(
+            {}, absl::ToDoubleSeconds(clock_->Now() - lease.start));
+      }
+      CountState(*done);
+    } else if (current) {
+      OnLeaseError(*w, done.status(), &touched);
+    }
+    DispatchLocked(&touched);
   }
-  Finished(w);
-  metrics_->job_duration_seconds->Observe({},
-                                          absl::ToDoubleSeconds(now - start));
-  CountState(*done);
+  Notify(touched);
 }
 
 void Dispatcher::OnCancelled(const CancelResult& cancelled) {
-  const bool was_queued = cancelled.revoked_lease.empty();
   {
     absl::MutexLock lock(&mu_);
     CountState(cancelled.job);
     auto it = workers_.find(cancelled.worker);
-    if (it != workers_.end() && !cancelled.revoked_lease.empty()) {
-      it->second.connection->Send(
-          CancelMessage(cancelled.revoked_lease, "the job was cancelled"));
+    if (!cancelled.revoked_lease.empty()) {
+      const bool held = it != workers_.end() && it->second.lease &&
+                        it->second.lease->lease_id == cancelled.revoked_lease;
+      if (!held && round_in_flight_) {
+        // Granted by the round in flight: never sent.
+        revoked_in_round_.insert(cancelled.revoked_lease);
+      } else if (it != workers_.end()) {
+        it->second.connection->Send(
+            CancelMessage(cancelled.revoked_lease, "the job was cancelled"));
+      }
     }
-  }
-  // A job that leaves the queue moves the ones behind it.
-  if (was_queued) {
-    hub_->NotifyAll();
-  } else {
-    hub_->Notify(cancelled.job.id);
   }
 }
 
@@ -533,35 +628,67 @@ void Dispatcher::Tick() {
   Touched touched;
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<std::vector<JobRecord>> expired = store_->ExpireLeases();
-    if (expired.ok()) {
-      for (const JobRecord& job : *expired) {
-        touched.push_back(job.id);
-        touched.queue_moved = true;
-        CountState(job);
-        for (auto& [name, w] : workers_) {
-          if (w.lease && w.lease->job == job.id) {
-            w.connection->Send(
-                CancelMessage(w.lease->lease_id, "the lease expired"));
-            w.lease.reset();
-          }
-        }
-      }
-    } else {
-      LogEvent("expire_error", {{"error", expired.status().ToString()}});
+    if (stopping_) return;
+    if (!expiring_) {
+      expiring_ = true;
+      store_->ExpireLeasesAsync(
+          [this](absl::StatusOr<std::vector<JobRecord>> expired) {
+            OnExpired(std::move(expired));
+          });
     }
-    absl::StatusOr<std::vector<std::string>> deleted = store_->CollectGarbage();
-    if (deleted.ok()) {
-      for (const std::string& id : *deleted) {
-        touched.push_back(id);
-        LogEvent("job_deleted", {{"job_id", JobName(JobKind::kVideo, id)},
-                                 {"reason", "result expired or over quota"}});
-      }
+    if (!collecting_) {
+      collecting_ = true;
+      store_->CollectGarbageAsync(
+          [this](absl::StatusOr<std::vector<std::string>> deleted) {
+            OnCollected(std::move(deleted));
+          });
     }
     FinishReloads(false, &touched);
     DispatchLocked(&touched);
   }
   Notify(touched);
+}
+
+void Dispatcher::OnExpired(absl::StatusOr<std::vector<JobRecord>> expired) {
+  Touched touched;
+  {
+    absl::MutexLock lock(&mu_);
+    expiring_ = false;
+    if (!expired.ok()) {
+      LogEvent("expire_error", {{"error", expired.status().ToString()}});
+      return;
+    }
+    for (const JobRecord& job : *expired) {
+      CountState(job);
+      // Completions run in submission order: a worker that holds this job
+      // holds the lease that expired (a later lease comes after this).
+      for (auto& [name, w] : workers_) {
+        if (w.lease && w.lease->job == job.id) {
+          w.connection->Send(
+              CancelMessage(w.lease->lease_id, "the lease expired"));
+          w.lease.reset();
+        }
+      }
+    }
+    if (!expired->empty()) DispatchLocked(&touched);
+  }
+  Notify(touched);
+}
+
+void Dispatcher::OnCollected(absl::StatusOr<std::vector<std::string>> deleted) {
+  {
+    absl::MutexLock lock(&mu_);
+    collecting_ = false;
+  }
+  if (!deleted.ok()) {
+    LogEvent("gc_error", {{"error", deleted.status().ToString()}});
+    return;
+  }
+  for (const std::string& id : *deleted) {
+    LogEvent("job_deleted", {{"job_id", JobName(JobKind::kVideo, id)},
+                             {"reason", "result expired or over quota"}});
+    hub_->Notify(id);
+  }
 }
 
 v1::Worker Dispatcher::Describe(const Worker& w) const {

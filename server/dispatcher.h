@@ -6,24 +6,32 @@
 // leases on Tick(), routes cancellations and model reloads.
 //
 // It never waits for a worker: every method records what happened and sends
-// messages through WorkerConnection::Send(), which only queues them. The
-// frequent worker messages (heartbeats, progress events, MP4 chunks) never
-// wait for the disk either: their store changes go to the store's writer and
-// the stream reads its next message once the change is committed (so a
-// worker stream has one message in the store at a time: the writer's
-// backlog is bounded by the number of workers). Leasing, completion and
-// release still wait for their group commit. Time comes from the store's
-// Clock, so tests drive lease expiry with a FakeClock.
+// messages through WorkerConnection::Send(), which only queues them. Nor does
+// it wait for the disk: every store change goes to the store's writer and the
+// dispatcher continues from its completion (on the store's completion thread,
+// in submission order). A worker stream reads its next message once its
+// change is committed (so a worker stream has one message in the store at a
+// time: the writer's backlog is bounded by the number of workers, and a
+// chunk is acknowledged only once stored). Leasing runs in rounds, one in
+// flight at a time: the idle workers that asked for a job are leased in one
+// store change and each assignment is sent only once its lease is on disk;
+// a lease whose worker left (or was drained, or leasing stopped) meanwhile is
+// handed back without using an attempt. A worker is freed in memory when its
+// lease is released, before the release is on disk; should that write fail,
+// the job stays RUNNING in the store until its lease expires, and Tick()
+// re-queues it. Time comes from the store's Clock, so tests drive lease
+// expiry with a FakeClock.
 //
-// Thread-safety: thread-safe; one mutex. Lock order: Dispatcher -> JobStore;
-// EventHub notifications run after the mutex is released. Store completions
-// run on the store's completion thread and take the mutex themselves.
+// Thread-safety: thread-safe; one mutex, never held while waiting. Lock
+// order: Dispatcher -> JobStore; EventHub notifications run after the mutex
+// is released. Store completions take the mutex themselves.
 #ifndef LVS_SERVER_DISPATCHER_H_
 #define LVS_SERVER_DISPATCHER_H_
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +76,9 @@ class Dispatcher {
 
   Dispatcher(JobStore* store, Clock* clock, EventHub* hub,
              ServerMetrics* metrics, DispatcherOptions options);
+  // Stops leasing and waits for the store completions that call back into
+  // the dispatcher.
+  ~Dispatcher();
 
   // Registers a worker stream (INVALID_ARGUMENT for a bad registration) and
   // answers Registered. A name held by a stream heard from within the lease
@@ -125,6 +136,8 @@ class Dispatcher {
     std::string owner;
     std::string lease_id;
     JobKind kind = JobKind::kVideo;
+    absl::Time queued = absl::InfinitePast();  // The job's creation time.
+    absl::Time leased = absl::InfinitePast();  // The job's start time.
     absl::Time start = absl::InfinitePast();
     absl::Time last_step = absl::InfinitePast();
     bool first_chunk = false;
@@ -140,6 +153,13 @@ class Dispatcher {
     bool wants_lease = false;
     bool draining = false;
     std::optional<Lease> lease;
+    // Tells this stream's registration from a later one under the same name.
+    uint64_t generation = 0;
+  };
+  // A worker named in a lease round.
+  struct Asker {
+    std::string name;
+    uint64_t generation = 0;
   };
   struct PendingReload {
     std::map<std::string, v1::WorkerReload> results;  // By worker.
@@ -148,26 +168,30 @@ class Dispatcher {
     ReloadDone done;
   };
 
-  // What a handler changed: jobs whose followers need a wake-up, and whether
-  // queue positions moved (every follower of a queued job then re-reads its
-  // position).
+  // What a handler leaves to run once mu_ is released. (The followers of
+  // the jobs it changed are woken by the store once the change commits.)
   struct Touched {
-    std::vector<std::string> jobs;
-    bool queue_moved = false;
     // Reload answers, run by Notify once mu_ is released.
     std::vector<std::function<void()>> reloads_done;
-    void push_back(std::string id) { jobs.push_back(std::move(id)); }
   };
 
+  // Starts a lease round for the idle workers that asked for a job, or
+  // marks one to follow the round in flight.
   void DispatchLocked(Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // What worker `w` can run, as a LeaseFilter; jobs of `excluded_owners`
-  // (owners at their limit of running video jobs) are left queued.
-  static LeaseFilter FilterOf(const Worker& w,
-                              std::vector<std::string> excluded_owners);
-  // Owners whose running video jobs reached their limit.
-  std::vector<std::string> OwnersAtLimit() const
+  // Completion of a lease round: assigns each leased job to its worker, or
+  // hands it back when the worker can no longer take it.
+  void OnLeased(const std::vector<Asker>& askers,
+                absl::StatusOr<std::vector<std::optional<JobRecord>>> leased)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // What worker `w` can run, as a LeaseFilter.
+  static LeaseFilter FilterOf(const Worker& w);
+  // Video jobs running per owner.
+  std::map<std::string, int64_t> RunningByOwner() const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Assign(Worker& w, const JobRecord& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The registered worker `name` if it is still registration `generation`.
+  Worker* Find(const std::string& name, uint64_t generation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a progress event or chunk; the store change is asynchronous and
   // takes `read_next` (left empty) to run once it is committed.
@@ -184,12 +208,31 @@ class Dispatcher {
   void OnStoreError(const std::string& name, const WorkerConnection* connection,
                     const std::string& lease_id, const absl::Status& error)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void OnJobResult(Worker& w, const v1::JobResult& result, Touched* touched)
+  void OnJobResult(Worker& w, const v1::JobResult& result, Touched* touched,
+                   std::function<void()>* read_next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTrainingReport(Worker& w, const v1::TrainingReport& report,
-                        Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                        std::function<void()>* read_next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTrainingResult(Worker& w, const v1::TrainingResult& result,
-                        Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                        Touched* touched, std::function<void()>* read_next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Completes `w`'s lease with `result` and the event `body`; the worker is
+  // freed once that is on disk, then `read_next` (taken) runs.
+  void CompleteLease(Worker& w, std::string result, std::string body,
+                     std::function<void()>* read_next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Completion of CompleteLease.
+  void OnCompleted(const Asker& worker, const Lease& lease,
+                   absl::StatusOr<JobRecord> done) ABSL_LOCKS_EXCLUDED(mu_);
+  // Completion of a release: counts the job's new state, wakes every
+  // follower (the queue moved) and leases the job again if it was re-queued.
+  void OnReleased(const std::string& id, absl::StatusOr<JobRecord> job)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnExpired(absl::StatusOr<std::vector<JobRecord>> expired)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnCollected(absl::StatusOr<std::vector<std::string>> deleted)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnReloadResult(const std::string& name, const v1::ReloadResult& result,
                       Touched* touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker's current lease if it is `lease_id`; otherwise tells the
@@ -210,8 +253,7 @@ class Dispatcher {
   void FinishReloads(bool all, Touched* touched)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Worker Describe(const Worker& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Wakes the watchers of touched jobs and runs reload answers; called
-  // without mu_.
+  // Runs reload answers; called without mu_.
   void Notify(const Touched& touched) ABSL_LOCKS_EXCLUDED(mu_);
 
   JobStore* const store_;
@@ -225,6 +267,17 @@ class Dispatcher {
   std::map<std::string, PendingReload> reloads_ ABSL_GUARDED_BY(mu_);
   int64_t next_reload_ ABSL_GUARDED_BY(mu_) = 1;
   bool leasing_ ABSL_GUARDED_BY(mu_) = true;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Being destroyed.
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  // A lease round is in flight; another is due once it completes.
+  bool round_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool round_again_ ABSL_GUARDED_BY(mu_) = false;
+  // Leases cancelled while the round that granted them was in flight: they
+  // are not sent.
+  std::set<std::string> revoked_in_round_ ABSL_GUARDED_BY(mu_);
+  // An expiry or a collection is in flight (Tick starts one at a time).
+  bool expiring_ ABSL_GUARDED_BY(mu_) = false;
+  bool collecting_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace lvs::server

@@ -1,5 +1,7 @@
 // Dispatcher: training reports and results from trainers, and model reloads.
 // The rest of the dispatcher is in dispatcher.cc.
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,14 +12,14 @@
 namespace lvs::server {
 
 void Dispatcher::OnTrainingReport(Worker& w, const v1::TrainingReport& report,
-                                  Touched* touched) {
+                                  std::function<void()>* read_next) {
   Lease* lease = CurrentLease(w, report.lease_id());
   if (lease == nullptr) return;
   v1::TrainingEvent body = report.event();
   body.clear_job();
   body.clear_sequence();
   common::ToProto(clock_->Now(), body.mutable_time());
-  std::string progress, checkpoint;
+  std::optional<std::string> progress, checkpoint;
   if (body.has_step()) {
     progress = body.step().SerializeAsString();
   } else if (body.has_checkpoint()) {
@@ -25,18 +27,16 @@ void Dispatcher::OnTrainingReport(Worker& w, const v1::TrainingReport& report,
   } else {
     return;  // Trainers report only steps and checkpoints here.
   }
-  absl::Status status =
-      store_
-          ->AppendEvent(lease->job, lease->lease_id, body.SerializeAsString(),
-                        body.has_step() ? &progress : nullptr,
-                        body.has_checkpoint() ? &checkpoint : nullptr)
-          .status();
-  touched->push_back(lease->job);
-  if (!status.ok()) OnLeaseError(w, status, touched);
+  store_->AppendEventAsync(
+      lease->job, lease->lease_id, body.SerializeAsString(),
+      std::move(progress), std::move(checkpoint),
+      [done = AfterStore(w, lease->lease_id, read_next)](
+          absl::StatusOr<int64_t> seq) { done(seq.status()); });
 }
 
 void Dispatcher::OnTrainingResult(Worker& w, const v1::TrainingResult& result,
-                                  Touched* touched) {
+                                  Touched* touched,
+                                  std::function<void()>* read_next) {
   Lease* lease = CurrentLease(w, result.lease_id());
   if (lease == nullptr) return;
   if (!result.has_completed()) {
@@ -50,17 +50,8 @@ void Dispatcher::OnTrainingResult(Worker& w, const v1::TrainingResult& result,
   v1::TrainingEvent body;
   common::ToProto(clock_->Now(), body.mutable_time());
   *body.mutable_completed() = result.completed();
-  const std::string id = lease->job;
-  absl::StatusOr<JobRecord> done = store_->Complete(
-      id, lease->lease_id, result.completed().SerializeAsString(),
-      body.SerializeAsString());
-  touched->push_back(id);
-  if (!done.ok()) {
-    OnLeaseError(w, done.status(), touched);
-    return;
-  }
-  Finished(w);
-  CountState(*done);
+  CompleteLease(w, result.completed().SerializeAsString(),
+                body.SerializeAsString(), read_next);
 }
 
 absl::Status Dispatcher::Reload(const std::vector<std::string>& workers,

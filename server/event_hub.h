@@ -1,12 +1,16 @@
 // Wakes the streams that follow a job when its event log grows or its state
-// changes. Subscribers hold their own state; the hub keeps weak references, so
-// a stream that ends never receives a late wake-up.
+// changes, and pushes queue positions to the followers of queued jobs when
+// the queue moves (no store read per follower). Subscribers hold their own
+// state; the hub keeps weak references, so a stream that ends never receives
+// a late wake-up.
 //
 // Thread-safety: thread-safe. Wake() runs on the notifying thread, outside the
 // hub's lock.
 #ifndef LVS_SERVER_EVENT_HUB_H_
 #define LVS_SERVER_EVENT_HUB_H_
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +27,9 @@ class JobSubscriber {
   virtual ~JobSubscriber() = default;
   // Called after job events were appended or the job changed state.
   virtual void Wake() = 0;
+  // Called with the job's new 1-based queue position after the queue moved
+  // (only while the job is queued).
+  virtual void Moved(int64_t position) = 0;
 };
 
 // Job id -> subscribers.
@@ -65,16 +72,23 @@ class EventHub {
     for (const auto& s : wake) s->Wake();
   }
 
-  // Wakes every subscriber (shutdown).
-  void NotifyAll() {
-    std::vector<std::shared_ptr<JobSubscriber>> wake;
+  // Tells the subscribers of queued jobs their position: `position(id)`
+  // (0: not queued; not told).
+  void PushPositions(
+      const std::function<int64_t(const std::string&)>& position) {
+    std::vector<std::pair<std::shared_ptr<JobSubscriber>, int64_t>> moved;
     {
       absl::MutexLock lock(&mu_);
+      const std::string* last = nullptr;
+      int64_t at = 0;
       for (const auto& [id, weak] : subs_) {
-        if (auto s = weak.lock()) wake.push_back(std::move(s));
+        if (last == nullptr || *last != id) at = position(id);
+        last = &id;
+        if (at <= 0) continue;
+        if (auto s = weak.lock()) moved.emplace_back(std::move(s), at);
       }
     }
-    for (const auto& s : wake) s->Wake();
+    for (const auto& [s, at] : moved) s->Moved(at);
   }
 
  private:

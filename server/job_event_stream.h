@@ -6,11 +6,18 @@
 // result file; with a `from_offset` the chunks before it are skipped and the
 // first one is cut to start at it.
 //
+// A GenerateVideo stream is created before its job is on disk: it sends
+// nothing until Admitted() (then it follows the job) or Refused() (then it
+// finishes with that status) is called, from the admission's completion.
+//
 // One write is in flight at a time and the next events are read from the
 // store only when it is done, so a slow client never makes the server buffer
-// a whole video. The reactor wakes through EventHub when the job changes.
-// While the job waits, a Queued event with the new position is sent whenever
-// the job moves up the queue.
+// a whole video. The reactor wakes through EventHub when the job changes,
+// and reads the store only then. While the job waits, the hub pushes its
+// position whenever the queue moves; a Queued event with the newest position
+// is sent when it differs from the last one sent (positions that arrive
+// while a write is in flight are coalesced into one event), with no store
+// read.
 //
 // Thread-safety: reactor callbacks and wake-ups may run on any thread; the
 // state is guarded by `mu_`; StartWrite/Finish are called outside it.
@@ -52,19 +59,51 @@ class RejectedStream : public grpc::ServerWriteReactor<Event> {
 template <typename Event, typename Wire = Event>
 class JobEventStream : public grpc::ServerWriteReactor<Wire> {
  public:
-  // Streams job `id` of `kind`. `on_client_cancel`, when set, runs once if the
-  // client cancels the call or its deadline passes.
+  // Called with the job's id once if the client cancels the call or its
+  // deadline passes (after the job was admitted).
+  using CancelFn = std::function<void(const std::string& id)>;
+
+  // Streams job `id` of `kind`.
   JobEventStream(JobStore* store, EventHub* hub, JobKind kind, std::string id,
-                 int64_t from_offset, std::function<void()> on_client_cancel)
+                 int64_t from_offset, CancelFn on_client_cancel)
+      : JobEventStream(store, hub, kind, from_offset,
+                       std::move(on_client_cancel)) {
+    Admitted(std::move(id));
+  }
+
+  // Streams a job of `kind` that is being admitted: see the file comment.
+  JobEventStream(JobStore* store, EventHub* hub, JobKind kind,
+                 int64_t from_offset, CancelFn on_client_cancel)
       : store_(store),
         hub_(hub),
         kind_(kind),
-        id_(std::move(id)),
         from_offset_(from_offset),
         on_client_cancel_(std::move(on_client_cancel)),
-        waker_(std::make_shared<Waker>(this)) {
+        waker_(std::make_shared<Waker>(this)) {}
+
+  // The job is on disk as `id`: follow it.
+  void Admitted(std::string id) {
+    bool cancel = false;
+    {
+      absl::MutexLock lock(&mu_);
+      id_ = std::move(id);
+      started_ = true;
+      cancel = cancelled_ && !cancel_ran_;
+      cancel_ran_ = cancel_ran_ || cancel;
+    }
     hub_->Subscribe(id_, waker_);
+    if (cancel && on_client_cancel_) on_client_cancel_(id_);
     Pump();
+  }
+
+  // The job was not admitted: finish with `status`.
+  void Refused(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      started_ = true;
+      finished_ = true;
+    }
+    this->Finish(status);
   }
 
   void OnWriteDone(bool ok) override {
@@ -77,16 +116,21 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   }
 
   void OnCancel() override {
+    bool cancel = false;
+    std::string id;
     {
       absl::MutexLock lock(&mu_);
       cancelled_ = true;
+      cancel = started_ && !finished_ && !cancel_ran_;
+      cancel_ran_ = cancel_ran_ || cancel;
+      id = id_;
     }
-    if (on_client_cancel_) on_client_cancel_();
+    if (cancel && on_client_cancel_) on_client_cancel_(id);
     Pump();
   }
 
   void OnDone() override {
-    hub_->Unsubscribe(id_, waker_.get());
+    if (!id_.empty()) hub_->Unsubscribe(id_, waker_.get());
     waker_->Detach();
     delete this;
   }
@@ -98,7 +142,11 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     explicit Waker(JobEventStream* stream) : stream_(stream) {}
     void Wake() override {
       absl::MutexLock lock(&mu_);
-      if (stream_ != nullptr) stream_->Pump();
+      if (stream_ != nullptr) stream_->OnChanged();
+    }
+    void Moved(int64_t position) override {
+      absl::MutexLock lock(&mu_);
+      if (stream_ != nullptr) stream_->OnMoved(position);
     }
     void Detach() {
       absl::MutexLock lock(&mu_);
@@ -112,6 +160,24 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
 
   // What Pump decided to do once the lock is released.
   enum class Action { kNone, kWrite, kFinish };
+
+  // The job's events or state changed: read them.
+  void OnChanged() {
+    {
+      absl::MutexLock lock(&mu_);
+      stale_ = true;
+    }
+    Pump();
+  }
+
+  // The queue moved: the job is now at `position`.
+  void OnMoved(int64_t position) {
+    {
+      absl::MutexLock lock(&mu_);
+      pushed_ = position;
+    }
+    Pump();
+  }
 
   void Pump() {
     Action action = Action::kNone;
@@ -134,14 +200,18 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   }
 
   Action Next(grpc::Status* final_status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_) return Action::kNone;
+    // Before admission the stream has nothing to send, and must not finish:
+    // the admission's completion still refers to it.
+    if (writing_ || finished_ || !started_) return Action::kNone;
     if (cancelled_) {
       finished_ = true;
       *final_status =
           grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
       return Action::kFinish;
     }
-    for (int round = 0; pending_.empty() && round < 4; ++round) {
+    // The store is read only after a change (or to go on after a write);
+    // a pushed position alone reads nothing.
+    for (int round = 0; stale_ && pending_.empty() && round < 4; ++round) {
       absl::StatusOr<std::vector<StoredEvent>> events =
           store_->ReadEvents(id_, last_seq_, 16);
       if (!events.ok()) return Fail(ToGrpc(events.status()), final_status);
@@ -155,8 +225,13 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
       if (!job.ok()) return Fail(ToGrpc(job.status()), final_status);
       if (job->last_event > last_seq_) continue;  // Raced with an append.
       if (job->finished()) return Fail(FinalStatus(*job), final_status);
-      if (!QueueMoved(*job)) return Action::kNone;  // Wait for a wake-up.
+      // Caught up: wait for a wake-up. A job that waits may have moved
+      // since its Queued event was logged.
+      stale_ = false;
+      queued_ = job->state == v1::QUEUED;
+      if (queued_) pushed_ = store_->QueuePosition(id_);
     }
+    if (pending_.empty()) QueueMoved();
     if (pending_.empty()) return Action::kNone;
     current_ = std::move(pending_.front());
     pending_.pop_front();
@@ -164,16 +239,14 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     return Action::kWrite;
   }
 
-  // Adds a Queued event with the new position when a queued job moved up
+  // Adds a Queued event with the newest position when a queued job moved
   // since the last Queued event it was sent. It is not logged: its sequence
   // repeats the last logged event's.
-  bool QueueMoved(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (job.state != v1::QUEUED || position_ == 0) return false;
-    absl::StatusOr<int64_t> position = store_->QueuePosition(job);
-    if (!position.ok() || *position <= 0 || *position == position_) {
-      return false;
+  void QueueMoved() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!queued_ || position_ == 0 || pushed_ <= 0 || pushed_ == position_) {
+      return;
     }
-    position_ = *position;
+    position_ = pushed_;
     Event event;
     event.set_job(JobName(kind_, id_));
     event.set_sequence(last_seq_);
@@ -181,7 +254,6 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     event.mutable_queued()->set_position(static_cast<int32_t>(position_));
     event.mutable_queued()->set_ahead(static_cast<int32_t>(position_ - 1));
     pending_.push_back(std::move(event));
-    return true;
   }
 
   Action Fail(const grpc::Status& status, grpc::Status* final_status)
@@ -193,8 +265,7 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
 
   grpc::Status FinalStatus(const JobRecord& job) const {
     if (job.state == v1::SUCCEEDED) return grpc::Status::OK;
-    google::rpc::Status error;
-    error.ParseFromString(job.error);
+    google::rpc::Status error = job.error.value_or(google::rpc::Status());
     if (error.code() == 0) {
       error.set_code(job.state == v1::CANCELLED ? grpc::StatusCode::CANCELLED
                                                 : grpc::StatusCode::UNKNOWN);
@@ -210,7 +281,9 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     if (!event->ParseFromString(stored.body)) return false;
     event->set_job(JobName(kind_, id_));
     event->set_sequence(stored.seq);
-    if (event->has_queued()) position_ = event->queued().position();
+    // A job waits in the queue from a Queued event to the next event.
+    queued_ = event->has_queued();
+    if (queued_) position_ = pushed_ = event->queued().position();
     if constexpr (std::is_same_v<Event, v1::GenerateVideoEvent>) {
       if (stored.chunk_offset >= 0) {
         const int64_t end = stored.chunk_offset + stored.chunk_length;
@@ -231,20 +304,26 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   JobStore* const store_;
   EventHub* const hub_;
   const JobKind kind_;
-  const std::string id_;
+  // Set once by Admitted(), before the stream reads anything.
+  std::string id_;
   const int64_t from_offset_;
-  const std::function<void()> on_client_cancel_;
+  const CancelFn on_client_cancel_;
   const std::shared_ptr<Waker> waker_;
 
   absl::Mutex mu_;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t position_ ABSL_GUARDED_BY(mu_) = 0;  // Last queue position sent.
+  int64_t pushed_ ABSL_GUARDED_BY(mu_) = 0;    // Newest position known.
+  bool queued_ ABSL_GUARDED_BY(mu_) = false;   // The job waits in the queue.
+  bool stale_ ABSL_GUARDED_BY(mu_) = true;     // Events may be unread.
   std::deque<Event> pending_ ABSL_GUARDED_BY(mu_);
   Event current_;          // Owned by the write in flight.
   grpc::ByteBuffer wire_;  // `current_` serialized, when Wire is bytes.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;     // Admitted or refused.
+  bool cancel_ran_ ABSL_GUARDED_BY(mu_) = false;  // on_client_cancel_ ran.
 };
 
 }  // namespace lvs::server

@@ -29,10 +29,7 @@ void LogJobState(const JobRecord& job, const std::string& note) {
       f["run_s"] = Seconds(job.start_time, job.end_time);
     }
   }
-  if (!job.error.empty()) {
-    google::rpc::Status error;
-    if (error.ParseFromString(job.error)) f["error"] = error.message();
-  }
+  if (job.error) f["error"] = job.error->message();
   if (!note.empty()) f["note"] = note;
   LogEvent("job_state", std::move(f));
 }

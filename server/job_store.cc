@@ -64,6 +64,31 @@ absl::Time FromMicros(int64_t us) {
 // A job state as an SQL parameter: states are never written into SQL text.
 int64_t State(v1::JobState state) { return static_cast<int64_t>(state); }
 
+// Parses `bytes` into `*out` when there are any.
+template <typename T>
+void ParseInto(const std::string& bytes, std::optional<T>* out) {
+  if (bytes.empty()) return;
+  out->emplace();
+  if (!(*out)->ParseFromString(bytes)) out->reset();
+}
+
+// The serialized columns of a row of `job`'s kind, parsed into `job`.
+void ParseColumns(const std::string& spec, const std::string& error,
+                  const std::string& result, const std::string& progress,
+                  const std::string& checkpoint, JobRecord* job) {
+  ParseInto(error, &job->error);
+  if (job->kind == JobKind::kVideo) {
+    job->request.ParseFromString(spec);
+    job->progress.ParseFromString(progress);
+    ParseInto(result, &job->completed);
+  } else {
+    job->training_spec.ParseFromString(spec);
+    ParseInto(progress, &job->last_step);
+    ParseInto(checkpoint, &job->checkpoint);
+    ParseInto(result, &job->training_completed);
+  }
+}
+
 }  // namespace
 
 std::string JobName(JobKind kind, const std::string& id) {
@@ -158,7 +183,16 @@ void JobStore::SetCommitDelay(absl::Duration delay) {
   writer_->SetCommitDelay(delay);
 }
 
+void JobStore::SetCommitError(absl::Status error) {
+  absl::MutexLock lock(&commit_error_mu_);
+  commit_error_ = std::move(error);
+}
+
 absl::Status JobStore::SyncResults() {
+  {
+    absl::MutexLock lock(&commit_error_mu_);
+    if (!commit_error_.ok()) return commit_error_;
+  }
   std::sort(dirty_results_.begin(), dirty_results_.end());
   dirty_results_.erase(
       std::unique(dirty_results_.begin(), dirty_results_.end()),
@@ -176,9 +210,10 @@ void JobStore::AfterBatch(bool ok) {
   dirty_results_.clear();
   if (!ok) {
     absl::Status rebuilt = RebuildIndex();
-    (void)rebuilt;  // The next failed batch tries again.
+    (void)rebuilt;        // The next failed batch tries again.
+    queue_moved_ = true;  // Undone changes may have moved it back.
   }
-  if (changed_.empty()) return;
+  if (changed_.empty() && !queue_moved_) return;
   std::sort(changed_.begin(), changed_.end());
   changed_.erase(std::unique(changed_.begin(), changed_.end()), changed_.end());
   ChangeObserver observer;
@@ -187,22 +222,25 @@ void JobStore::AfterBatch(bool ok) {
     observer = observer_;
   }
   if (observer) {
-    writer_->Post([observer, ids = std::move(changed_)] { observer(ids); });
+    writer_->Post([observer, ids = std::move(changed_), moved = queue_moved_] {
+      observer(ids, moved);
+    });
   }
   changed_.clear();
+  queue_moved_ = false;
 }
 
 absl::Status JobStore::RebuildIndex() {
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
-      db_->Prepare("SELECT kind, priority, seq FROM jobs WHERE state = ?"));
+      db_->Prepare("SELECT kind, priority, seq, id FROM jobs WHERE state = ?"));
   st.Bind(1, State(v1::QUEUED));
   QueueIndex index;
   while (true) {
     LVS_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
     index.Add(static_cast<int>(st.Int(0)), static_cast<int>(st.Int(1)),
-              st.Int(2));
+              st.Int(2), st.Text(3));
   }
   absl::MutexLock lock(&index_mu_);
   index_ = std::move(index);
@@ -227,15 +265,13 @@ absl::Status JobStore::AddCapabilityColumns() {
                          st.Bind(1, static_cast<int64_t>(JobKind::kVideo));
                        }));
   for (const JobRecord& job : jobs) {
-    LVS_RETURN_IF_ERROR(WriteCapabilities(job.id, job.spec));
+    LVS_RETURN_IF_ERROR(WriteCapabilities(job.id, job.request));
   }
   return absl::OkStatus();
 }
 
 absl::Status JobStore::WriteCapabilities(const std::string& id,
-                                         const std::string& spec) {
-  v1::GenerateVideoRequest req;
-  if (!req.ParseFromString(spec)) return absl::OkStatus();
+                                         const v1::GenerateVideoRequest& req) {
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
       db_->Prepare("UPDATE jobs SET model = ?, width = ?, height = ?, "
@@ -271,7 +307,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
     r.request_id = st.Text(4);
     r.priority = static_cast<int>(st.Int(5));
     r.state = static_cast<v1::JobState>(st.Int(6));
-    r.spec = st.Text(7);
+    const std::string spec = st.Text(7);
     r.create_time = FromMicros(st.Int(8));
     r.start_time = FromMicros(st.Int(9));
     r.end_time = FromMicros(st.Int(10));
@@ -280,11 +316,8 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::Query(
     r.worker = st.Text(13);
     r.lease_id = st.Text(14);
     r.lease_expire = FromMicros(st.Int(15));
-    r.error = st.Text(16);
-    r.result = st.Text(17);
-    r.progress = st.Text(18);
-    r.checkpoint = st.Text(19);
     r.last_event = st.Int(20);
+    ParseColumns(spec, st.Text(16), st.Text(17), st.Text(18), st.Text(19), &r);
     if (r.kind == JobKind::kVideo) r.result_bytes = results_.Size(r.id);
     out.push_back(std::move(r));
   }
@@ -362,10 +395,15 @@ absl::Status JobStore::Transition(
   }
   changed_.push_back(job.id);
   absl::MutexLock lock(&index_mu_);
-  if (job.state == v1::QUEUED)
-    index_.Remove(static_cast<int>(job.kind), job.priority, job.seq);
-  if (to == v1::QUEUED)
-    index_.Add(static_cast<int>(job.kind), job.priority, job.seq);
+  if (job.state == v1::QUEUED) {
+    index_.Remove(job.id);
+    queue_moved_ = true;
+  }
+  if (to == v1::QUEUED) {
+    queue_moved_ =
+        index_.Add(static_cast<int>(job.kind), job.priority, job.seq, job.id) ||
+        queue_moved_;
+  }
   return absl::OkStatus();
 }
 
@@ -452,12 +490,16 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   stored.request_id = job.request_id;
   stored.priority = job.priority;
   stored.state = v1::QUEUED;
-  stored.spec = job.spec;
   stored.create_time = now;
   stored.last_event = 1;  // The Queued event below.
   // The capability columns, matched by LeaseNext.
   v1::GenerateVideoRequest req;
-  if (job.kind == JobKind::kVideo) (void)req.ParseFromString(job.spec);
+  if (job.kind == JobKind::kVideo) {
+    stored.request = job.request;
+    req = job.request;
+  } else {
+    stored.training_spec = job.training_spec;
+  }
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt ins,
       db_->Prepare("INSERT INTO jobs(id, kind, owner, request_id, priority, "
@@ -472,7 +514,9 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   }
   ins.Bind(5, job.priority)
       .Bind(6, State(v1::QUEUED))
-      .BindBlob(7, job.spec)
+      .BindBlob(7, job.kind == JobKind::kVideo
+                       ? job.request.SerializeAsString()
+                       : job.training_spec.SerializeAsString())
       .Bind(8, Micros(now))
       .Bind(9, req.model())
       .Bind(10, static_cast<int64_t>(req.width()))
@@ -484,7 +528,9 @@ absl::StatusOr<AdmitResult> JobStore::DoAdmit(const NewJob& job,
   LVS_RETURN_IF_ERROR(ins.Step().status());
   {
     absl::MutexLock lock(&index_mu_);
-    index_.Add(static_cast<int>(stored.kind), stored.priority, stored.seq);
+    queue_moved_ = index_.Add(static_cast<int>(stored.kind), stored.priority,
+                              stored.seq, stored.id) ||
+                   queue_moved_;
   }
   out.position = Position(stored);
   LVS_ASSIGN_OR_RETURN(

@@ -6,17 +6,18 @@
 // changes to a transaction (group commit); a change is reported done only
 // once its transaction and the result bytes it wrote are on disk, so an
 // accepted job is durable before the RPC answers and a chunk before it is
-// acknowledged. The *Async methods report through a callback and never block
-// their caller; the others wait for their commit (admin calls, rare lease
-// changes, tests). Reads use a second connection and never wait for the
-// writer. Jobs move along the edges of `CheckTransition`:
-// QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED, QUEUED -> CANCELLED,
-// and RUNNING -> QUEUED when a lease is lost. Queue positions come from an
-// in-memory index of the queued jobs kept by the writer, so a position costs
-// no query. Every change of a leased job is fenced by its lease id:
-// a call with a stale lease id fails with FAILED_PRECONDITION and changes
-// nothing, so a job is never completed twice. Opening the store re-queues the
-// jobs that were RUNNING when the previous process stopped.
+// acknowledged. The *Async methods report through a callback on the store's
+// completion thread, in submission order, and never block their caller (the
+// dispatcher and the RPC reactions use only these); the others wait for
+// their commit (admin calls, start-up and shutdown, tests). Reads use a second
+// connection and never wait for the writer. Jobs move along the edges of
+// `CheckTransition`: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED,
+// QUEUED -> CANCELLED, and RUNNING -> QUEUED when a lease is lost. Queue
+// positions come from an in-memory index of the queued jobs kept by the writer,
+// so a position costs no query. Every change of a leased job is fenced by its
+// lease id: a call with a stale lease id fails with FAILED_PRECONDITION and
+// changes nothing, so a job is never completed twice. Opening the store
+// re-queues the jobs that were RUNNING when the previous process stopped.
 //
 // Thread-safety: thread-safe. The write connection, the id generator and the
 // set of result files to sync belong to the writer thread; the read
@@ -55,7 +56,8 @@ namespace v1 = ::lumina::video::v1;
 // Which table a job belongs to.
 enum class JobKind : int { kVideo = 1, kTraining = 2 };
 
-// One job as stored. Times are absl::InfinitePast() when unset.
+// One job as stored, its serialized columns parsed once when the row is read
+// (or the job admitted). Times are absl::InfinitePast() when unset.
 struct JobRecord {
   std::string id;
   JobKind kind = JobKind::kVideo;
@@ -64,7 +66,6 @@ struct JobRecord {
   std::string request_id;
   int priority = v1::PRIORITY_NORMAL;
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
-  std::string spec;  // GenerateVideoRequest or TrainingJobSpec bytes.
   absl::Time create_time = absl::InfinitePast();
   absl::Time start_time = absl::InfinitePast();
   absl::Time end_time = absl::InfinitePast();
@@ -73,12 +74,21 @@ struct JobRecord {
   std::string worker;
   std::string lease_id;  // Empty unless RUNNING.
   absl::Time lease_expire = absl::InfinitePast();
-  std::string error;         // google.rpc.Status bytes.
-  std::string result;        // Completed or TrainingCompleted bytes.
-  std::string progress;      // VideoJobProgress or TrainingStep bytes.
-  std::string checkpoint;    // TrainingCheckpoint bytes (training jobs).
   int64_t last_event = 0;    // Sequence of the newest event.
   int64_t result_bytes = 0;  // Size of the result file (video jobs).
+  // Why a FAILED or CANCELLED job ended.
+  std::optional<google::rpc::Status> error;
+  // Video jobs: the request as admitted (model defaults filled in, seed
+  // fixed), the latest progress, and the result once SUCCEEDED.
+  v1::GenerateVideoRequest request;
+  v1::VideoJobProgress progress;
+  std::optional<v1::Completed> completed;
+  // Training jobs: the spec, the latest step and checkpoint, and the result
+  // once SUCCEEDED.
+  v1::TrainingJobSpec training_spec;
+  std::optional<v1::TrainingStep> last_step;
+  std::optional<v1::TrainingCheckpoint> checkpoint;
+  std::optional<v1::TrainingCompleted> training_completed;
 
   // Whether the job has finished (SUCCEEDED, FAILED or CANCELLED).
   bool finished() const {
@@ -128,7 +138,8 @@ struct NewJob {
   std::string owner;
   std::string request_id;  // Empty: not idempotent.
   int priority = v1::PRIORITY_NORMAL;
-  std::string spec;
+  v1::GenerateVideoRequest request;   // Video jobs.
+  v1::TrainingJobSpec training_spec;  // Training jobs.
 };
 
 // Admission limits checked in the admitting transaction (0: unlimited).
@@ -165,6 +176,24 @@ struct LeaseFilter {
   std::vector<std::string> excluded_owners;  // Their jobs are not leased.
 };
 
+// A worker asking for a job in a lease round.
+struct LeaseAsk {
+  JobKind kind = JobKind::kVideo;
+  std::string worker;
+  LeaseFilter filter;
+};
+
+// One lease round: each ask, in order, gets the first queued job of its kind
+// that fits it (LeaseNext), or none. Owners whose running video jobs reach
+// their limit get no more, counting the jobs leased earlier in the round.
+struct LeaseRound {
+  std::vector<LeaseAsk> asks;
+  // Video jobs running per owner before the round.
+  std::map<std::string, int64_t> running;
+  // An owner's limit of running video jobs (unset or 0: none).
+  std::function<int64_t(const std::string& owner)> owner_limit;
+};
+
 // Filter of JobStore::List.
 struct ListQuery {
   JobKind kind = JobKind::kVideo;
@@ -186,8 +215,11 @@ class JobStore {
  public:
   template <typename T>
   using Callback = std::function<void(absl::StatusOr<T>)>;
-  // Receives the ids of jobs whose events or state changed, once per batch.
-  using ChangeObserver = std::function<void(const std::vector<std::string>&)>;
+  // Receives the ids of jobs whose events or state changed, and whether
+  // queue positions moved (a job left the queue or entered it ahead of
+  // others), once per batch.
+  using ChangeObserver =
+      std::function<void(const std::vector<std::string>&, bool queue_moved)>;
 
   // Opens (creating) `<data_dir>/lvs.db` and the results directory and
   // re-queues RUNNING jobs.
@@ -218,6 +250,8 @@ class JobStore {
 
   // 1-based queue position of a QUEUED job (0 otherwise); from memory.
   absl::StatusOr<int64_t> QueuePosition(const JobRecord& job);
+  // The same by job id, as of the last change applied (0: not queued).
+  int64_t QueuePosition(const std::string& id) ABSL_LOCKS_EXCLUDED(index_mu_);
 
   // QUEUED jobs of `kind` per priority value.
   absl::StatusOr<std::map<int, int64_t>> QueuedByPriority(JobKind kind);
@@ -237,6 +271,11 @@ class JobStore {
                                                      const std::string& worker,
                                                      const LeaseFilter& filter);
 
+  // Runs `round` in one change; `done` gets, per ask, the job leased to it
+  // once the leases are on disk (nullopt: none fitted).
+  void LeaseRoundAsync(LeaseRound round,
+                       Callback<std::vector<std::optional<JobRecord>>> done);
+
   // Extends a lease by the lease duration from now.
   absl::Status Renew(const std::string& id, const std::string& lease_id);
   // Renew without waiting; `done` runs once it is on disk.
@@ -251,9 +290,11 @@ class JobStore {
                                       const std::string& body,
                                       const std::string* progress,
                                       const std::string* checkpoint);
-  // AppendEvent of a video progress event without waiting.
+  // AppendEvent without waiting.
   void AppendEventAsync(std::string id, std::string lease_id, std::string body,
-                        std::string progress, Callback<int64_t> done);
+                        std::optional<std::string> progress,
+                        std::optional<std::string> checkpoint,
+                        Callback<int64_t> done);
 
   // Appends MP4 bytes at `offset` to the result of a leased video job and a
   // chunk event whose body is `body` (a GenerateVideoEvent without the
@@ -273,6 +314,9 @@ class JobStore {
                                      const std::string& lease_id,
                                      const std::string& result,
                                      const std::string& body);
+  // Complete without waiting.
+  void CompleteAsync(std::string id, std::string lease_id, std::string result,
+                     std::string body, Callback<JobRecord> done);
 
   // Ends a lease that failed: FAILED with `error` when `permanent` or out of
   // attempts, otherwise back to QUEUED (a Requeued and a Queued event; the
@@ -281,19 +325,35 @@ class JobStore {
                                     const std::string& lease_id,
                                     const google::rpc::Status& error,
                                     bool permanent);
+  // Release without waiting.
+  void ReleaseAsync(std::string id, std::string lease_id,
+                    google::rpc::Status error, bool permanent,
+                    Callback<JobRecord> done);
+  // Puts a leased job back to QUEUED without using an attempt (a lease that
+  // never reached its worker).
+  void ReturnLeaseAsync(std::string id, std::string lease_id,
+                        std::string reason, Callback<JobRecord> done);
 
   // Releases every lease that expired before now; returns the jobs changed.
   absl::StatusOr<std::vector<JobRecord>> ExpireLeases();
+  // ExpireLeases without waiting.
+  void ExpireLeasesAsync(Callback<std::vector<JobRecord>> done);
 
   // Cancels a QUEUED or RUNNING job (FAILED_PRECONDITION once finished).
   // `owner` empty matches every owner.
   absl::StatusOr<CancelResult> Cancel(JobKind kind, const std::string& id,
                                       const std::string& owner,
                                       const std::string& reason);
+  // Cancel without waiting.
+  void CancelAsync(JobKind kind, std::string id, std::string owner,
+                   std::string reason, Callback<CancelResult> done);
 
   // Deletes a finished job, its events and its result.
   absl::Status Delete(JobKind kind, const std::string& id,
                       const std::string& owner);
+  // Delete without waiting.
+  void DeleteAsync(JobKind kind, std::string id, std::string owner,
+                   std::function<void(absl::Status)> done);
 
   // Up to `limit` events of job `id` after sequence `after_seq`.
   absl::StatusOr<std::vector<StoredEvent>> ReadEvents(const std::string& id,
@@ -307,6 +367,8 @@ class JobStore {
   // Deletes finished video jobs past their expire time, then the oldest
   // finished results while over the quota. Returns the ids deleted.
   absl::StatusOr<std::vector<std::string>> CollectGarbage();
+  // CollectGarbage without waiting.
+  void CollectGarbageAsync(Callback<std::vector<std::string>> done);
 
   // Puts every RUNNING job back to QUEUED without using an attempt (server
   // restart or shutdown). Returns the jobs changed.
@@ -319,6 +381,9 @@ class JobStore {
 
   // Changes the delay added before each commit (tests: a slow disk).
   void SetCommitDelay(absl::Duration delay);
+  // Makes every commit fail with `error` until called with OK (tests: a
+  // failing disk).
+  void SetCommitError(absl::Status error);
 
   // The options the store was opened with.
   const JobStoreOptions& options() const { return options_; }
@@ -336,6 +401,11 @@ class JobStore {
   template <typename T>
   absl::Status WriteAsync(std::function<absl::StatusOr<T>()> fn,
                           Callback<T> done, bool bounded);
+  // An unbounded WriteAsync; when the writer refuses it (shutdown), `done`
+  // still runs with the refusal on the completion thread, never on the
+  // caller's (which may hold a lock that `done` takes).
+  template <typename T>
+  void Async(std::function<absl::StatusOr<T>()> fn, Callback<T> done);
 
   // The bodies of the changes; writer thread only.
   absl::StatusOr<AdmitResult> DoAdmit(const NewJob& job,
@@ -352,11 +422,31 @@ class JobStore {
                                         const std::string& body);
   absl::StatusOr<std::optional<JobRecord>> DoLeaseNext(
       JobKind kind, const std::string& worker, const LeaseFilter& filter);
+  absl::StatusOr<std::vector<std::optional<JobRecord>>> DoLeaseRound(
+      const LeaseRound& round);
+  absl::StatusOr<JobRecord> DoComplete(const std::string& id,
+                                       const std::string& lease_id,
+                                       const std::string& result,
+                                       const std::string& body);
+  absl::StatusOr<JobRecord> DoRelease(const std::string& id,
+                                      const std::string& lease_id,
+                                      const google::rpc::Status& error,
+                                      bool permanent);
+  absl::StatusOr<JobRecord> DoReturnLease(const std::string& id,
+                                          const std::string& lease_id,
+                                          const std::string& reason);
+  absl::StatusOr<std::vector<JobRecord>> DoExpireLeases();
+  absl::StatusOr<CancelResult> DoCancel(JobKind kind, const std::string& id,
+                                        const std::string& owner,
+                                        const std::string& reason);
+  absl::StatusOr<std::vector<std::string>> DoCollectGarbage();
+  absl::Status DoDelete(JobKind kind, const std::string& id,
+                        const std::string& owner);
   // Adds and fills the capability columns of a database created without them.
   absl::Status AddCapabilityColumns();
   // Writes the capability columns of video job `id` from its request.
   absl::Status WriteCapabilities(const std::string& id,
-                                 const std::string& spec);
+                                 const v1::GenerateVideoRequest& request);
   // Syncs the result files written in the batch (before its commit).
   absl::Status SyncResults();
   // After a batch: rebuilds the queue index when anything failed and tells
@@ -404,6 +494,10 @@ class JobStore {
   absl::BitGen rng_;
   std::vector<std::string> dirty_results_;  // Written in the open batch.
   std::vector<std::string> changed_;        // Jobs changed in the open batch.
+  bool queue_moved_ = false;  // Positions moved in the open batch.
+
+  absl::Mutex commit_error_mu_;
+  absl::Status commit_error_ ABSL_GUARDED_BY(commit_error_mu_);
 
   absl::Mutex read_mu_;
   std::unique_ptr<SqliteDb> read_db_ ABSL_GUARDED_BY(read_mu_);
@@ -445,6 +539,12 @@ absl::Status JobStore::WriteAsync(std::function<absl::StatusOr<T>()> fn,
         }
       },
       bounded);
+}
+
+template <typename T>
+void JobStore::Async(std::function<absl::StatusOr<T>()> fn, Callback<T> done) {
+  absl::Status queued = WriteAsync<T>(std::move(fn), done, /*bounded=*/false);
+  if (!queued.ok()) writer_->Post([done, queued] { done(queued); });
 }
 
 // Writes `id`'s resource name: "jobs/{id}" or "trainingJobs/{id}".

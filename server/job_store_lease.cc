@@ -26,12 +26,11 @@ std::string StartedBody(const JobRecord& job, absl::Time now) {
           e.mutable_started()->set_attempt(job.attempts);
         });
   }
-  v1::TrainingCheckpoint checkpoint;
-  checkpoint.ParseFromString(job.checkpoint);
   return EventBody<v1::TrainingEvent>(now, [&](v1::TrainingEvent& e) {
     e.mutable_started()->set_trainer(job.worker);
     e.mutable_started()->set_attempt(job.attempts);
-    e.mutable_started()->set_resumed_from_step(checkpoint.step());
+    e.mutable_started()->set_resumed_from_step(
+        job.checkpoint ? job.checkpoint->step() : 0);
   });
 }
 
@@ -41,6 +40,41 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::LeaseNext(
     JobKind kind, const std::string& worker, const LeaseFilter& filter) {
   return Write<std::optional<JobRecord>>(
       [&] { return DoLeaseNext(kind, worker, filter); });
+}
+
+void JobStore::LeaseRoundAsync(
+    LeaseRound round, Callback<std::vector<std::optional<JobRecord>>> done) {
+  Async<std::vector<std::optional<JobRecord>>>(
+      [this, round = std::move(round)] { return DoLeaseRound(round); },
+      std::move(done));
+}
+
+absl::StatusOr<std::vector<std::optional<JobRecord>>> JobStore::DoLeaseRound(
+    const LeaseRound& round) {
+  std::map<std::string, int64_t> running = round.running;
+  auto limit = [&](const std::string& owner) -> int64_t {
+    return round.owner_limit ? round.owner_limit(owner) : 0;
+  };
+  std::vector<std::string> at_limit;
+  for (const auto& [owner, n] : running) {
+    if (limit(owner) > 0 && n >= limit(owner)) at_limit.push_back(owner);
+  }
+  std::vector<std::optional<JobRecord>> out;
+  for (const LeaseAsk& ask : round.asks) {
+    LeaseFilter filter = ask.filter;
+    filter.excluded_owners.insert(filter.excluded_owners.end(),
+                                  at_limit.begin(), at_limit.end());
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job,
+                         DoLeaseNext(ask.kind, ask.worker, filter));
+    if (job && job->kind == JobKind::kVideo) {
+      const int64_t n = ++running[job->owner];
+      if (limit(job->owner) > 0 && n >= limit(job->owner)) {
+        at_limit.push_back(job->owner);
+      }
+    }
+    out.push_back(std::move(job));
+  }
+  return out;
 }
 
 absl::StatusOr<std::optional<JobRecord>> JobStore::DoLeaseNext(
@@ -95,18 +129,21 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::DoLeaseNext(
     job.lease_id = NewId();
     job.lease_expire = now + options_.lease_duration;
     job.start_time = now;
-    if (kind == JobKind::kVideo) job.progress.clear();
+    // A video attempt starts its progress afresh; a training job keeps its
+    // last step until the trainer reports one.
+    job.progress.Clear();
     LVS_RETURN_IF_ERROR(Transition(
         before, v1::RUNNING,
         "attempts = ?4, worker = ?5, lease_id = ?6, lease_expire_us = ?7, "
-        "start_us = ?8, progress = ?9",
+        "start_us = ?8, progress = CASE WHEN kind = ?9 THEN '' ELSE progress "
+        "END",
         [&](SqliteStmt& st) {
           st.Bind(4, job.attempts)
               .Bind(5, worker)
               .Bind(6, job.lease_id)
               .Bind(7, Micros(job.lease_expire))
               .Bind(8, Micros(now))
-              .BindBlob(9, job.progress);
+              .Bind(9, static_cast<int64_t>(JobKind::kVideo));
         }));
     LVS_ASSIGN_OR_RETURN(job.last_event,
                          Insert(job.id, StartedBody(job, now), -1, 0));
@@ -155,15 +192,19 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(const std::string& id,
 }
 
 void JobStore::AppendEventAsync(std::string id, std::string lease_id,
-                                std::string body, std::string progress,
+                                std::string body,
+                                std::optional<std::string> progress,
+                                std::optional<std::string> checkpoint,
                                 Callback<int64_t> done) {
-  absl::Status queued = WriteAsync<int64_t>(
+  Async<int64_t>(
       [this, id = std::move(id), lease_id = std::move(lease_id),
-       body = std::move(body), progress = std::move(progress)] {
-        return DoAppendEvent(id, lease_id, body, &progress, nullptr);
+       body = std::move(body), progress = std::move(progress),
+       checkpoint = std::move(checkpoint)] {
+        return DoAppendEvent(id, lease_id, body,
+                             progress ? &*progress : nullptr,
+                             checkpoint ? &*checkpoint : nullptr);
       },
-      done, /*bounded=*/false);
-  if (!queued.ok()) done(queued);
+      std::move(done));
 }
 
 absl::StatusOr<int64_t> JobStore::DoAppendEvent(const std::string& id,
@@ -198,13 +239,12 @@ absl::StatusOr<int64_t> JobStore::AppendChunk(const std::string& id,
 void JobStore::AppendChunkAsync(std::string id, std::string lease_id,
                                 int64_t offset, std::string data,
                                 std::string body, Callback<int64_t> done) {
-  absl::Status queued = WriteAsync<int64_t>(
+  Async<int64_t>(
       [this, id = std::move(id), lease_id = std::move(lease_id), offset,
        data = std::move(data), body = std::move(body)] {
         return DoAppendChunk(id, lease_id, offset, data, body);
       },
-      done, /*bounded=*/false);
-  if (!queued.ok()) done(queued);
+      std::move(done));
 }
 
 absl::StatusOr<int64_t> JobStore::DoAppendChunk(const std::string& id,
@@ -244,13 +284,30 @@ absl::StatusOr<JobRecord> JobStore::Complete(const std::string& id,
                                              const std::string& lease_id,
                                              const std::string& result,
                                              const std::string& body) {
-  return Write<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
-    LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
-    LVS_RETURN_IF_ERROR(Insert(id, body, -1, 0).status());
-    LVS_RETURN_IF_ERROR(Finish(job, v1::SUCCEEDED, "", result));
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-    return *std::move(done);
-  });
+  return Write<JobRecord>(
+      [&] { return DoComplete(id, lease_id, result, body); });
+}
+
+void JobStore::CompleteAsync(std::string id, std::string lease_id,
+                             std::string result, std::string body,
+                             Callback<JobRecord> done) {
+  Async<JobRecord>(
+      [this, id = std::move(id), lease_id = std::move(lease_id),
+       result = std::move(result), body = std::move(body)] {
+        return DoComplete(id, lease_id, result, body);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<JobRecord> JobStore::DoComplete(const std::string& id,
+                                               const std::string& lease_id,
+                                               const std::string& result,
+                                               const std::string& body) {
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  LVS_RETURN_IF_ERROR(Insert(id, body, -1, 0).status());
+  LVS_RETURN_IF_ERROR(Finish(job, v1::SUCCEEDED, "", result));
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  return *std::move(done);
 }
 
 absl::Status JobStore::Requeue(const JobRecord& job, const std::string& reason,
@@ -291,78 +348,133 @@ absl::StatusOr<JobRecord> JobStore::Release(const std::string& id,
                                             const std::string& lease_id,
                                             const google::rpc::Status& error,
                                             bool permanent) {
-  return Write<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
-    LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
-    if (permanent || job.attempts >= options_.max_attempts) {
-      LVS_RETURN_IF_ERROR(
-          Finish(job, v1::FAILED, error.SerializeAsString(), ""));
-    } else {
-      LVS_RETURN_IF_ERROR(Requeue(job, error.message(), true));
-    }
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-    return *std::move(done);
-  });
+  return Write<JobRecord>(
+      [&] { return DoRelease(id, lease_id, error, permanent); });
+}
+
+void JobStore::ReleaseAsync(std::string id, std::string lease_id,
+                            google::rpc::Status error, bool permanent,
+                            Callback<JobRecord> done) {
+  Async<JobRecord>(
+      [this, id = std::move(id), lease_id = std::move(lease_id),
+       error = std::move(error),
+       permanent] { return DoRelease(id, lease_id, error, permanent); },
+      std::move(done));
+}
+
+absl::StatusOr<JobRecord> JobStore::DoRelease(const std::string& id,
+                                              const std::string& lease_id,
+                                              const google::rpc::Status& error,
+                                              bool permanent) {
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  if (permanent || job.attempts >= options_.max_attempts) {
+    LVS_RETURN_IF_ERROR(Finish(job, v1::FAILED, error.SerializeAsString(), ""));
+  } else {
+    LVS_RETURN_IF_ERROR(Requeue(job, error.message(), true));
+  }
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  return *std::move(done);
+}
+
+void JobStore::ReturnLeaseAsync(std::string id, std::string lease_id,
+                                std::string reason, Callback<JobRecord> done) {
+  Async<JobRecord>(
+      [this, id = std::move(id), lease_id = std::move(lease_id),
+       reason = std::move(reason)] {
+        return DoReturnLease(id, lease_id, reason);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<JobRecord> JobStore::DoReturnLease(const std::string& id,
+                                                  const std::string& lease_id,
+                                                  const std::string& reason) {
+  LVS_ASSIGN_OR_RETURN(JobRecord job, LoadLeased(id, lease_id));
+  LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  return *std::move(done);
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::ExpireLeases() {
-  return Write<std::vector<JobRecord>>(
-      [&]() -> absl::StatusOr<std::vector<JobRecord>> {
-        const absl::Time now = clock_->Now();
-        LVS_ASSIGN_OR_RETURN(
-            std::vector<JobRecord> expired,
-            Query(db_.get(), "WHERE state = ? AND lease_expire_us < ?",
-                  [&](SqliteStmt& st) {
-                    st.Bind(1, State(v1::RUNNING)).Bind(2, Micros(now));
-                  }));
-        std::vector<JobRecord> out;
-        for (const JobRecord& job : expired) {
-          const std::string reason =
-              absl::StrCat("the lease of worker ", job.worker,
-                           " expired during attempt ", job.attempts);
-          if (job.attempts >= options_.max_attempts) {
-            google::rpc::Status error;
-            error.set_code(static_cast<int>(absl::StatusCode::kAborted));
-            error.set_message(absl::StrCat(reason, "; no attempts left (",
-                                           options_.max_attempts, ")"));
-            LVS_RETURN_IF_ERROR(
-                Finish(job, v1::FAILED, error.SerializeAsString(), ""));
-          } else {
-            LVS_RETURN_IF_ERROR(Requeue(job, reason, true));
-          }
-          LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> now_job, Load(job.id));
-          if (now_job) out.push_back(*std::move(now_job));
-        }
-        return out;
-      });
+  return Write<std::vector<JobRecord>>([this] { return DoExpireLeases(); });
+}
+
+void JobStore::ExpireLeasesAsync(Callback<std::vector<JobRecord>> done) {
+  Async<std::vector<JobRecord>>([this] { return DoExpireLeases(); },
+                                std::move(done));
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::DoExpireLeases() {
+  const absl::Time now = clock_->Now();
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> expired,
+      Query(db_.get(), "WHERE state = ? AND lease_expire_us < ?",
+            [&](SqliteStmt& st) {
+              st.Bind(1, State(v1::RUNNING)).Bind(2, Micros(now));
+            }));
+  std::vector<JobRecord> out;
+  for (const JobRecord& job : expired) {
+    const std::string reason =
+        absl::StrCat("the lease of worker ", job.worker,
+                     " expired during attempt ", job.attempts);
+    if (job.attempts >= options_.max_attempts) {
+      google::rpc::Status error;
+      error.set_code(static_cast<int>(absl::StatusCode::kAborted));
+      error.set_message(absl::StrCat(reason, "; no attempts left (",
+                                     options_.max_attempts, ")"));
+      LVS_RETURN_IF_ERROR(
+          Finish(job, v1::FAILED, error.SerializeAsString(), ""));
+    } else {
+      LVS_RETURN_IF_ERROR(Requeue(job, reason, true));
+    }
+    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> now_job, Load(job.id));
+    if (now_job) out.push_back(*std::move(now_job));
+  }
+  return out;
 }
 
 absl::StatusOr<CancelResult> JobStore::Cancel(JobKind kind,
                                               const std::string& id,
                                               const std::string& owner,
                                               const std::string& reason) {
-  return Write<CancelResult>([&]() -> absl::StatusOr<CancelResult> {
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-    if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
-      return absl::NotFoundError(
-          absl::StrCat(JobName(kind, id), " does not exist"));
-    }
-    if (job->finished()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(JobName(kind, id), " has already finished (",
-                       v1::JobState_Name(job->state), ")"));
-    }
-    CancelResult out;
-    out.revoked_lease = job->lease_id;
-    out.worker = job->state == v1::RUNNING ? job->worker : "";
-    google::rpc::Status error;
-    error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
-    error.set_message(reason);
-    LVS_RETURN_IF_ERROR(
-        Finish(*job, v1::CANCELLED, error.SerializeAsString(), ""));
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
-    out.job = *std::move(done);
-    return out;
-  });
+  return Write<CancelResult>([&] { return DoCancel(kind, id, owner, reason); });
+}
+
+void JobStore::CancelAsync(JobKind kind, std::string id, std::string owner,
+                           std::string reason, Callback<CancelResult> done) {
+  Async<CancelResult>(
+      [this, kind, id = std::move(id), owner = std::move(owner),
+       reason = std::move(reason)] {
+        return DoCancel(kind, id, owner, reason);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<CancelResult> JobStore::DoCancel(JobKind kind,
+                                                const std::string& id,
+                                                const std::string& owner,
+                                                const std::string& reason) {
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+    return absl::NotFoundError(
+        absl::StrCat(JobName(kind, id), " does not exist"));
+  }
+  if (job->finished()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(JobName(kind, id), " has already finished (",
+                     v1::JobState_Name(job->state), ")"));
+  }
+  CancelResult out;
+  out.revoked_lease = job->lease_id;
+  out.worker = job->state == v1::RUNNING ? job->worker : "";
+  google::rpc::Status error;
+  error.set_code(static_cast<int>(absl::StatusCode::kCancelled));
+  error.set_message(reason);
+  LVS_RETURN_IF_ERROR(
+      Finish(*job, v1::CANCELLED, error.SerializeAsString(), ""));
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> done, Load(id));
+  out.job = *std::move(done);
+  return out;
 }
 
 absl::Status JobStore::DeleteRow(const std::string& id) {
@@ -379,58 +491,78 @@ absl::Status JobStore::DeleteRow(const std::string& id) {
 
 absl::Status JobStore::Delete(JobKind kind, const std::string& id,
                               const std::string& owner) {
-  return WriteStatus([&]() -> absl::Status {
-    LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
-    if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
-      return absl::NotFoundError(
-          absl::StrCat(JobName(kind, id), " does not exist"));
-    }
-    if (!job->finished()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
-                       "; cancel it before deleting it"));
-    }
-    return DeleteRow(id);
-  });
+  return WriteStatus([&] { return DoDelete(kind, id, owner); });
+}
+
+void JobStore::DeleteAsync(JobKind kind, std::string id, std::string owner,
+                           std::function<void(absl::Status)> done) {
+  Async<bool>(
+      [this, kind, id = std::move(id),
+       owner = std::move(owner)]() -> absl::StatusOr<bool> {
+        LVS_RETURN_IF_ERROR(DoDelete(kind, id, owner));
+        return true;
+      },
+      [done = std::move(done)](absl::StatusOr<bool> deleted) {
+        done(deleted.status());
+      });
+}
+
+absl::Status JobStore::DoDelete(JobKind kind, const std::string& id,
+                                const std::string& owner) {
+  LVS_ASSIGN_OR_RETURN(std::optional<JobRecord> job, Load(id));
+  if (!job || job->kind != kind || (!owner.empty() && job->owner != owner)) {
+    return absl::NotFoundError(
+        absl::StrCat(JobName(kind, id), " does not exist"));
+  }
+  if (!job->finished()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(JobName(kind, id), " is ", v1::JobState_Name(job->state),
+                     "; cancel it before deleting it"));
+  }
+  return DeleteRow(id);
 }
 
 absl::StatusOr<std::vector<std::string>> JobStore::CollectGarbage() {
-  return Write<std::vector<std::string>>(
-      [&]() -> absl::StatusOr<std::vector<std::string>> {
-        std::vector<std::string> deleted;
-        LVS_ASSIGN_OR_RETURN(
-            std::vector<JobRecord> expired,
-            Query(db_.get(),
-                  "WHERE kind = ? AND expire_us > 0 AND expire_us < ?",
-                  [&](SqliteStmt& st) {
-                    st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
-                        .Bind(2, Micros(clock_->Now()));
-                  }));
-        for (const JobRecord& job : expired) {
-          LVS_RETURN_IF_ERROR(DeleteRow(job.id));
-          deleted.push_back(job.id);
-        }
-        if (options_.results_quota_bytes <= 0) return deleted;
-        int64_t total = results_.TotalBytes();
-        if (total <= options_.results_quota_bytes) return deleted;
-        LVS_ASSIGN_OR_RETURN(
-            std::vector<JobRecord> finished,
-            Query(db_.get(),
-                  "WHERE kind = ? AND state IN (?, ?, ?) ORDER BY end_us",
-                  [](SqliteStmt& st) {
-                    st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
-                        .Bind(2, State(v1::SUCCEEDED))
-                        .Bind(3, State(v1::FAILED))
-                        .Bind(4, State(v1::CANCELLED));
-                  }));
-        for (const JobRecord& job : finished) {
-          if (total <= options_.results_quota_bytes) break;
-          total -= job.result_bytes;
-          LVS_RETURN_IF_ERROR(DeleteRow(job.id));
-          deleted.push_back(job.id);
-        }
-        return deleted;
-      });
+  return Write<std::vector<std::string>>([this] { return DoCollectGarbage(); });
+}
+
+void JobStore::CollectGarbageAsync(Callback<std::vector<std::string>> done) {
+  Async<std::vector<std::string>>([this] { return DoCollectGarbage(); },
+                                  std::move(done));
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::DoCollectGarbage() {
+  std::vector<std::string> deleted;
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> expired,
+      Query(db_.get(), "WHERE kind = ? AND expire_us > 0 AND expire_us < ?",
+            [&](SqliteStmt& st) {
+              st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
+                  .Bind(2, Micros(clock_->Now()));
+            }));
+  for (const JobRecord& job : expired) {
+    LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+    deleted.push_back(job.id);
+  }
+  if (options_.results_quota_bytes <= 0) return deleted;
+  int64_t total = results_.TotalBytes();
+  if (total <= options_.results_quota_bytes) return deleted;
+  LVS_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> finished,
+      Query(db_.get(), "WHERE kind = ? AND state IN (?, ?, ?) ORDER BY end_us",
+            [](SqliteStmt& st) {
+              st.Bind(1, static_cast<int64_t>(JobKind::kVideo))
+                  .Bind(2, State(v1::SUCCEEDED))
+                  .Bind(3, State(v1::FAILED))
+                  .Bind(4, State(v1::CANCELLED));
+            }));
+  for (const JobRecord& job : finished) {
+    if (total <= options_.results_quota_bytes) break;
+    total -= job.result_bytes;
+    LVS_RETURN_IF_ERROR(DeleteRow(job.id));
+    deleted.push_back(job.id);
+  }
+  return deleted;
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueRunning(

@@ -54,6 +54,11 @@ absl::StatusOr<int64_t> JobStore::QueuePosition(const JobRecord& job) {
   return Position(job);
 }
 
+int64_t JobStore::QueuePosition(const std::string& id) {
+  absl::MutexLock lock(&index_mu_);
+  return index_.Position(id);
+}
+
 absl::StatusOr<std::map<int, int64_t>> JobStore::QueuedByPriority(
     JobKind kind) {
   absl::MutexLock lock(&index_mu_);

@@ -5,10 +5,9 @@
 #include <tuple>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "common/patch_comb.h"
 
 namespace lvs::server {
 namespace {
@@ -23,10 +22,8 @@ bool Names(const v1::ModelLimits& m, const std::string& name) {
 
 // The frame patch F of an "FxP" patch size (1 when it does not parse).
 int FramePatch(const std::string& patch) {
-  std::vector<std::string> parts = absl::StrSplit(patch, 'x');
-  int f = 1;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &f) || f < 1) return 1;
-  return f;
+  absl::StatusOr<common::PatchComb> p = common::ParsePatchComb(patch);
+  return p.ok() ? static_cast<int>(p->f_patch) : 1;
 }
 
 void Add(google::rpc::BadRequest* out, const std::string& field,

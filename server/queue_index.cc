@@ -5,16 +5,36 @@
 
 namespace lvs::server {
 
-void QueueIndex::Add(int kind, int priority, int64_t seq) {
+bool QueueIndex::Add(int kind, int priority, int64_t seq,
+                     const std::string& id) {
   std::deque<int64_t>& q = queues_[{kind, -priority}];
-  q.insert(std::lower_bound(q.begin(), q.end(), seq), seq);
+  auto pos = std::lower_bound(q.begin(), q.end(), seq);
+  bool moved = pos != q.end();
+  q.insert(pos, seq);
+  by_id_[id] = {kind, priority, seq};
+  // Jobs of lower priority queue behind it.
+  for (auto it = queues_.upper_bound({kind, -priority});
+       !moved && it != queues_.end() && it->first.first == kind; ++it) {
+    moved = !it->second.empty();
+  }
+  return moved;
 }
 
-void QueueIndex::Remove(int kind, int priority, int64_t seq) {
-  auto it = queues_.find({kind, -priority});
+void QueueIndex::Remove(const std::string& id) {
+  auto entry = by_id_.find(id);
+  if (entry == by_id_.end()) return;
+  const Entry e = entry->second;
+  by_id_.erase(entry);
+  auto it = queues_.find({e.kind, -e.priority});
   if (it == queues_.end()) return;
-  auto pos = std::lower_bound(it->second.begin(), it->second.end(), seq);
-  if (pos != it->second.end() && *pos == seq) it->second.erase(pos);
+  auto pos = std::lower_bound(it->second.begin(), it->second.end(), e.seq);
+  if (pos != it->second.end() && *pos == e.seq) it->second.erase(pos);
+}
+
+int64_t QueueIndex::Position(const std::string& id) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return 0;
+  return Position(it->second.kind, it->second.priority, it->second.seq);
 }
 
 int64_t QueueIndex::Position(int kind, int priority, int64_t seq) const {

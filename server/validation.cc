@@ -6,9 +6,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/patch_comb.h"
 
 namespace lvs::server {
 namespace {
@@ -126,10 +125,8 @@ void CheckLabels(
 }  // namespace
 
 bool IsPatchSize(const std::string& patch) {
-  std::vector<std::string> parts = absl::StrSplit(patch, 'x');
-  int f = 0, p = 0;
-  return parts.size() == 2 && absl::SimpleAtoi(parts[0], &f) &&
-         absl::SimpleAtoi(parts[1], &p) && f > 0 && p > 0 && f <= 16 && p <= 16;
+  absl::StatusOr<common::PatchComb> p = common::ParsePatchComb(patch);
+  return p.ok() && p->f_patch <= 16 && p->patch <= 16;
 }
 
 google::rpc::BadRequest ValidateGenerateRequest(

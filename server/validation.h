@@ -42,7 +42,8 @@ void ValidateRequestId(const std::string& request_id, const std::string& field,
 void ValidatePageSize(int page_size, const std::string& field,
                       google::rpc::BadRequest* out);
 
-// Whether `patch` is an "FxP" patch size with positive integers.
+// Whether `patch` is an "FxP" patch size (common::ParsePatchComb) with
+// both patches at most 16.
 bool IsPatchSize(const std::string& patch);
 
 }  // namespace lvs::server

@@ -9,6 +9,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "server/call_context.h"
 #include "server/job_convert.h"
 #include "server/job_event_stream.h"
@@ -24,20 +25,6 @@ VideoServiceImpl::VideoServiceImpl(ServiceContext* shared,
 grpc::Status VideoServiceImpl::Gate(grpc::CallbackServerContext* ctx,
                                     ClientIdentity* identity) const {
   return GateClient(*shared_, ctx, identity);
-}
-
-grpc::Status VideoServiceImpl::Admit(const ClientIdentity& identity,
-                                     const v1::GenerateVideoRequest& request,
-                                     const std::string& request_id,
-                                     const std::string& prefix,
-                                     JobRecord* job) {
-  NewJob new_job;
-  AdmitLimits limits;
-  grpc::Status status =
-      Prepare(identity, request, request_id, prefix, &new_job, &limits);
-  if (!status.ok()) return status;
-  return Answer(identity, request, request_id, new_job,
-                shared_->store->Admit(new_job, limits), job);
 }
 
 void VideoServiceImpl::AdmitAsync(
@@ -120,7 +107,7 @@ grpc::Status VideoServiceImpl::Prepare(const ClientIdentity& identity,
     stored.set_seed(absl::Uniform<int64_t>(absl::IntervalClosed, seed_gen, 1,
                                            int64_t{1} << 53));
   }
-  new_job.spec = stored.SerializeAsString();
+  new_job.request = std::move(stored);
   limits->max_queue = options_.max_queue;
   // A key's max_concurrent limits its running jobs (the dispatcher leases
   // no more); --max-per-client bounds queued + running of keys without one.
@@ -145,12 +132,11 @@ grpc::Status VideoServiceImpl::Answer(
     case AdmitOutcome::kExisting: {
       // AIP-155: the key names one request; another request under it is
       // refused instead of answered with the first one's job.
-      v1::GenerateVideoRequest existing;
-      existing.ParseFromString(admitted->job.spec);
-      v1::GenerateVideoRequest stored;
-      stored.ParseFromString(new_job.spec);
+      const v1::GenerateVideoRequest& existing = admitted->job.request;
+      v1::GenerateVideoRequest stored = new_job.request;
       if (request.seed() == 0) stored.set_seed(existing.seed());
-      if (existing.SerializeAsString() != stored.SerializeAsString()) {
+      if (!google::protobuf::util::MessageDifferencer::Equals(existing,
+                                                              stored)) {
         shared_->metrics->admission_rejections_total->Add({"invalid"}, 1);
         return RichError(
                    grpc::StatusCode::ALREADY_EXISTS,
@@ -204,36 +190,50 @@ v1::VideoJob VideoServiceImpl::Describe(const JobRecord& job) {
   return ToVideoJob(job, position.ok() ? *position : 0);
 }
 
-absl::StatusOr<JobRecord> VideoServiceImpl::CancelJob(
-    const std::string& id, const std::string& owner,
-    const std::string& reason) {
-  absl::StatusOr<CancelResult> cancelled =
-      shared_->store->Cancel(JobKind::kVideo, id, owner, reason);
-  if (!cancelled.ok()) return cancelled.status();
-  shared_->dispatcher->OnCancelled(*cancelled);
-  return cancelled->job;
+void VideoServiceImpl::CancelJob(
+    const std::string& id, const std::string& owner, const std::string& reason,
+    std::function<void(absl::StatusOr<JobRecord>)> done) {
+  shared_->store->CancelAsync(
+      JobKind::kVideo, id, owner, reason,
+      [dispatcher = shared_->dispatcher,
+       done = std::move(done)](absl::StatusOr<CancelResult> cancelled) {
+        if (cancelled.ok()) dispatcher->OnCancelled(*cancelled);
+        if (done) {
+          done(cancelled.ok() ? absl::StatusOr<JobRecord>(cancelled->job)
+                              : cancelled.status());
+        }
+      });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* VideoServiceImpl::GenerateVideo(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
+  using Stream = JobEventStream<v1::GenerateVideoEvent, grpc::ByteBuffer>;
   ClientIdentity identity;
-  JobRecord job;
   v1::GenerateVideoRequest request;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = ParseRequest(*raw, &request);
-  if (status.ok()) status = Admit(identity, request, "", "", &job);
   if (!status.ok()) {
     return new RejectedStream<grpc::ByteBuffer>(status);
   }
-  const std::string id = job.id;
   const std::string owner = identity.owner;
-  return new JobEventStream<v1::GenerateVideoEvent, grpc::ByteBuffer>(
-      shared_->store, shared_->hub, JobKind::kVideo, id, 0, [this, id, owner] {
+  auto* stream = new Stream(
+      shared_->store, shared_->hub, JobKind::kVideo, 0,
+      [this, owner](const std::string& id) {
         if (shared_->stopping) return;
-        absl::StatusOr<JobRecord> cancelled =
-            CancelJob(id, owner, "the GenerateVideo call ended");
-        (void)cancelled;  // Already finished jobs stay as they are.
+        // Already finished jobs stay as they are.
+        CancelJob(id, owner, "the GenerateVideo call ended", nullptr);
       });
+  // The stream follows the job once it is on disk; this thread does not
+  // wait.
+  AdmitAsync(identity, request, "", "",
+             [stream](grpc::Status answer, JobRecord job) {
+               if (answer.ok()) {
+                 stream->Admitted(job.id);
+               } else {
+                 stream->Refused(answer);
+               }
+             });
+  return stream;
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::CreateVideoJob(
@@ -295,13 +295,16 @@ grpc::ServerUnaryReactor* VideoServiceImpl::CancelVideoJob(
   JobRecord job;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = Load(identity, request->name(), &job);
-  if (status.ok()) {
-    absl::StatusOr<JobRecord> cancelled =
-        CancelJob(job.id, identity.owner, "cancelled by the client");
-    status = cancelled.ok() ? grpc::Status::OK : ToGrpc(cancelled.status());
-    if (cancelled.ok()) *response = Describe(*cancelled);
-  }
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered once the cancellation is on disk; this thread does not wait.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  CancelJob(job.id, identity.owner, "cancelled by the client",
+            [this, reactor, response](absl::StatusOr<JobRecord> cancelled) {
+              if (cancelled.ok()) *response = Describe(*cancelled);
+              reactor->Finish(cancelled.ok() ? grpc::Status::OK
+                                             : ToGrpc(cancelled.status()));
+            });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::GenerateVideoEvent>*
@@ -320,7 +323,7 @@ VideoServiceImpl::WatchVideoJob(grpc::CallbackServerContext* ctx,
   if (status.ok() && job.state == v1::SUCCEEDED) {
     // A finished video has a known size: an offset past it is a client bug
     // (an empty OK stream would look like a complete download).
-    const int64_t size = ToVideoJob(job, 0).result().size_bytes();
+    const int64_t size = job.completed ? job.completed->size_bytes() : 0;
     if (request->from_offset() > size) {
       status = RichError(grpc::StatusCode::OUT_OF_RANGE,
                          absl::StrCat("from_offset ", request->from_offset(),
@@ -343,16 +346,20 @@ grpc::ServerUnaryReactor* VideoServiceImpl::DeleteVideoJob(
   JobRecord job;
   grpc::Status status = Gate(ctx, &identity);
   if (status.ok()) status = Load(identity, request->name(), &job);
-  if (status.ok()) {
-    status =
-        ToGrpc(shared_->store->Delete(JobKind::kVideo, job.id, identity.owner));
-  }
-  if (status.ok()) {
-    LogEvent("job_deleted", {{"job_id", request->name()},
-                             {"reason", "deleted by the client"}});
-    shared_->hub->Notify(job.id);
-  }
-  return Done(ctx, status);
+  if (!status.ok()) return Done(ctx, status);
+  // Answered once the deletion is on disk; its followers are woken by the
+  // store's change observer.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  shared_->store->DeleteAsync(
+      JobKind::kVideo, job.id, identity.owner,
+      [reactor, name = request->name()](absl::Status deleted) {
+        if (deleted.ok()) {
+          LogEvent("job_deleted",
+                   {{"job_id", name}, {"reason", "deleted by the client"}});
+        }
+        reactor->Finish(ToGrpc(deleted));
+      });
+  return reactor;
 }
 
 std::vector<v1::Model> VideoServiceImpl::Models() {

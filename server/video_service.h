@@ -87,15 +87,9 @@ class VideoServiceImpl final : public VideoServiceBase {
   // Checks readiness and the API key.
   grpc::Status Gate(grpc::CallbackServerContext* ctx,
                     ClientIdentity* identity) const;
-  // Validates and stores a new job; `job` is set on success. Waits for the
-  // store's commit.
-  grpc::Status Admit(const ClientIdentity& identity,
-                     const v1::GenerateVideoRequest& request,
-                     const std::string& request_id, const std::string& prefix,
-                     JobRecord* job);
-  // Admit without waiting: `done` runs with the outcome once the job is on
-  // disk (on the store's completion thread), or at once when the request is
-  // refused before reaching the store.
+  // Validates and stores a new job: `done` runs with the outcome once the
+  // job is on disk (on the store's completion thread), or at once when the
+  // request is refused before reaching the store.
   void AdmitAsync(const ClientIdentity& identity,
                   const v1::GenerateVideoRequest& request,
                   const std::string& request_id, const std::string& prefix,
@@ -114,10 +108,11 @@ class VideoServiceImpl final : public VideoServiceBase {
   // Loads the caller's job named `name` (NOT_FOUND for another owner's).
   grpc::Status Load(const ClientIdentity& identity, const std::string& name,
                     JobRecord* job);
-  // Cancels job `id` for `owner` and tells its worker.
-  absl::StatusOr<JobRecord> CancelJob(const std::string& id,
-                                      const std::string& owner,
-                                      const std::string& reason);
+  // Cancels job `id` for `owner` and tells its worker; `done` (optional)
+  // runs once the cancellation is on disk.
+  void CancelJob(const std::string& id, const std::string& owner,
+                 const std::string& reason,
+                 std::function<void(absl::StatusOr<JobRecord>)> done);
   v1::VideoJob Describe(const JobRecord& job);
 
   ServiceContext* const shared_;

@@ -15,12 +15,18 @@ namespace {
 
 using testing::TempDir;
 
+// Sends arrive on the store's completion thread too (assignments go out once
+// their lease is on disk); the tests read them after Settle().
 class FakeConnection : public WorkerConnection {
  public:
-  void Send(const v1::ServerMessage& m) override { sent.push_back(m); }
+  void Send(const v1::ServerMessage& m) override {
+    absl::MutexLock lock(&mu);
+    sent.push_back(m);
+  }
 
   // Pops the oldest message of `kind`, failing the test when absent.
   v1::ServerMessage Take(v1::ServerMessage::MessageCase kind) {
+    absl::MutexLock lock(&mu);
     for (auto it = sent.begin(); it != sent.end(); ++it) {
       if (it->message_case() == kind) {
         v1::ServerMessage m = *it;
@@ -31,14 +37,16 @@ class FakeConnection : public WorkerConnection {
     ADD_FAILURE() << "no message of kind " << kind;
     return {};
   }
-  bool Has(v1::ServerMessage::MessageCase kind) const {
+  bool Has(v1::ServerMessage::MessageCase kind) {
+    absl::MutexLock lock(&mu);
     for (const auto& m : sent) {
       if (m.message_case() == kind) return true;
     }
     return false;
   }
 
-  std::deque<v1::ServerMessage> sent;
+  absl::Mutex mu;
+  std::deque<v1::ServerMessage> sent ABSL_GUARDED_BY(mu);
 };
 
 class DispatcherTest : public ::testing::Test {
@@ -53,12 +61,30 @@ class DispatcherTest : public ::testing::Test {
                                                &metrics_, DispatcherOptions{});
   }
 
+  // Waits until the store changes the dispatcher made are committed and
+  // their completions ran, including the changes those completions made
+  // (a lease round after a release).
+  void Settle() {
+    for (int i = 0; i < 4; ++i) store_->Flush();
+  }
+
   // Hands `m` to the dispatcher and waits until its store change (written
   // by the store's writer thread) is committed and handled.
   void OnMessage(const std::string& worker, const v1::WorkerMessage& m,
                  const WorkerConnection* connection = nullptr) {
     dispatcher_->OnMessage(worker, m, connection);
-    store_->Flush();
+    Settle();
+  }
+
+  void Tick() {
+    dispatcher_->Tick();
+    Settle();
+  }
+
+  void Unregister(const std::string& worker,
+                  const WorkerConnection* connection = nullptr) {
+    dispatcher_->Unregister(worker, connection);
+    Settle();
   }
 
   void Connect(const std::string& name, FakeConnection* conn,
@@ -79,9 +105,10 @@ class DispatcherTest : public ::testing::Test {
     v1::GenerateVideoRequest req;
     req.set_prompt("p");
     req.set_width(width);
-    NewJob job{JobKind::kVideo, "o", "", priority, req.SerializeAsString()};
+    NewJob job{JobKind::kVideo, "o", "", priority, req};
     std::string id = store_->Admit(job, {})->job.id;
     dispatcher_->Dispatch();
+    Settle();
     return id;
   }
 
@@ -140,13 +167,14 @@ TEST_F(DispatcherTest, ReconnectingNameReplacesTheDeadStream) {
   r.set_name("w1");
   r.set_kind(v1::WORKER_KIND_GENERATOR);
   ASSERT_TRUE(dispatcher_->Register(r, &new_conn).ok());
+  Settle();
   EXPECT_EQ(Job(id).state, v1::QUEUED);
   // Whatever the old stream still delivers is ignored, including its end.
   v1::WorkerMessage result;
   result.mutable_job_result()->set_lease_id(lease);
   result.mutable_job_result()->mutable_completed();
   OnMessage("w1", result, &old_conn);
-  dispatcher_->Unregister("w1", &old_conn);
+  Unregister("w1", &old_conn);
   EXPECT_EQ(Job(id).state, v1::QUEUED);
   ASSERT_EQ(dispatcher_->ListWorkers().size(), 1u);
   v1::WorkerMessage ask;
@@ -192,8 +220,8 @@ TEST_F(DispatcherTest, LeasesToIdleWorkerAndCompletesOnce) {
   Complete("w1", lease);
   JobRecord job = Job(id);
   EXPECT_EQ(job.state, v1::SUCCEEDED);
-  v1::Completed result;
-  ASSERT_TRUE(result.ParseFromString(job.result));
+  ASSERT_TRUE(job.completed.has_value());
+  const v1::Completed& result = *job.completed;
   EXPECT_EQ(result.size_bytes(), 5);
   EXPECT_EQ(result.video_uri(), "jobs/" + id + "/video.mp4");
   // A repeated result is fenced: the worker is told to drop the lease.
@@ -222,8 +250,7 @@ TEST_F(DispatcherTest, StepEventsPassTheWorkersThroughputOn) {
   // The worker's figures, not the server's clock (2 it/s here).
   EXPECT_FLOAT_EQ(step.step().it_per_s(), 1.5f);
   EXPECT_FALSE(step.step().has_eta());
-  v1::VideoJobProgress progress;
-  progress.ParseFromString(Job(id).progress);
+  const v1::VideoJobProgress progress = Job(id).progress;
   EXPECT_EQ(progress.step(), 1);
   EXPECT_EQ(progress.total_steps(), 11);
 }
@@ -265,13 +292,13 @@ TEST_F(DispatcherTest, ExpiredLeaseMovesJobToAnotherWorkerAndFencesTheOld) {
     v1::WorkerMessage hb;
     hb.mutable_heartbeat()->set_lease_id(old_lease);
     OnMessage("w1", hb);
-    dispatcher_->Tick();
+    Tick();
     EXPECT_EQ(Job(id).state, v1::RUNNING);
   }
   // The worker goes silent; a second worker is waiting.
   Connect("w2", &w2);
   clock_.Advance(absl::Seconds(31));
-  dispatcher_->Tick();
+  Tick();
   EXPECT_EQ(w1.Take(v1::ServerMessage::kCancel).cancel().lease_id(), old_lease);
   v1::ServerMessage a = w2.Take(v1::ServerMessage::kAssignment);
   EXPECT_EQ(a.assignment().job(), "jobs/" + id);
@@ -292,15 +319,15 @@ TEST_F(DispatcherTest, DisconnectRequeuesThenFailsAfterMaxAttempts) {
   Connect("w1", &w1);
   const std::string id = Submit();
   w1.Take(v1::ServerMessage::kAssignment);
-  dispatcher_->Unregister("w1");
+  Unregister("w1");
   EXPECT_EQ(Job(id).state, v1::QUEUED);
   Connect("w2", &w2);
   w2.Take(v1::ServerMessage::kAssignment);
-  dispatcher_->Unregister("w2");
+  Unregister("w2");
   JobRecord job = Job(id);
   EXPECT_EQ(job.state, v1::FAILED);
-  google::rpc::Status error;
-  ASSERT_TRUE(error.ParseFromString(job.error));
+  ASSERT_TRUE(job.error.has_value());
+  const google::rpc::Status& error = *job.error;
   EXPECT_EQ(error.code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_NE(error.message().find("w2 disconnected"), std::string::npos);
 }
@@ -358,6 +385,99 @@ TEST_F(DispatcherTest, CancelReachesTheWorkerAndFreesIt) {
   EXPECT_EQ(Job(id).state, v1::CANCELLED);
 }
 
+TEST_F(DispatcherTest, ALeaseIsSentOnlyOnceOnDiskAndNothingWaitsForIt) {
+  FakeConnection w;
+  Connect("w1", &w);
+  v1::GenerateVideoRequest req;
+  req.set_prompt("p");
+  const std::string id =
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  store_->SetCommitDelay(absl::Milliseconds(300));
+  dispatcher_->Dispatch();
+  // Dispatch returned, and the dispatcher answers, while the lease waits
+  // for its commit; the worker has heard nothing yet.
+  EXPECT_EQ(dispatcher_->BusyWorkers(), 0);
+  EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
+  store_->SetCommitDelay(absl::ZeroDuration());
+  Settle();
+  EXPECT_EQ(w.Take(v1::ServerMessage::kAssignment).assignment().job(),
+            "jobs/" + id);
+  EXPECT_EQ(dispatcher_->BusyWorkers(), 1);
+}
+
+TEST_F(DispatcherTest, AWorkerThatLeavesBeforeItsLeaseIsOnDiskCostsNoAttempt) {
+  FakeConnection w;
+  Connect("w1", &w);
+  v1::GenerateVideoRequest req;
+  req.set_prompt("p");
+  const std::string id =
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  store_->SetCommitDelay(absl::Milliseconds(200));
+  dispatcher_->Dispatch();
+  dispatcher_->Unregister("w1");
+  store_->SetCommitDelay(absl::ZeroDuration());
+  Settle();
+  EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
+  const JobRecord job = Job(id);
+  EXPECT_EQ(job.state, v1::QUEUED);
+  EXPECT_EQ(job.attempts, 0);
+  // The next worker gets it as a first attempt.
+  FakeConnection w2;
+  Connect("w2", &w2);
+  EXPECT_EQ(w2.Take(v1::ServerMessage::kAssignment).assignment().attempt(), 1);
+}
+
+TEST_F(DispatcherTest, ALeaseThatCannotBeWrittenLeavesTheJobQueued) {
+  FakeConnection w;
+  Connect("w1", &w);
+  v1::GenerateVideoRequest req;
+  req.set_prompt("p");
+  const std::string id =
+      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  store_->SetCommitError(absl::UnavailableError("disk gone"));
+  dispatcher_->Dispatch();
+  Settle();
+  EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
+  EXPECT_EQ(Job(id).state, v1::QUEUED);
+  EXPECT_EQ(Job(id).attempts, 0);
+  EXPECT_EQ(dispatcher_->ListWorkers()[0].state(), v1::WORKER_STATE_IDLE);
+  // The disk is back: the next tick leases it.
+  store_->SetCommitError(absl::OkStatus());
+  Tick();
+  v1::ServerMessage a = w.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + id);
+  EXPECT_EQ(a.assignment().attempt(), 1);
+}
+
+TEST_F(DispatcherTest, ACompletionThatCannotBeWrittenFreesTheWorkerAndExpires) {
+  FakeConnection w;
+  Connect("w1", &w);
+  const std::string id = Submit();
+  const std::string lease =
+      w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
+  store_->SetCommitError(absl::InternalError("disk full"));
+  Complete("w1", lease);
+  // Neither the completion nor the release reached the disk: the worker is
+  // told to drop the lease and is free; the job stays RUNNING in the store.
+  EXPECT_EQ(w.Take(v1::ServerMessage::kCancel).cancel().lease_id(), lease);
+  EXPECT_EQ(dispatcher_->ListWorkers()[0].state(), v1::WORKER_STATE_IDLE);
+  EXPECT_EQ(dispatcher_->BusyWorkers(), 0);
+  store_->SetCommitError(absl::OkStatus());
+  EXPECT_EQ(Job(id).state, v1::RUNNING);
+  v1::WorkerMessage ask;
+  ask.mutable_lease_request();
+  OnMessage("w1", ask);
+  EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
+  // Its lease expires and the job runs again.
+  clock_.Advance(absl::Seconds(31));
+  Tick();
+  v1::ServerMessage a = w.Take(v1::ServerMessage::kAssignment);
+  EXPECT_EQ(a.assignment().job(), "jobs/" + id);
+  EXPECT_EQ(a.assignment().attempt(), 2);
+  Complete("w1", a.assignment().lease_id());
+  EXPECT_EQ(Job(id).state, v1::SUCCEEDED);
+}
+
 TEST_F(DispatcherTest, LeasingStopsWhileDraining) {
   FakeConnection w;
   Connect("w1", &w);
@@ -365,6 +485,7 @@ TEST_F(DispatcherTest, LeasingStopsWhileDraining) {
   Submit();
   EXPECT_FALSE(w.Has(v1::ServerMessage::kAssignment));
   dispatcher_->SetLeasing(true);
+  Settle();
   EXPECT_TRUE(w.Has(v1::ServerMessage::kAssignment));
 }
 
@@ -374,10 +495,10 @@ TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
   Connect("t1", &t1, v1::WORKER_KIND_TRAINER);
   v1::TrainingJobSpec spec;
   spec.set_max_steps(10);
-  NewJob job{JobKind::kTraining, "admin", "", v1::PRIORITY_NORMAL,
-             spec.SerializeAsString()};
+  NewJob job{JobKind::kTraining, "admin", "", v1::PRIORITY_NORMAL, {}, spec};
   const std::string id = store_->Admit(job, {})->job.id;
   dispatcher_->Dispatch();
+  Settle();
   EXPECT_FALSE(gen.Has(v1::ServerMessage::kTrainingAssignment));
   v1::ServerMessage a = t1.Take(v1::ServerMessage::kTrainingAssignment);
   EXPECT_FALSE(a.training_assignment().has_resume_from());
@@ -389,7 +510,7 @@ TEST_F(DispatcherTest, TrainingJobResumesFromLastCheckpoint) {
   ckpt->set_step(4);
   ckpt->set_path("/ckpt/4");
   OnMessage("t1", report);
-  dispatcher_->Unregister("t1");
+  Unregister("t1");
   Connect("t2", &t2, v1::WORKER_KIND_TRAINER);
   v1::ServerMessage b = t2.Take(v1::ServerMessage::kTrainingAssignment);
   EXPECT_EQ(b.training_assignment().resume_from().step(), 4);
@@ -420,7 +541,7 @@ TEST_F(DispatcherTest, ReloadAnswersOnceEveryWorkerReplied) {
   m.mutable_reload_result()->set_model_version("v2");
   OnMessage("a", m);
   EXPECT_FALSE(answer.has_value());
-  dispatcher_->Unregister("b");
+  Unregister("b");
   ASSERT_TRUE(answer.has_value());
   ASSERT_EQ(answer->results_size(), 2);
   EXPECT_EQ(answer->results(0).model_version(), "v2");
@@ -464,7 +585,7 @@ TEST_F(DispatcherTest, WorkersGaugeCountsGeneratorsAndTrainersApart) {
   registry_.Render();
   EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 1);
   EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);
-  dispatcher_->Unregister("g");
+  Unregister("g");
   registry_.Render();
   EXPECT_EQ(metrics_.workers->Value({"generator", "idle"}), 0);
   EXPECT_EQ(metrics_.workers->Value({"trainer", "idle"}), 1);

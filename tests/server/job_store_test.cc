@@ -25,17 +25,14 @@ class JobStoreTest : public ::testing::Test {
                   const std::string& request_id = "") {
     v1::GenerateVideoRequest req;
     req.set_prompt(prompt);
-    NewJob job{JobKind::kVideo, owner, request_id, priority,
-               req.SerializeAsString()};
+    NewJob job{JobKind::kVideo, owner, request_id, priority, req};
     auto result = store.Admit(job, limits_);
     EXPECT_TRUE(result.ok()) << result.status();
     return result->job;
   }
 
   static std::string Prompt(const JobRecord& job) {
-    v1::GenerateVideoRequest req;
-    req.ParseFromString(job.spec);
-    return req.prompt();
+    return job.request.prompt();
   }
 
   static LeaseFilter AcceptAll() { return LeaseFilter(); }
@@ -114,8 +111,8 @@ TEST_F(JobStoreTest, ExpiredLeaseRequeuesThenFailsAfterMaxAttempts) {
   changed = store->ExpireLeases();
   ASSERT_EQ(changed->size(), 1u);
   EXPECT_EQ((*changed)[0].state, v1::FAILED);
-  google::rpc::Status error;
-  ASSERT_TRUE(error.ParseFromString((*changed)[0].error));
+  ASSERT_TRUE((*changed)[0].error.has_value());
+  const google::rpc::Status& error = *(*changed)[0].error;
   EXPECT_NE(error.message().find("no attempts left"), std::string::npos);
 }
 
@@ -173,8 +170,7 @@ TEST_F(JobStoreTest, RequestIdIsIdempotentPerOwner) {
 TEST_F(JobStoreTest, LimitsAreCheckedOnAdmission) {
   auto store = Open();
   v1::GenerateVideoRequest req;
-  NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
-             req.SerializeAsString()};
+  NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL, req};
   AdmitLimits limits{3, 2, 0};
   EXPECT_EQ(store->Admit(job, limits)->outcome, AdmitOutcome::kCreated);
   EXPECT_EQ(store->Admit(job, limits)->outcome, AdmitOutcome::kCreated);
@@ -305,8 +301,7 @@ TEST_F(JobStoreTest, LeaseMatchesModelAndSizeInTheQuery) {
     req.set_model(model);
     req.set_width(width);
     req.set_frames(frames);
-    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
-               req.SerializeAsString()};
+    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL, req};
     ASSERT_TRUE(store->Admit(job, limits_).ok());
   };
   admit("other", 64, 8);
@@ -338,8 +333,7 @@ TEST_F(JobStoreTest, CapabilityColumnsAreAddedToAnOlderDatabase) {
     v1::GenerateVideoRequest req;
     req.set_prompt("wide");
     req.set_width(512);
-    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
-               req.SerializeAsString()};
+    NewJob job{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL, req};
     ASSERT_TRUE(store->Admit(job, limits_).ok());
   }
   {

@@ -321,6 +321,51 @@ TEST_F(ServerTest, EndingGenerateVideoCancelsTheJobOnItsWorker) {
   worker.Close();
 }
 
+TEST_F(ServerTest, AdmissionsAnswerOnlyOnceTheStoreCommitted) {
+  StartServer();
+  // A disk that refuses every commit: neither admission is acknowledged.
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  auto ctx = Ctx();
+  auto stream = video_->GenerateVideo(ctx.get(), Request());
+  v1::GenerateVideoEvent e;
+  EXPECT_FALSE(stream->Read(&e));
+  grpc::Status finished = stream->Finish();
+  EXPECT_EQ(finished.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(finished.error_message().find("disk gone"), std::string::npos);
+  v1::VideoJob job;
+  EXPECT_EQ(Create(&job).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The disk is back: both are admitted, and nothing was stored before.
+  app_->store()->SetCommitError(absl::OkStatus());
+  ASSERT_TRUE(Create(&job).ok());
+  auto ctx2 = Ctx();
+  auto stream2 = video_->GenerateVideo(ctx2.get(), Request());
+  ASSERT_TRUE(stream2->Read(&e));
+  EXPECT_EQ(e.queued().position(), 2);
+  ctx2->TryCancel();
+  // Cancelling and deleting answer from their commit too: a failed one
+  // changes nothing.
+  v1::CancelVideoJobRequest cancel;
+  cancel.set_name(job.name());
+  v1::VideoJob cancelled;
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(
+      video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).error_code(),
+      grpc::StatusCode::UNAVAILABLE);
+  app_->store()->SetCommitError(absl::OkStatus());
+  EXPECT_EQ(Get(job.name()).state(), v1::QUEUED);
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  v1::DeleteVideoJobRequest del;
+  del.set_name(job.name());
+  google::protobuf::Empty empty;
+  app_->store()->SetCommitError(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(video_->DeleteVideoJob(Ctx().get(), del, &empty).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  app_->store()->SetCommitError(absl::OkStatus());
+  EXPECT_EQ(Get(job.name()).state(), v1::CANCELLED);
+  EXPECT_TRUE(video_->DeleteVideoJob(Ctx().get(), del, &empty).ok());
+}
+
 TEST_F(ServerTest, FollowersSeeTheirJobMoveUpTheQueue) {
   StartServer();
   v1::VideoJob first;
@@ -346,6 +391,66 @@ TEST_F(ServerTest, FollowersSeeTheirJobMoveUpTheQueue) {
   EXPECT_EQ(e.queued().position(), 1);
   EXPECT_EQ(e.queued().ahead(), 0);
   ctx->TryCancel();
+  worker.Close();
+}
+
+TEST_F(ServerTest, WatchersOfQueuedJobsGetTheirPositionsPushed) {
+  StartServer();
+  std::vector<v1::VideoJob> jobs(4);
+  for (v1::VideoJob& job : jobs) ASSERT_TRUE(Create(&job).ok());
+  // Watchers of the jobs at positions 2, 3 and 4 (two of the last).
+  struct Watcher {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReader<v1::GenerateVideoEvent>> reader;
+    // The next event, which must be a Queued event: its position.
+    int Position() {
+      v1::GenerateVideoEvent e;
+      EXPECT_TRUE(reader->Read(&e));
+      EXPECT_TRUE(e.has_queued()) << e.DebugString();
+      EXPECT_EQ(e.queued().ahead(), e.queued().position() - 1);
+      return e.queued().position();
+    }
+  };
+  std::vector<Watcher> watchers;
+  for (int i : {1, 2, 3, 3}) {
+    v1::WatchVideoJobRequest req;
+    req.set_name(jobs[i].name());
+    Watcher w;
+    w.ctx = Ctx();
+    w.reader = video_->WatchVideoJob(w.ctx.get(), req);
+    watchers.push_back(std::move(w));
+  }
+  EXPECT_EQ(watchers[0].Position(), 2);
+  EXPECT_EQ(watchers[1].Position(), 3);
+  EXPECT_EQ(watchers[2].Position(), 4);
+  EXPECT_EQ(watchers[3].Position(), 4);
+  // The first job is cancelled: everyone moves up one.
+  v1::CancelVideoJobRequest cancel;
+  cancel.set_name(jobs[0].name());
+  v1::VideoJob cancelled;
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).ok());
+  EXPECT_EQ(watchers[0].Position(), 1);
+  EXPECT_EQ(watchers[1].Position(), 2);
+  EXPECT_EQ(watchers[2].Position(), 3);
+  EXPECT_EQ(watchers[3].Position(), 3);
+  // The head is leased: its watcher sees it start, the others move up.
+  ScriptedWorker worker(app_->worker_port(), "w1");
+  EXPECT_EQ(worker.Lease().job(), jobs[1].name());
+  v1::GenerateVideoEvent e;
+  ASSERT_TRUE(watchers[0].reader->Read(&e));
+  EXPECT_TRUE(e.has_started()) << e.DebugString();
+  EXPECT_EQ(watchers[1].Position(), 1);
+  EXPECT_EQ(watchers[2].Position(), 2);
+  EXPECT_EQ(watchers[3].Position(), 2);
+  // The job between them is cancelled: its watcher ends, the last moves up.
+  cancel.set_name(jobs[2].name());
+  ASSERT_TRUE(video_->CancelVideoJob(Ctx().get(), cancel, &cancelled).ok());
+  EXPECT_FALSE(watchers[1].reader->Read(&e));
+  EXPECT_EQ(watchers[1].reader->Finish().error_code(),
+            grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(watchers[2].Position(), 1);
+  EXPECT_EQ(watchers[3].Position(), 1);
+  for (Watcher& w : watchers) w.ctx->TryCancel();
   worker.Close();
 }
 

@@ -178,8 +178,7 @@ TEST_F(StoreWriterTest, BoundedSubmissionsBeyondTheLimitAreRefused) {
 NewJob VideoJob(const std::string& prompt) {
   v1::GenerateVideoRequest req;
   req.set_prompt(prompt);
-  return NewJob{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL,
-                req.SerializeAsString()};
+  return NewJob{JobKind::kVideo, "alice", "", v1::PRIORITY_NORMAL, req};
 }
 
 TEST(JobStoreDurabilityTest, AcknowledgedAdmissionsSurviveACrash) {
@@ -312,6 +311,9 @@ TEST(SlowDiskTest, WorkerMessagesAndAdmissionsDoNotWaitForTheDisk) {
   dispatcher.OnMessage("w1", want);
   (void)store->Admit(VideoJob("p"), {});
   dispatcher.Dispatch();
+  // The assignment goes out once the lease is on disk (after the lease
+  // round that the lease request started).
+  for (int i = 0; i < 4; ++i) store->Flush();
   const std::string lease = conn.LeaseId();
   ASSERT_FALSE(lease.empty());
 

@@ -1,4 +1,4 @@
-#include "model/dit/patch_comb.h"
+#include "common/patch_comb.h"
 
 #include <vector>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace lvs::dit {
+namespace lvs::common {
 
 std::string PatchComb::ToString() const {
   return absl::StrCat(f_patch, "x", patch);
@@ -31,4 +31,4 @@ absl::StatusOr<PatchComb> ParsePatchComb(absl::string_view text) {
   return p;
 }
 
-}  // namespace lvs::dit
+}  // namespace lvs::common
