@@ -88,10 +88,8 @@ torch::Tensor OnlineSoftmaxRowsBf16(const torch::Tensor& qb,
   if (lk <= k_block) {
     torch::Tensor s = torch::empty({rows, lk}, f32);
     common::GemmBf16F32(qb, kb.t(), s, /*accumulate=*/false);
-    torch::Tensor hi, lo;
-    SoftmaxSplitBf16(s, scale, &hi, &lo);
-    common::GemmBf16F32(hi, vb, acc, /*accumulate=*/false);
-    common::GemmBf16F32(lo, vb, acc, /*accumulate=*/true);
+    AddProbsTimesValues(torch::softmax(s.mul_(scale), -1), vb, acc,
+                        /*accumulate=*/false);
     return acc;
   }
   torch::Tensor m, l;

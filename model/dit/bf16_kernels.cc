@@ -7,8 +7,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
-#include <vector>
 
 namespace lvs::dit {
 namespace {
@@ -52,28 +50,6 @@ inline uint16_t Narrow(float v) {
 // Rounds to the nearest bf16 and back, as a bf16 tensor op would store its
 // float32 result.
 inline float Round(float v) { return Widen(Narrow(v)); }
-
-// exp(x) for float32 in plain arithmetic the vectoriser handles (Cephes'
-// expf: 2^n * P(r), |r| <= ln2 / 2, about 1 ulp); underflows to 2^-126 below
-// -87.3 instead of to 0.
-__attribute__((always_inline)) inline float Exp(float x) {
-  // Ternaries, not std::min/max: those are not inlined into the clones.
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.7f ? 88.7f : x;
-  // Nearest integer by the 1.5 * 2^23 trick (std::floor is a libm call
-  // unless traps are off).
-  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  return p *
-         FromBits(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
-}
 
 // Sum of f(x[i]) with 16 running partial sums (a vectorisable order).
 template <typename F>
@@ -147,58 +123,6 @@ LVS_VECTOR_CLONES void SplitRange(const float* __restrict x,
     const uint16_t h = Narrow(x[i]);
     hi[i] = h;
     lo[i] = Narrow(x[i] - Widen(h));
-  }
-}
-
-// a = bf16(bf16(silu(a)) * b) over n values.
-LVS_VECTOR_CLONES void SiluMulRange(uint16_t* __restrict a,
-                                    const uint16_t* __restrict b, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = Widen(a[i]);
-    a[i] = Narrow(Round(v / (1.f + Exp(-v))) * Widen(b[i]));
-  }
-}
-
-// One row of SoftmaxSplitBf16; `e` is scratch for n floats.
-LVS_VECTOR_CLONES void SoftmaxSplitRow(const float* __restrict s, float scale,
-                                       float* __restrict e,
-                                       uint16_t* __restrict hi,
-                                       uint16_t* __restrict lo, int64_t n) {
-  float mx[16];
-  for (int j = 0; j < 16; ++j) mx[j] = -std::numeric_limits<float>::infinity();
-  int64_t k0 = 0;
-  for (; k0 + 16 <= n; k0 += 16) {
-    for (int j = 0; j < 16; ++j) {
-      e[k0 + j] = s[k0 + j] * scale;
-      mx[j] = e[k0 + j] > mx[j] ? e[k0 + j] : mx[j];
-    }
-  }
-  float m = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < 16; ++j) m = mx[j] > m ? mx[j] : m;
-  for (; k0 < n; ++k0) {
-    e[k0] = s[k0] * scale;
-    m = e[k0] > m ? e[k0] : m;
-  }
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (int j = 0; j < 16; ++j) {
-      e[i + j] = Exp(e[i + j] - m);
-      acc[j] += e[i + j];
-    }
-  }
-  float sum = 0.f;
-  for (int j = 0; j < 16; ++j) sum += acc[j];
-  for (; i < n; ++i) {
-    e[i] = Exp(e[i] - m);
-    sum += e[i];
-  }
-  const float inv = 1.f / sum;
-  for (int64_t k = 0; k < n; ++k) {
-    const float p = e[k] * inv;
-    const uint16_t h = Narrow(p);
-    hi[k] = h;
-    lo[k] = Narrow(p - Widen(h));
   }
 }
 
@@ -303,18 +227,6 @@ torch::Tensor LayerNormBf16(const torch::Tensor& x_in,
   return out;
 }
 
-void SiluMulBf16_(torch::Tensor& a, const torch::Tensor& b_in) {
-  const torch::Tensor b = b_in.contiguous();
-  CheckBf16(a, "SiluMulBf16_: a");
-  CheckBf16(b, "SiluMulBf16_: b");
-  TORCH_CHECK(a.sizes() == b.sizes(), "SiluMulBf16_: shapes differ");
-  uint16_t* ap = MutU16(a);
-  const uint16_t* bp = U16(b);
-  at::parallel_for(0, a.numel(), 32768, [&](int64_t begin, int64_t end) {
-    SiluMulRange(ap + begin, bp + begin, end - begin);
-  });
-}
-
 void SplitBf16(const torch::Tensor& x_in, torch::Tensor* hi,
                torch::Tensor* lo) {
   const torch::Tensor x = x_in.contiguous();
@@ -328,30 +240,6 @@ void SplitBf16(const torch::Tensor& x_in, torch::Tensor* hi,
   at::parallel_for(0, x.numel(), 32768, [&](int64_t begin, int64_t end) {
     SplitRange(xp + begin, hp + begin, lp + begin, end - begin);
   });
-}
-
-void SoftmaxSplitBf16(const torch::Tensor& s_in, double scale,
-                      torch::Tensor* hi, torch::Tensor* lo) {
-  const torch::Tensor s = s_in.contiguous();
-  TORCH_CHECK(
-      s.scalar_type() == torch::kFloat32 && s.device().is_cpu() && s.dim() == 2,
-      "SoftmaxSplitBf16: s must be a float32 CPU matrix");
-  const int64_t rows = s.size(0), n = s.size(1);
-  *hi = torch::empty(s.sizes(), s.options().dtype(torch::kBFloat16));
-  *lo = torch::empty(s.sizes(), s.options().dtype(torch::kBFloat16));
-  if (rows == 0 || n == 0) return;
-  const float* sp = s.data_ptr<float>();
-  uint16_t* hp = MutU16(*hi);
-  uint16_t* lp = MutU16(*lo);
-  const float scale_f = static_cast<float>(scale);
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / n),
-                   [&](int64_t begin, int64_t end) {
-                     std::vector<float> e(n);
-                     for (int64_t r = begin; r < end; ++r) {
-                       SoftmaxSplitRow(sp + r * n, scale_f, e.data(),
-                                       hp + r * n, lp + r * n, n);
-                     }
-                   });
 }
 
 }  // namespace lvs::dit

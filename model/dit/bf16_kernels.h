@@ -1,9 +1,9 @@
 // Fused CPU kernels of the DiT's bfloat16 inference path. Each reproduces
 // the rounding steps of the unfused LibTorch ops it replaces (values rounded
 // to bf16 wherever the reference's bf16 tensors are), but reads and writes
-// its rows once instead of through several float32 temporaries: in LibTorch
-// 1.13 the bf16 LayerNorm, SiLU and the float32 round trip of RMSNorm cost
-// a third of a bf16 DiT layer.
+// its rows once instead of through several float32 temporaries (LibTorch
+// 1.13's bf16 LayerNorm and the float32 round trips of RMSNorm were about a
+// fifth of a bf16 DiT layer).
 //
 // Callers check Bf16KernelApplies() first and keep the LibTorch ops
 // otherwise (float32, CUDA, autograd).
@@ -35,17 +35,9 @@ torch::Tensor RmsNormBf16(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor LayerNormBf16(const torch::Tensor& x, const torch::Tensor& weight,
                             const torch::Tensor& bias, double eps);
 
-// a = bf16(bf16(silu(a)) * b) in place (SwiGLU's gate), a and b same shape.
-void SiluMulBf16_(torch::Tensor& a, const torch::Tensor& b);
-
 // Splits float32 x into bf16 hi = bf16(x) and lo = bf16(x - hi), so that
 // hi + lo carries x to about 16 significant bits.
 void SplitBf16(const torch::Tensor& x, torch::Tensor* hi, torch::Tensor* lo);
-
-// softmax(s * scale) over the rows of float32 s [R, n] (float32
-// arithmetic), returned as SplitBf16's hi and lo [R, n].
-void SoftmaxSplitBf16(const torch::Tensor& s, double scale, torch::Tensor* hi,
-                      torch::Tensor* lo);
 
 }  // namespace lvs::dit
 

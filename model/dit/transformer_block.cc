@@ -1,7 +1,5 @@
 #include "model/dit/transformer_block.h"
 
-#include "model/dit/bf16_kernels.h"
-
 namespace lvs::dit {
 namespace {
 
@@ -21,10 +19,6 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   if (torch::GradMode::is_enabled()) return w2(torch::silu(w1(x)) * w3(x));
   // Inference: the same arithmetic in the [L, hidden] buffer of w1.
   torch::Tensor h = w1(x);
-  if (Bf16KernelApplies(h) && h.is_contiguous()) {
-    SiluMulBf16_(h, w3(x));
-    return w2(h);
-  }
   torch::silu_(h);
   return w2(h.mul_(w3(x)));
 }

@@ -76,22 +76,6 @@ TEST(Bf16Kernels, LayerNormMatchesLibTorchWithinOneRounding) {
   EXPECT_LE(MaxRel(got, want), std::pow(2.0, -7));
 }
 
-TEST(Bf16Kernels, SiluMulMatchesTheUnfusedOps) {
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(3);
-  torch::Tensor a = RandBf16({3, 5000}, 4.0), b = RandBf16({3, 5000});
-  // SiLU in float32 rounded once (LibTorch 1.13's bf16 silu differs from
-  // this in the last bit for a quarter of the values), then the bf16 product.
-  torch::Tensor want = torch::silu(a.to(torch::kFloat32))
-                           .to(kBf16)
-                           .to(torch::kFloat32)
-                           .mul(b.to(torch::kFloat32))
-                           .to(kBf16);
-  SiluMulBf16_(a, b);
-  EXPECT_GT(EqualFraction(a, want), 0.99);
-  EXPECT_LE(MaxRel(a, want), std::pow(2.0, -7));
-}
-
 TEST(Bf16Kernels, SplitCarriesSixteenBits) {
   torch::manual_seed(4);
   torch::Tensor x = torch::randn({1000}) * 100;
