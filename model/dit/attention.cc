@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/dit/bf16_kernels.h"
+
 namespace lvs::dit {
 namespace {
 
@@ -14,6 +16,16 @@ torch::nn::Linear NoBias(int64_t in, int64_t out) {
 torch::nn::LayerNorm QkNorm(int64_t dim) {
   return torch::nn::LayerNorm(
       torch::nn::LayerNormOptions({dim}).eps(kQkNormEps));
+}
+
+// norm(x), through the fused kernel on the bf16 CPU inference path.
+torch::Tensor ApplyQkNorm(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  if (Bf16KernelApplies(x) && norm->weight.defined() && norm->bias.defined() &&
+      norm->weight.scalar_type() == x.scalar_type() &&
+      norm->bias.scalar_type() == x.scalar_type()) {
+    return LayerNormBf16(x, norm->weight, norm->bias, norm->options.eps());
+  }
+  return norm(x);
 }
 
 }  // namespace
@@ -45,8 +57,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   torch::Tensor q = wq(x), k = wk(x);
   if (options_.qk_norm()) {
-    q = q_norm(q);
-    k = k_norm(k);
+    q = ApplyQkNorm(q_norm, q);
+    k = ApplyQkNorm(k_norm, k);
   }
   // [L, H*D] -> [L, H, D]; [L, Hkv*D] -> [L, Hkv, D]
   q = ApplyRope(q.view({l, h, d}), *in.rope);
@@ -76,7 +88,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   k = torch::Tensor();
   v = torch::Tensor();
   torch::Tensor yk = wk_y(y);
-  if (options_.qk_norm()) yk = ky_norm(yk);
+  if (options_.qk_norm()) yk = ApplyQkNorm(ky_norm, yk);
   // [Ly, Hkv*D] -> [Ly, Hkv, D] -> this rank's heads [Ly, Hkv/N, D]
   yk = yk.view({ly, hkv, d});
   torch::Tensor yv = wv_y(y).view({ly, hkv, d});

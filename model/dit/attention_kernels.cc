@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <limits>
 
+#include "model/common/bf16_gemm.h"
+#include "model/dit/bf16_kernels.h"
+
 namespace lvs::dit {
 namespace {
 
@@ -61,6 +64,67 @@ torch::Tensor OnlineSoftmaxRows(const torch::Tensor& qb,
   return acc.div_(l);
 }
 
+// acc (+)= p.v with p float32 [R, n] and v bf16 [n, D], acc float32:
+// p splits into bf16 hi + lo, so the product keeps p to about 16 bits (the
+// reference multiplies float32 probabilities) at bf16 speed.
+void AddProbsTimesValues(const torch::Tensor& p, const torch::Tensor& v,
+                         torch::Tensor& acc, bool accumulate) {
+  torch::Tensor hi, lo;
+  SplitBf16(p, &hi, &lo);
+  common::GemmBf16F32(hi, v, acc, accumulate);
+  common::GemmBf16F32(lo, v, acc, /*accumulate=*/true);
+}
+
+// The bf16 form of OnlineSoftmaxRows: qb [R, D] and kb, vb [Lk, D] bfloat16;
+// scores are exact bf16 products accumulated in float32, softmax and P.V in
+// float32 as in the float32 route; returns float32 [R, D].
+torch::Tensor OnlineSoftmaxRowsBf16(const torch::Tensor& qb,
+                                    const torch::Tensor& kb,
+                                    const torch::Tensor& vb, double scale,
+                                    int64_t k_block) {
+  const int64_t rows = qb.size(0), lk = kb.size(0);
+  const auto f32 = qb.options().dtype(torch::kFloat32);
+  torch::Tensor acc = torch::empty({rows, vb.size(1)}, f32);
+  if (lk <= k_block) {
+    torch::Tensor s = torch::empty({rows, lk}, f32);
+    common::GemmBf16F32(qb, kb.t(), s, /*accumulate=*/false);
+    AddProbsTimesValues(torch::softmax(s.mul_(scale), -1), vb, acc,
+                        /*accumulate=*/false);
+    return acc;
+  }
+  torch::Tensor m, l;
+  for (int64_t ks = 0; ks < lk; ks += k_block) {
+    const int64_t n = std::min(k_block, lk - ks);
+    torch::Tensor s = torch::empty({rows, n}, f32);
+    common::GemmBf16F32(qb, kb.narrow(0, ks, n).t(), s, /*accumulate=*/false);
+    s.mul_(scale);
+    torch::Tensor m_tile = std::get<0>(s.max(-1, true));  // [R, 1]
+    if (ks == 0) {
+      m = m_tile;
+    } else {
+      torch::Tensor m_new = torch::maximum(m, m_tile);
+      torch::Tensor alpha = (m - m_new).exp_();
+      l.mul_(alpha);
+      acc.mul_(alpha);
+      m = m_new;
+    }
+    s.sub_(m).exp_();  // The tile's unnormalised probabilities.
+    l = ks == 0 ? s.sum(-1, true) : l.add_(s.sum(-1, true));
+    AddProbsTimesValues(s, vb.narrow(0, ks, n), acc, /*accumulate=*/ks > 0);
+  }
+  return acc.div_(l);
+}
+
+// Whether TiledAttention takes the bf16 route for these operands.
+bool UseBf16Kernel(const torch::Tensor& q, const torch::Tensor& k,
+                   const torch::Tensor& v) {
+  return q.scalar_type() == torch::kBFloat16 &&
+         k.scalar_type() == torch::kBFloat16 &&
+         v.scalar_type() == torch::kBFloat16 && q.device().is_cpu() &&
+         k.device().is_cpu() && v.device().is_cpu() &&
+         common::HaveBf16F32Gemm();
+}
+
 }  // namespace
 
 torch::Tensor TiledAttention(const torch::Tensor& q, const torch::Tensor& k,
@@ -80,18 +144,24 @@ torch::Tensor TiledAttention(const torch::Tensor& q, const torch::Tensor& k,
   torch::Tensor out = torch::empty(q.sizes(), q.options());
   if (lq == 0) return out;
   if (lk == 0) return out.zero_();
-  const auto f32 = q.options().dtype(torch::kFloat32);
+  // bf16 operands stay bf16 where the CPU multiplies bf16 natively; the
+  // float32 route converts them.
+  const bool bf16 = UseBf16Kernel(q, k, v);
+  const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
   for (int64_t g = 0; g < n_kv; ++g) {
     // One kv head and the n_rep query heads that share it.
-    torch::Tensor kf = k.select(1, g).to(f32).contiguous();  // [Lk, D]
-    torch::Tensor vf = v.select(1, g).to(f32).contiguous();  // [Lk, D]
-    torch::Tensor qg = q.narrow(1, g * n_rep, n_rep);        // [Lq, n_rep, D]
+    torch::Tensor kf = k.select(1, g).to(dtype).contiguous();  // [Lk, D]
+    torch::Tensor vf = v.select(1, g).to(dtype).contiguous();  // [Lk, D]
+    torch::Tensor qg = q.narrow(1, g * n_rep, n_rep);          // [Lq, n_rep, D]
     for (int64_t qs = 0; qs < lq; qs += options.q_block) {
       const int64_t n = std::min(options.q_block, lq - qs);
       // [n, n_rep, D] -> [n_rep, n, D] -> [n_rep * n, D]
-      torch::Tensor qb = qg.narrow(0, qs, n).permute({1, 0, 2}).to(f32).reshape(
-          {n_rep * n, d});
-      torch::Tensor ob = OnlineSoftmaxRows(qb, kf, vf, scale, options.k_block);
+      torch::Tensor qb =
+          qg.narrow(0, qs, n).permute({1, 0, 2}).to(dtype).reshape(
+              {n_rep * n, d});
+      torch::Tensor ob =
+          bf16 ? OnlineSoftmaxRowsBf16(qb, kf, vf, scale, options.k_block)
+               : OnlineSoftmaxRows(qb, kf, vf, scale, options.k_block);
       // [n_rep * n, D] -> [n_rep, n, D] -> [n, n_rep, D]
       out.narrow(0, qs, n)
           .narrow(1, g * n_rep, n_rep)

@@ -6,7 +6,11 @@
 // CPU kernel tiles queries and keys and keeps an online softmax, so peak
 // memory is O(q_block x k_block) per head group instead of O(L^2); scores,
 // softmax and the P.V product are float32 and the output is rounded once to
-// the input dtype. With LibTorch >= 2.1 on CUDA, segments go through
+// the input dtype. bfloat16 operands on a CPU with native bf16 products
+// (common::HaveBf16F32Gemm) are multiplied as bf16 with float32 results
+// (exact products, float32 sums) and the float32 probabilities as a bf16
+// hi + lo pair, so the arithmetic stays that of the float32 route. With
+// LibTorch >= 2.1 on CUDA, segments go through
 // scaled_dot_product_attention instead.
 //
 // Thread-safety: pure functions; safe to call concurrently.

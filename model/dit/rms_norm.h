@@ -32,6 +32,12 @@ class RMSNormImpl : public torch::nn::Module {
   // Normalises x [..., dim]; returns x's shape and dtype.
   torch::Tensor forward(const torch::Tensor& x);
 
+  // residual + forward(x) * mul, with `mul` (broadcast to x) and `residual`
+  // (x's shape) each optional and each op rounded to the dtype as the
+  // separate ops would be. One fused pass on the bf16 CPU inference path.
+  torch::Tensor ForwardFused(const torch::Tensor& x, const torch::Tensor& mul,
+                             const torch::Tensor& residual = {});
+
   torch::Tensor weight;
 
  private:

@@ -7,16 +7,6 @@ torch::nn::Linear NoBias(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
 
-// a * b (b broadcast to a's shape), in a's buffer when no gradient is
-// recorded and the dtypes agree (the same values as a * b). `a` must be a
-// temporary nobody else reads.
-torch::Tensor MulInto(torch::Tensor a, const torch::Tensor& b) {
-  if (torch::GradMode::is_enabled() || a.scalar_type() != b.scalar_type()) {
-    return a * b;
-  }
-  return a.mul_(b);
-}
-
 }  // namespace
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
@@ -69,25 +59,29 @@ torch::Tensor TransformerBlockImpl::forward(
   const torch::Tensor& scale_mlp = mod[2];
   const torch::Tensor& gate_mlp = mod[3];
 
+  // x + norm(v) * g and norm(x) * (1 + s) as single passes (ForwardFused).
   torch::Tensor attn =
-      attention(MulInto(attention_norm1(x), per_token(1 + scale_msa)),
+      attention(attention_norm1->ForwardFused(x, per_token(1 + scale_msa)),
                 attention_y_norm(in.y), in.attention);
   if (trace) (*trace)[prefix + "attention_out"] = attn;
-  x = x + MulInto(attention_norm2(attn), per_token(gate_msa.tanh()));
+  x = attention_norm2->ForwardFused(attn, per_token(gate_msa.tanh()), x);
   attn = torch::Tensor();
 
   torch::Tensor ffn =
-      feed_forward(MulInto(ffn_norm1(x), per_token(1 + scale_mlp)));
+      feed_forward(ffn_norm1->ForwardFused(x, per_token(1 + scale_mlp)));
   if (trace) (*trace)[prefix + "feed_forward_out"] = ffn;
-  return x + MulInto(ffn_norm2(ffn), per_token(gate_mlp.tanh()));
+  return ffn_norm2->ForwardFused(ffn, per_token(gate_mlp.tanh()), x);
 }
 
 torch::Tensor TransformerBlockImpl::ModulatedAttentionInput(
     const torch::Tensor& x, const BlockInputs& in) {
   // [B, 4*dim] -> the first quarter, scale_msa [B, dim].
   torch::Tensor scale_msa = adaLN_modulation->forward(in.c).chunk(4, 1)[0];
-  if (scale_msa.size(0) == 1) return attention_norm1(x) * (1 + scale_msa);
-  return attention_norm1(x) * (1 + scale_msa).index_select(0, in.src_ids);
+  if (scale_msa.size(0) == 1) {
+    return attention_norm1->ForwardFused(x, 1 + scale_msa);
+  }
+  return attention_norm1->ForwardFused(
+      x, (1 + scale_msa).index_select(0, in.src_ids));
 }
 
 }  // namespace lvs::dit
