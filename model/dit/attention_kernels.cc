@@ -115,10 +115,12 @@ torch::Tensor OnlineSoftmaxRowsBf16(const torch::Tensor& qb,
   return acc.div_(l);
 }
 
-// Whether TiledAttention takes the bf16 route for these operands.
+// Whether TiledAttention takes the bf16 route for these operands (inference
+// only: the oneDNN products record no autograd graph).
 bool UseBf16Kernel(const torch::Tensor& q, const torch::Tensor& k,
                    const torch::Tensor& v) {
-  return q.scalar_type() == torch::kBFloat16 &&
+  return !torch::GradMode::is_enabled() &&
+         q.scalar_type() == torch::kBFloat16 &&
          k.scalar_type() == torch::kBFloat16 &&
          v.scalar_type() == torch::kBFloat16 && q.device().is_cpu() &&
          k.device().is_cpu() && v.device().is_cpu() &&
