@@ -101,12 +101,17 @@ class DispatcherTest : public ::testing::Test {
     OnMessage(name, m);
   }
 
-  std::string Submit(int width = 64, int priority = v1::PRIORITY_NORMAL) {
+  // Admits a video job without dispatching; returns its id.
+  std::string Admit(int width = 64, int priority = v1::PRIORITY_NORMAL) {
     v1::GenerateVideoRequest req;
     req.set_prompt("p");
     req.set_width(width);
     NewJob job{JobKind::kVideo, "o", "", priority, req};
-    std::string id = store_->Admit(job, {})->job.id;
+    return store_->Admit(job, {})->job.id;
+  }
+
+  std::string Submit(int width = 64, int priority = v1::PRIORITY_NORMAL) {
+    std::string id = Admit(width, priority);
     dispatcher_->Dispatch();
     Settle();
     return id;
@@ -388,10 +393,7 @@ TEST_F(DispatcherTest, CancelReachesTheWorkerAndFreesIt) {
 TEST_F(DispatcherTest, ALeaseIsSentOnlyOnceOnDiskAndNothingWaitsForIt) {
   FakeConnection w;
   Connect("w1", &w);
-  v1::GenerateVideoRequest req;
-  req.set_prompt("p");
-  const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  const std::string id = Admit();
   store_->SetCommitDelay(absl::Milliseconds(300));
   dispatcher_->Dispatch();
   // Dispatch returned, and the dispatcher answers, while the lease waits
@@ -408,10 +410,7 @@ TEST_F(DispatcherTest, ALeaseIsSentOnlyOnceOnDiskAndNothingWaitsForIt) {
 TEST_F(DispatcherTest, AWorkerThatLeavesBeforeItsLeaseIsOnDiskCostsNoAttempt) {
   FakeConnection w;
   Connect("w1", &w);
-  v1::GenerateVideoRequest req;
-  req.set_prompt("p");
-  const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  const std::string id = Admit();
   store_->SetCommitDelay(absl::Milliseconds(200));
   dispatcher_->Dispatch();
   dispatcher_->Unregister("w1");
@@ -430,10 +429,7 @@ TEST_F(DispatcherTest, AWorkerThatLeavesBeforeItsLeaseIsOnDiskCostsNoAttempt) {
 TEST_F(DispatcherTest, ALeaseThatCannotBeWrittenLeavesTheJobQueued) {
   FakeConnection w;
   Connect("w1", &w);
-  v1::GenerateVideoRequest req;
-  req.set_prompt("p");
-  const std::string id =
-      store_->Admit({JobKind::kVideo, "o", "", 0, req}, {})->job.id;
+  const std::string id = Admit();
   store_->SetCommitError(absl::UnavailableError("disk gone"));
   dispatcher_->Dispatch();
   Settle();
