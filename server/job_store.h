@@ -25,6 +25,7 @@
 #ifndef LVS_SERVER_JOB_STORE_H_
 #define LVS_SERVER_JOB_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -360,6 +361,12 @@ class JobStore {
                                                       int64_t after_seq,
                                                       int limit);
 
+  // Queries run on the read connection so far (Get, List, ReadEvents,
+  // CountState of a state other than QUEUED, OldestQueued); result file
+  // reads and positions from the queue index are not counted. A counter for
+  // the metrics and for tests of how often followers read the store.
+  int64_t reads() const { return reads_.load(std::memory_order_relaxed); }
+
   // Reads result bytes of job `id`.
   absl::StatusOr<std::string> ReadResult(const std::string& id, int64_t offset,
                                          int64_t length);
@@ -501,6 +508,7 @@ class JobStore {
 
   absl::Mutex read_mu_;
   std::unique_ptr<SqliteDb> read_db_ ABSL_GUARDED_BY(read_mu_);
+  std::atomic<int64_t> reads_{0};  // See reads().
 
   absl::Mutex index_mu_;
   QueueIndex index_ ABSL_GUARDED_BY(index_mu_);

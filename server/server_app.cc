@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Create(
   ServerApp* self = app.get();
   app->registry_.AddCollector([self] {
     if (!self->shared_.ready) return;
+    self->metrics_.store_reads_total->Set({}, self->shared_.store->reads());
     absl::StatusOr<std::map<int, int64_t>> depth =
         self->shared_.store->QueuedByPriority(JobKind::kVideo);
     if (!depth.ok()) return;
