@@ -511,6 +511,15 @@ TEST_F(ServerTest, RunningJobIsRequeuedAcrossRestart) {
   v1::JobAssignment a = worker.Lease();
   worker.Chunk(a.lease_id(), 0, "partial");
   app_->Shutdown();
+  // Shutdown itself put the job back: its log is Requeued, Queued.
+  auto id = ParseJobName(JobKind::kVideo, job.name(), "name");
+  ASSERT_TRUE(id.ok());
+  auto events = app_->store()->ReadEvents(*id, 0, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  v1::GenerateVideoEvent requeued;
+  ASSERT_TRUE(requeued.ParseFromString((*events)[0].body));
+  EXPECT_EQ(requeued.requeued().reason(), "the server shut down");
   app_.reset();
   StartServer();
   v1::VideoJob after = Get(job.name());
