@@ -222,8 +222,8 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
         Event event;
         if (Convert(e, &event)) pending_.push_back(std::move(event));
       }
-      if (static_cast<int>(events->size()) == kReadBatch)
-        continue;  // More may follow.
+      const bool full = static_cast<int>(events->size()) == kReadBatch;
+      if (full) continue;  // More may follow.
       absl::StatusOr<JobRecord> job = store_->Get(kind_, id_);
       if (job.ok() && job->last_event > last_seq_) {
         ++races;  // Raced with an append: read on.
