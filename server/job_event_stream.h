@@ -209,28 +209,38 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
           grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
       return Action::kFinish;
     }
-    // The store is read only after a change (or to go on after a write);
-    // a pushed position alone reads nothing.
-    for (int round = 0; stale_ && pending_.empty() && round < 4; ++round) {
+    // The store is read only after a change (or to go on after a full
+    // batch); a pushed position alone reads nothing. Once a read reaches the
+    // end of the log, the job's row tells whether it ended or waits, so a
+    // wake-up costs two queries, and none after the writes it caused.
+    for (int races = 0; stale_ && pending_.empty() && !ended_ && races < 4;) {
       absl::StatusOr<std::vector<StoredEvent>> events =
-          store_->ReadEvents(id_, last_seq_, 16);
+          store_->ReadEvents(id_, last_seq_, kReadBatch);
       if (!events.ok()) return Fail(ToGrpc(events.status()), final_status);
       for (StoredEvent& e : *events) {
         last_seq_ = e.seq;
         Event event;
         if (Convert(e, &event)) pending_.push_back(std::move(event));
       }
-      if (!pending_.empty()) break;
+      const bool full = static_cast<int>(events->size()) == kReadBatch;
+      if (full) continue;  // More may follow.
       absl::StatusOr<JobRecord> job = store_->Get(kind_, id_);
-      if (!job.ok()) return Fail(ToGrpc(job.status()), final_status);
-      if (job->last_event > last_seq_) continue;  // Raced with an append.
-      if (job->finished()) return Fail(FinalStatus(*job), final_status);
-      // Caught up: wait for a wake-up. A job that waits may have moved
-      // since its Queued event was logged.
+      if (job.ok() && job->last_event > last_seq_) {
+        ++races;  // Raced with an append: read on.
+        continue;
+      }
+      // Caught up: wait for a wake-up, or end once the events read are sent.
       stale_ = false;
+      if (!job.ok() || job->finished()) {
+        ended_ = true;
+        end_status_ = job.ok() ? FinalStatus(*job) : ToGrpc(job.status());
+        break;
+      }
+      // A job that waits may have moved since its Queued event was logged.
       queued_ = job->state == v1::QUEUED;
       if (queued_) pushed_ = store_->QueuePosition(id_);
     }
+    if (pending_.empty() && ended_) return Fail(end_status_, final_status);
     if (pending_.empty()) QueueMoved();
     if (pending_.empty()) return Action::kNone;
     current_ = std::move(pending_.front());
@@ -301,6 +311,9 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
     return true;
   }
 
+  // Events read per query at most.
+  static constexpr int kReadBatch = 16;
+
   JobStore* const store_;
   EventHub* const hub_;
   const JobKind kind_;
@@ -316,6 +329,10 @@ class JobEventStream : public grpc::ServerWriteReactor<Wire> {
   int64_t pushed_ ABSL_GUARDED_BY(mu_) = 0;    // Newest position known.
   bool queued_ ABSL_GUARDED_BY(mu_) = false;   // The job waits in the queue.
   bool stale_ ABSL_GUARDED_BY(mu_) = true;     // Events may be unread.
+  // The job ended (or can no longer be read) with `end_status_`: finish once
+  // `pending_` is sent.
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> pending_ ABSL_GUARDED_BY(mu_);
   Event current_;          // Owned by the write in flight.
   grpc::ByteBuffer wire_;  // `current_` serialized, when Wire is bytes.

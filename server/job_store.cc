@@ -162,9 +162,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(
       new JobStore(options, clock, std::move(db), std::move(read_db)));
   LVS_RETURN_IF_ERROR(store->WriteStatus([s = store.get()] {
     LVS_RETURN_IF_ERROR(s->AddCapabilityColumns());
-    return s->RebuildIndex();
+    LVS_RETURN_IF_ERROR(s->RebuildIndex());
+    return s->DoRequeueRunning("server restarted").status();
   }));
-  LVS_RETURN_IF_ERROR(store->RequeueRunning("server restarted").status());
   return store;
 }
 

@@ -8,9 +8,9 @@
 // accepted job is durable before the RPC answers and a chunk before it is
 // acknowledged. The *Async methods report through a callback on the store's
 // completion thread, in submission order, and never block their caller (the
-// dispatcher and the RPC reactions use only these); the others wait for
-// their commit (admin calls, start-up and shutdown, tests). Reads use a second
-// connection and never wait for the writer. Jobs move along the edges of
+// server uses only these; shutdown waits for them with Flush()); the few
+// others wait for their commit (tests). Reads use a second connection and
+// never wait for the writer. Jobs move along the edges of
 // `CheckTransition`: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED,
 // QUEUED -> CANCELLED, and RUNNING -> QUEUED when a lease is lost. Queue
 // positions come from an in-memory index of the queued jobs kept by the writer,
@@ -25,6 +25,7 @@
 #ifndef LVS_SERVER_JOB_STORE_H_
 #define LVS_SERVER_JOB_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -341,17 +342,10 @@ class JobStore {
 
   // Cancels a QUEUED or RUNNING job (FAILED_PRECONDITION once finished).
   // `owner` empty matches every owner.
-  absl::StatusOr<CancelResult> Cancel(JobKind kind, const std::string& id,
-                                      const std::string& owner,
-                                      const std::string& reason);
-  // Cancel without waiting.
   void CancelAsync(JobKind kind, std::string id, std::string owner,
                    std::string reason, Callback<CancelResult> done);
 
   // Deletes a finished job, its events and its result.
-  absl::Status Delete(JobKind kind, const std::string& id,
-                      const std::string& owner);
-  // Delete without waiting.
   void DeleteAsync(JobKind kind, std::string id, std::string owner,
                    std::function<void(absl::Status)> done);
 
@@ -359,6 +353,12 @@ class JobStore {
   absl::StatusOr<std::vector<StoredEvent>> ReadEvents(const std::string& id,
                                                       int64_t after_seq,
                                                       int limit);
+
+  // Queries run on the read connection so far (Get, List, ReadEvents,
+  // CountState of a state other than QUEUED, OldestQueued); result file
+  // reads and positions from the queue index are not counted. A counter for
+  // the metrics and for tests of how often followers read the store.
+  int64_t reads() const { return reads_.load(std::memory_order_relaxed); }
 
   // Reads result bytes of job `id`.
   absl::StatusOr<std::string> ReadResult(const std::string& id, int64_t offset,
@@ -371,9 +371,10 @@ class JobStore {
   void CollectGarbageAsync(Callback<std::vector<std::string>> done);
 
   // Puts every RUNNING job back to QUEUED without using an attempt (server
-  // restart or shutdown). Returns the jobs changed.
-  absl::StatusOr<std::vector<JobRecord>> RequeueRunning(
-      const std::string& reason);
+  // shutdown; Open() does the same on the writer before it returns); `done`
+  // gets the jobs changed, as they were before.
+  void RequeueRunningAsync(std::string reason,
+                           Callback<std::vector<JobRecord>> done);
 
   // Waits until every change submitted so far is on disk and its callback
   // ran (tests, shutdown).
@@ -442,6 +443,8 @@ class JobStore {
   absl::StatusOr<std::vector<std::string>> DoCollectGarbage();
   absl::Status DoDelete(JobKind kind, const std::string& id,
                         const std::string& owner);
+  absl::StatusOr<std::vector<JobRecord>> DoRequeueRunning(
+      const std::string& reason);
   // Adds and fills the capability columns of a database created without them.
   absl::Status AddCapabilityColumns();
   // Writes the capability columns of video job `id` from its request.
@@ -501,6 +504,7 @@ class JobStore {
 
   absl::Mutex read_mu_;
   std::unique_ptr<SqliteDb> read_db_ ABSL_GUARDED_BY(read_mu_);
+  std::atomic<int64_t> reads_{0};  // See reads().
 
   absl::Mutex index_mu_;
   QueueIndex index_ ABSL_GUARDED_BY(index_mu_);

@@ -433,13 +433,6 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::DoExpireLeases() {
   return out;
 }
 
-absl::StatusOr<CancelResult> JobStore::Cancel(JobKind kind,
-                                              const std::string& id,
-                                              const std::string& owner,
-                                              const std::string& reason) {
-  return Write<CancelResult>([&] { return DoCancel(kind, id, owner, reason); });
-}
-
 void JobStore::CancelAsync(JobKind kind, std::string id, std::string owner,
                            std::string reason, Callback<CancelResult> done) {
   Async<CancelResult>(
@@ -487,11 +480,6 @@ absl::Status JobStore::DeleteRow(const std::string& id) {
   results_.Remove(id);
   changed_.push_back(id);
   return absl::OkStatus();
-}
-
-absl::Status JobStore::Delete(JobKind kind, const std::string& id,
-                              const std::string& owner) {
-  return WriteStatus([&] { return DoDelete(kind, id, owner); });
 }
 
 void JobStore::DeleteAsync(JobKind kind, std::string id, std::string owner,
@@ -565,19 +553,23 @@ absl::StatusOr<std::vector<std::string>> JobStore::DoCollectGarbage() {
   return deleted;
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueRunning(
+void JobStore::RequeueRunningAsync(std::string reason,
+                                   Callback<std::vector<JobRecord>> done) {
+  Async<std::vector<JobRecord>>(
+      [this, reason = std::move(reason)] { return DoRequeueRunning(reason); },
+      std::move(done));
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::DoRequeueRunning(
     const std::string& reason) {
-  return Write<std::vector<JobRecord>>(
-      [&]() -> absl::StatusOr<std::vector<JobRecord>> {
-        LVS_ASSIGN_OR_RETURN(
-            std::vector<JobRecord> running,
-            Query(db_.get(), "WHERE state = ?",
-                  [](SqliteStmt& st) { st.Bind(1, State(v1::RUNNING)); }));
-        for (const JobRecord& job : running) {
-          LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
-        }
-        return running;
-      });
+  LVS_ASSIGN_OR_RETURN(std::vector<JobRecord> running,
+                       Query(db_.get(), "WHERE state = ?", [](SqliteStmt& st) {
+                         st.Bind(1, State(v1::RUNNING));
+                       }));
+  for (const JobRecord& job : running) {
+    LVS_RETURN_IF_ERROR(Requeue(job, reason, false));
+  }
+  return running;
 }
 
 }  // namespace lvs::server

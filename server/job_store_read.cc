@@ -22,6 +22,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::ReadQuery(
     const std::string& where_sql,
     const std::function<void(SqliteStmt&)>& bind) {
   absl::MutexLock lock(&read_mu_);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   return Query(read_db_.get(), where_sql, bind);
 }
 
@@ -71,6 +72,7 @@ absl::StatusOr<int64_t> JobStore::CountState(JobKind kind, v1::JobState state) {
     return index_.Count(static_cast<int>(kind));
   }
   absl::MutexLock lock(&read_mu_);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
       read_db_->Prepare(
@@ -82,6 +84,7 @@ absl::StatusOr<int64_t> JobStore::CountState(JobKind kind, v1::JobState state) {
 
 absl::StatusOr<std::optional<absl::Time>> JobStore::OldestQueued(JobKind kind) {
   absl::MutexLock lock(&read_mu_);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
       read_db_->Prepare("SELECT MIN(create_us) FROM jobs WHERE kind = ? AND "
@@ -95,6 +98,7 @@ absl::StatusOr<std::optional<absl::Time>> JobStore::OldestQueued(JobKind kind) {
 absl::StatusOr<std::vector<StoredEvent>> JobStore::ReadEvents(
     const std::string& id, int64_t after_seq, int limit) {
   absl::MutexLock lock(&read_mu_);
+  reads_.fetch_add(1, std::memory_order_relaxed);
   LVS_ASSIGN_OR_RETURN(
       SqliteStmt st,
       read_db_->Prepare(

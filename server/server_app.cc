@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Create(
   ServerApp* self = app.get();
   app->registry_.AddCollector([self] {
     if (!self->shared_.ready) return;
+    self->metrics_.store_reads_total->Set({}, self->shared_.store->reads());
     absl::StatusOr<std::map<int, int64_t>> depth =
         self->shared_.store->QueuedByPriority(JobKind::kVideo);
     if (!depth.ok()) return;
@@ -287,16 +288,18 @@ void ServerApp::Shutdown() {
     ticker_.join();
   }
   if (store_) {
-    absl::StatusOr<std::vector<JobRecord>> requeued =
-        store_->RequeueRunning("the server shut down");
-    if (requeued.ok()) {
-      for (const JobRecord& job : *requeued) {
-        JobRecord queued = job;
-        queued.state = v1::QUEUED;
-        LogJobState(queued, "re-queued at shutdown");
-        hub_.Notify(job.id);
-      }
-    }
+    // The store's change observer wakes the followers of these jobs; the
+    // streams see them queued before the ports close.
+    store_->RequeueRunningAsync(
+        "the server shut down",
+        [](absl::StatusOr<std::vector<JobRecord>> requeued) {
+          if (!requeued.ok()) return;
+          for (JobRecord& job : *requeued) {
+            job.state = v1::QUEUED;
+            LogJobState(job, "re-queued at shutdown");
+          }
+        });
+    store_->Flush();
   }
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(1);

@@ -56,12 +56,17 @@ ServerMetrics::ServerMetrics(rpc::MetricsRegistry* r)
                                      {"state"})),
       admission_rejections_total(r->Counter(
           "lvs_admission_rejections_total",
-          "Video jobs refused at admission, by reason.", {"reason"})) {
+          "Video jobs refused at admission, by reason.", {"reason"})),
+      store_reads_total(r->Counter(
+          "lvs_store_reads_total",
+          "Queries on the job store's read connection (job lookups, lists, "
+          "event reads, counts).")) {
   for (const char* state :
        {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"}) {
     jobs_total->Add({state}, 0);
     training_jobs_total->Add({state}, 0);
   }
+  store_reads_total->Add({}, 0);
   r->AddBuildInfo("lvs_server_build_info");
 }
 

@@ -27,6 +27,7 @@ struct ServerMetrics {
   rpc::MetricFamily* grpc_request_duration_seconds;  // {method} histogram.
   rpc::MetricFamily* training_jobs_total;            // {state}
   rpc::MetricFamily* admission_rejections_total;     // {reason}
+  rpc::MetricFamily* store_reads_total;  // JobStore::reads() at the scrape.
 };
 
 }  // namespace lvs::server

@@ -375,7 +375,9 @@ TEST_F(DispatcherTest, CancelReachesTheWorkerAndFreesIt) {
   const std::string next = Submit();
   const std::string lease =
       w.Take(v1::ServerMessage::kAssignment).assignment().lease_id();
-  auto cancelled = store_->Cancel(JobKind::kVideo, id, "", "by user");
+  auto cancelled = testing::Await<CancelResult>([&](auto done) {
+    store_->CancelAsync(JobKind::kVideo, id, "", "by user", done);
+  });
   ASSERT_TRUE(cancelled.ok());
   dispatcher_->OnCancelled(*cancelled);
   EXPECT_EQ(w.Take(v1::ServerMessage::kCancel).cancel().lease_id(), lease);

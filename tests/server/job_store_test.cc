@@ -10,6 +10,8 @@
 namespace lvs::server {
 namespace {
 
+using testing::Await;
+using testing::AwaitStatus;
 using testing::TempDir;
 
 class JobStoreTest : public ::testing::Test {
@@ -234,24 +236,35 @@ TEST_F(JobStoreTest, ChunksAreContiguousAndDiscardedOnRequeue) {
 
 TEST_F(JobStoreTest, CancelDeleteAndTtl) {
   auto store = Open();
+  auto cancel = [&](const std::string& id, const std::string& owner,
+                    const std::string& reason) {
+    return Await<CancelResult>([&](auto done) {
+      store->CancelAsync(JobKind::kVideo, id, owner, reason, done);
+    });
+  };
+  auto remove = [&](const std::string& id, const std::string& owner) {
+    return AwaitStatus([&](auto done) {
+      store->DeleteAsync(JobKind::kVideo, id, owner, done);
+    });
+  };
   JobRecord queued = Admit(*store, v1::PRIORITY_NORMAL, "a");
   JobRecord running = Admit(*store, v1::PRIORITY_NORMAL, "b");
-  EXPECT_EQ(store->Delete(JobKind::kVideo, queued.id, "").code(),
+  EXPECT_EQ(remove(queued.id, "").code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(
-      store->Cancel(JobKind::kVideo, queued.id, "bob", "x").status().code(),
-      absl::StatusCode::kNotFound);
-  auto c1 = store->Cancel(JobKind::kVideo, queued.id, "alice", "by user");
+  EXPECT_EQ(cancel(queued.id, "bob", "x").status().code(),
+            absl::StatusCode::kNotFound);
+  auto c1 = cancel(queued.id, "alice", "by user");
   ASSERT_TRUE(c1.ok());
   EXPECT_EQ(c1->job.state, v1::CANCELLED);
   EXPECT_TRUE(c1->revoked_lease.empty());
   auto leased = store->LeaseNext(JobKind::kVideo, "w", AcceptAll());
-  auto c2 = store->Cancel(JobKind::kVideo, running.id, "", "by user");
+  auto c2 = cancel(running.id, "", "by user");
   EXPECT_EQ(c2->revoked_lease, (*leased)->lease_id);
   EXPECT_EQ(c2->worker, "w");
-  EXPECT_EQ(store->Cancel(JobKind::kVideo, running.id, "", "x").status().code(),
+  EXPECT_EQ(cancel(running.id, "", "x").status().code(),
             absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(store->Delete(JobKind::kVideo, queued.id, "alice").ok());
+  EXPECT_EQ(remove(queued.id, "bob").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(remove(queued.id, "alice").ok());
   EXPECT_EQ(store->Get(JobKind::kVideo, queued.id).status().code(),
             absl::StatusCode::kNotFound);
   // The result TTL (1 h here) removes the other finished job.

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -231,6 +232,20 @@ class ServerFixture : public ::testing::Test {
     v1::GenerateVideoEvent e;
     while (reader->Read(&e)) events->push_back(e);
     return reader->Finish();
+  }
+
+  // The store's read count once every commit's followers have run and no
+  // stream has read for 100 ms (streams read again after a write completes).
+  int64_t SettledStoreReads() {
+    int64_t reads = -1;
+    for (int i = 0; i < 100; ++i) {
+      app_->store()->Flush();
+      const int64_t now = app_->store()->reads();
+      if (now == reads) break;
+      reads = now;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return reads;
   }
 
   static std::string Bytes(const std::vector<v1::GenerateVideoEvent>& events,

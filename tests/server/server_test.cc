@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <set>
@@ -424,7 +425,9 @@ TEST_F(ServerTest, WatchersOfQueuedJobsGetTheirPositionsPushed) {
   EXPECT_EQ(watchers[1].Position(), 3);
   EXPECT_EQ(watchers[2].Position(), 4);
   EXPECT_EQ(watchers[3].Position(), 4);
-  // The first job is cancelled: everyone moves up one.
+  // The first job is cancelled: everyone moves up one. The positions are
+  // pushed: the only store read is the CancelVideoJob call's own lookup.
+  const int64_t reads = SettledStoreReads();
   v1::CancelVideoJobRequest cancel;
   cancel.set_name(jobs[0].name());
   v1::VideoJob cancelled;
@@ -433,6 +436,7 @@ TEST_F(ServerTest, WatchersOfQueuedJobsGetTheirPositionsPushed) {
   EXPECT_EQ(watchers[1].Position(), 2);
   EXPECT_EQ(watchers[2].Position(), 3);
   EXPECT_EQ(watchers[3].Position(), 3);
+  EXPECT_EQ(SettledStoreReads() - reads, 1);
   // The head is leased: its watcher sees it start, the others move up.
   ScriptedWorker worker(app_->worker_port(), "w1");
   EXPECT_EQ(worker.Lease().job(), jobs[1].name());
@@ -507,6 +511,15 @@ TEST_F(ServerTest, RunningJobIsRequeuedAcrossRestart) {
   v1::JobAssignment a = worker.Lease();
   worker.Chunk(a.lease_id(), 0, "partial");
   app_->Shutdown();
+  // Shutdown itself put the job back: its log is Requeued, Queued.
+  auto id = ParseJobName(JobKind::kVideo, job.name(), "name");
+  ASSERT_TRUE(id.ok());
+  auto events = app_->store()->ReadEvents(*id, 0, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  v1::GenerateVideoEvent requeued;
+  ASSERT_TRUE(requeued.ParseFromString((*events)[0].body));
+  EXPECT_EQ(requeued.requeued().reason(), "the server shut down");
   app_.reset();
   StartServer();
   v1::VideoJob after = Get(job.name());
@@ -559,6 +572,12 @@ TEST_F(ServerTest, MetricsPassPromtool) {
             std::string::npos);
   EXPECT_NE(text.find("lvs_workers{kind=\"generator\",state=\"idle\"} 1\n"),
             std::string::npos);
+  const size_t reads_at = text.find("\nlvs_store_reads_total ");
+  ASSERT_NE(reads_at, std::string::npos) << text;
+  const double reads =
+      std::atof(text.c_str() + reads_at + strlen("\nlvs_store_reads_total "));
+  EXPECT_GT(reads, 0);  // At least the watch's replay.
+  EXPECT_LE(reads, app_->store()->reads());
   const std::string path = dir_.path() + "/metrics.txt";
   std::ofstream(path) << text;
   ASSERT_EQ(std::system("command -v promtool > /dev/null"), 0)
