@@ -4,8 +4,8 @@
 // default tiles (240x360 px) and with 128x128 px tiles. Reports wall time
 // and the peak resident-memory growth during the decode (Linux VmHWM, reset
 // through /proc/self/clear_refs before each run) and the process's peak
-// resident set (VmHWM, weights included); allocations >= 1 MiB are mmap-ed
-// so freed activations leave the resident set.
+// resident set (VmHWM, weights included). Large buffers come from the
+// CPU buffer cache, as in the worker (common::ConfigureCpuThreads).
 //
 // LVS_BENCH_DTYPE=bf16 decodes with bfloat16 weights and activations.
 // LVS_BENCH_VAE_LATENT=TxHxW changes the latent (default 4x32x32; e.g.
@@ -18,7 +18,6 @@
 // default tiles (2 tile rows here) 35.9 s / 3742 MiB; 128x128 px tiles
 // (3 x 3 tiles) 48.6 s / 2244 MiB.
 #include <benchmark/benchmark.h>
-#include <malloc.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -33,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_buffer_cache.h"
 #include "model/common/cpu_runtime.h"
 #include "model/vae/vae.h"
 
@@ -125,6 +125,9 @@ void BM_Decode(benchmark::State& state) {
   }
   state.counters["peak_rss_growth_MiB"] = peak_mib;
   state.counters["peak_rss_MiB"] = process_peak_mib;
+  const common::CpuBufferCacheStats cache = common::GetCpuBufferCacheStats();
+  state.counters["buffer_cache_hits"] = cache.hits;
+  state.counters["buffer_cache_misses"] = cache.misses;
   state.SetLabel(absl::StrCat("latent ", thw[0], "x", thw[1], "x", thw[2]));
 }
 BENCHMARK(BM_Decode)
@@ -146,7 +149,6 @@ int main(int argc, char** argv) {
   // or LVS_BENCH_THREADS.
   const char* threads = std::getenv("LVS_BENCH_THREADS");
   lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
   benchmark::AddCustomContext("torch_threads",
