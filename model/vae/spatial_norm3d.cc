@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "model/vae/group_norm_bf16.h"
+
 namespace lvs::vae {
 namespace {
 
@@ -47,8 +49,16 @@ torch::Tensor SpatialNorm3DImpl::forward(const torch::Tensor& f,
   }
   torch::Tensor scale = conv_y(z, cache);
   torch::Tensor shift = conv_b(z, cache);
-  // In place: (GN(f) * scale) + shift, rounded after each op like the
-  // reference.
+  // (GN(f) * scale) + shift, rounded after each op like the reference; in
+  // one pass for bf16 on the CPU.
+  if (GroupNormBf16Applies(f) &&
+      norm_layer->weight.scalar_type() == torch::kBFloat16 &&
+      scale.scalar_type() == torch::kBFloat16 &&
+      shift.scalar_type() == torch::kBFloat16) {
+    return GroupNormBf16(f, norm_layer->options.num_groups(),
+                         norm_layer->weight, norm_layer->bias,
+                         norm_layer->options.eps(), scale, shift);
+  }
   return norm_layer(f).mul_(scale).add_(shift);
 }
 
