@@ -3,10 +3,13 @@
 // 32 groups) with random weights, fp32 on CPU: untiled, with diffusers'
 // default tiles (240x360 px) and with 128x128 px tiles. Reports wall time
 // and the peak resident-memory growth during the decode (Linux VmHWM, reset
-// through /proc/self/clear_refs before each run; allocations >= 1 MiB are
-// mmap-ed so freed activations leave the resident set).
+// through /proc/self/clear_refs before each run) and the process's peak
+// resident set (VmHWM, weights included). Large buffers come from the
+// CPU buffer cache, as in the worker (common::ConfigureCpuThreads).
 //
 // LVS_BENCH_DTYPE=bf16 decodes with bfloat16 weights and activations.
+// LVS_BENCH_VAE_LATENT=TxHxW changes the latent (default 4x32x32; e.g.
+// 4x16x16 decodes 16 frames of 128x128 at a quarter of the work).
 //
 // Run: build/bench/vae/vae_decode_bench
 //
@@ -15,7 +18,6 @@
 // default tiles (2 tile rows here) 35.9 s / 3742 MiB; 128x128 px tiles
 // (3 x 3 tiles) 48.6 s / 2244 MiB.
 #include <benchmark/benchmark.h>
-#include <malloc.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -23,9 +25,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "bench/cpu/perf_control.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_buffer_cache.h"
 #include "model/common/cpu_runtime.h"
 #include "model/vae/vae.h"
 
@@ -42,6 +49,21 @@ int64_t ProcStatusKiB(const std::string& field) {
     }
   }
   return -1;
+}
+
+// The latent's frames, height and width: LVS_BENCH_VAE_LATENT (TxHxW) or
+// 4x32x32.
+std::vector<int64_t> LatentShape() {
+  std::vector<int64_t> thw = {4, 32, 32};
+  const char* env = std::getenv("LVS_BENCH_VAE_LATENT");
+  if (env == nullptr) return thw;
+  std::vector<int64_t> parsed;
+  for (absl::string_view part : absl::StrSplit(env, 'x')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0) return thw;
+    parsed.push_back(v);
+  }
+  return parsed.size() == 3 ? parsed : thw;
 }
 
 // Resets VmHWM to the current resident set; false where not supported.
@@ -83,8 +105,9 @@ const CogVideoXVae& Model(int64_t tile_px) {
 void BM_Decode(benchmark::State& state) {
   const CogVideoXVae& vae = Model(state.range(0));
   torch::manual_seed(1);
-  const torch::Tensor z = torch::randn({1, 16, 4, 32, 32});
-  double peak_mib = 0;
+  const std::vector<int64_t> thw = LatentShape();
+  const torch::Tensor z = torch::randn({1, 16, thw[0], thw[1], thw[2]});
+  double peak_mib = 0, process_peak_mib = 0;
   for (auto _ : state) {
     const bool reset = ResetPeakRss();
     const int64_t before = ProcStatusKiB("VmRSS");
@@ -96,9 +119,16 @@ void BM_Decode(benchmark::State& state) {
       return;
     }
     benchmark::DoNotOptimize(out->data_ptr());
-    if (reset) peak_mib = (ProcStatusKiB("VmHWM") - before) / 1024.0;
+    const int64_t hwm = ProcStatusKiB("VmHWM");
+    if (reset) peak_mib = (hwm - before) / 1024.0;
+    process_peak_mib = hwm / 1024.0;
   }
   state.counters["peak_rss_growth_MiB"] = peak_mib;
+  state.counters["peak_rss_MiB"] = process_peak_mib;
+  const common::CpuBufferCacheStats cache = common::GetCpuBufferCacheStats();
+  state.counters["buffer_cache_hits"] = cache.hits;
+  state.counters["buffer_cache_misses"] = cache.misses;
+  state.SetLabel(absl::StrCat("latent ", thw[0], "x", thw[1], "x", thw[2]));
 }
 BENCHMARK(BM_Decode)
     ->ArgName("tile_px")
@@ -119,7 +149,6 @@ int main(int argc, char** argv) {
   // or LVS_BENCH_THREADS.
   const char* threads = std::getenv("LVS_BENCH_THREADS");
   lvs::common::ConfigureCpuThreads(threads ? std::atoi(threads) : 0);
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", core ? core : "(unset)");
   benchmark::AddCustomContext("torch_threads",

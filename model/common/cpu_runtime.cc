@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "model/common/blas_check.h"
+#include "model/common/cpu_buffer_cache.h"
 
 namespace lvs::common {
 namespace {
@@ -37,6 +38,7 @@ int UsableCores() {
 }
 
 int ConfigureCpuThreads(int threads) {
+  InstallCpuBufferCache();
   at::set_num_threads(threads > 0 ? threads : UsableCores());
   return at::get_num_threads();
 }

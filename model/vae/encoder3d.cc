@@ -1,5 +1,7 @@
 #include "model/vae/encoder3d.h"
 
+#include "model/vae/group_norm_bf16.h"
+
 namespace lvs::vae {
 
 int64_t EncodedFrames(const VaeConfig& config, int64_t frames) {
@@ -40,7 +42,7 @@ torch::Tensor Encoder3DImpl::forward(const torch::Tensor& x,
   torch::Tensor h = conv_in(x, cache);
   for (DownBlock3D& block : down_list_) h = block(h, cache);
   h = mid_block(h, torch::Tensor(), cache);
-  h = norm_out(h);
+  h = GroupNormForward(*norm_out, h);
   return conv_out(torch::silu_(h), cache);
 }
 

@@ -1,5 +1,7 @@
 #include "model/vae/resnet_block3d.h"
 
+#include "model/vae/group_norm_bf16.h"
+
 namespace lvs::vae {
 
 ResnetBlock3DImpl::ResnetBlock3DImpl(const ResnetBlock3DOptions& o) {
@@ -34,10 +36,11 @@ ResnetBlock3DImpl::ResnetBlock3DImpl(const ResnetBlock3DOptions& o) {
 torch::Tensor ResnetBlock3DImpl::forward(const torch::Tensor& x,
                                          const torch::Tensor& zq,
                                          CausalCache& cache) {
-  torch::Tensor h =
-      norm1_spatial ? norm1_spatial(x, zq, cache) : norm1_group(x);
+  torch::Tensor h = norm1_spatial ? norm1_spatial(x, zq, cache)
+                                  : GroupNormForward(*norm1_group, x);
   h = conv1(torch::silu_(h), cache);
-  h = norm2_spatial ? norm2_spatial(h, zq, cache) : norm2_group(h);
+  h = norm2_spatial ? norm2_spatial(h, zq, cache)
+                    : GroupNormForward(*norm2_group, h);
   h = conv2(torch::silu_(h), cache);
   if (conv_shortcut) return h.add_(SafeConv3d(*conv_shortcut, x));
   return h.add_(x);

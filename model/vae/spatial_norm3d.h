@@ -18,6 +18,12 @@
 namespace lvs::vae {
 
 // Shape of one spatial norm.
+// Nearest resize of z [B, Z, t, h, w] to [B, Z, T, H, W], as
+// F::interpolate(mode nearest); by repetition where the factors are powers
+// of two (bit-identical, faster in bf16).
+torch::Tensor ResizeNearest(const torch::Tensor& z, int64_t frames,
+                            int64_t height, int64_t width);
+
 struct SpatialNorm3DOptions {
   int64_t f_channels;
   int64_t zq_channels;

@@ -2,30 +2,9 @@
 
 #include <vector>
 
+#include "model/vae/spatial_norm3d.h"
+
 namespace lvs::vae {
-namespace {
-
-namespace F = torch::nn::functional;
-
-// Nearest 2x along the last `dims` axes of x.
-torch::Tensor Nearest2x(const torch::Tensor& x, int dims) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .scale_factor(std::vector<double>(dims, 2.0))
-                               .mode(torch::kNearest));
-}
-
-// Nearest 2x in H and W of every frame of x [B, C, T, H, W].
-torch::Tensor Nearest2xSpatial(const torch::Tensor& x) {
-  const int64_t b = x.size(0), c = x.size(1), t = x.size(2);
-  // [B, C, T, H, W] -> [B, T, C, H, W] -> [B*T, C, H, W]
-  torch::Tensor frames =
-      x.permute({0, 2, 1, 3, 4}).reshape({b * t, c, x.size(3), x.size(4)});
-  torch::Tensor up = Nearest2x(frames, 2);
-  // [B*T, C, 2H, 2W] -> [B, T, C, 2H, 2W] -> [B, C, T, 2H, 2W]
-  return up.reshape({b, t, c, up.size(2), up.size(3)}).permute({0, 2, 1, 3, 4});
-}
-
-}  // namespace
 
 int64_t UpsampledFrames(int64_t frames, bool compress_time) {
   if (!compress_time || frames == 1) return frames;
@@ -41,17 +20,20 @@ Upsample3DImpl::Upsample3DImpl(const Upsample3DOptions& options)
 }
 
 torch::Tensor Upsample3DImpl::forward(const torch::Tensor& x) {
-  const int64_t frames = x.size(2);
+  // Nearest 2x resizes, by repetition (ResizeNearest: bit-identical to
+  // F::interpolate, faster in bf16).
+  const int64_t frames = x.size(2), h2 = 2 * x.size(3), w2 = 2 * x.size(4);
   torch::Tensor up;
   if (compress_time_ && frames > 1 && frames % 2 == 1) {
-    torch::Tensor first = Nearest2xSpatial(x.narrow(2, 0, 1));
-    torch::Tensor rest = Nearest2x(x.narrow(2, 1, frames - 1), 3);
+    torch::Tensor first = ResizeNearest(x.narrow(2, 0, 1), 1, h2, w2);
+    torch::Tensor rest =
+        ResizeNearest(x.narrow(2, 1, frames - 1), 2 * (frames - 1), h2, w2);
     // [B, C, 1, 2H, 2W] + [B, C, 2(T-1), 2H, 2W] -> [B, C, 1+2(T-1), 2H, 2W]
     up = torch::cat({first, rest}, 2);
   } else if (compress_time_ && frames > 1) {
-    up = Nearest2x(x, 3);
+    up = ResizeNearest(x, 2 * frames, h2, w2);
   } else {
-    up = Nearest2xSpatial(x);
+    up = ResizeNearest(x, frames, h2, w2);
   }
   const int64_t b = up.size(0), c = up.size(1), t = up.size(2);
   // [B, C, T', H', W'] -> [B, T', C, H', W'] -> [B*T', C, H', W']
