@@ -130,6 +130,36 @@ TEST(SynthTest, FramesShowTheColourMovingTheNamedWay) {
   }
 }
 
+TEST(SynthTest, StartPositionsAndSpeedsVary) {
+  SynthOptions o;
+  double min_speed = 1e9, max_speed = 0;
+  double min_along = 1e9, max_along = -1e9, min_across = 1e9, max_across = -1e9;
+  for (int i = 0; i < 200; ++i) {
+    const ClipSpec c = SampleClip(5, "train", i, o);
+    const bool horizontal = Directions()[c.direction] == "left" ||
+                            Directions()[c.direction] == "right";
+    const double along = horizontal ? c.x0 : c.y0;
+    const double across = horizontal ? c.y0 : c.x0;
+    // Distance travelled toward the far side, whatever the sign.
+    const double from_start = (Directions()[c.direction] == "left" ||
+                               Directions()[c.direction] == "up")
+                                  ? o.width - along
+                                  : along;
+    min_along = std::min(min_along, from_start);
+    max_along = std::max(max_along, from_start);
+    min_across = std::min(min_across, across);
+    max_across = std::max(max_across, across);
+    min_speed = std::min(min_speed, c.speed);
+    max_speed = std::max(max_speed, c.speed);
+    // Across the motion the object starts in the middle quarter.
+    EXPECT_GE(across, 0.375 * o.width - 1e-9) << c.caption;
+    EXPECT_LE(across, 0.625 * o.width + 1e-9) << c.caption;
+  }
+  EXPECT_GT(max_along - min_along, 15);
+  EXPECT_GT(max_across - min_across, 25);
+  EXPECT_GT(max_speed / min_speed, 1.4);
+}
+
 TEST(SynthTest, ClipFilesDecodeWithTheRequestedGeometry) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/synth-", getpid());

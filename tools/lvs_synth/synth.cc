@@ -115,7 +115,7 @@ ClipSpec SampleClip(uint64_t seed, const std::string& split, int64_t index,
   } while (IsHeldOutCombo(clip.colour, clip.shape, clip.direction) != heldout);
   clip.background = UniformInt(rng, Backgrounds().size());
   const double short_side = std::min(options.width, options.height);
-  clip.size = Uniform(rng, 0.11, 0.15) * short_side;
+  clip.size = Uniform(rng, 0.17, 0.21) * short_side;
   clip.speed = Uniform(rng, 0.018, 0.032) * short_side;
   const double travel = clip.speed * (options.frames - 1);
   const double margin = clip.size + 2;
@@ -126,7 +126,9 @@ ClipSpec SampleClip(uint64_t seed, const std::string& split, int64_t index,
   double a = Uniform(rng, lo, hi);
   // Moving towards -axis: start on the far side.
   if (clip.direction == 0 || clip.direction == 2) a = along - a;
-  const double b = Uniform(rng, margin, across - margin);
+  // Across the motion: within the middle quarter of the frame.
+  const double b = Uniform(rng, std::max(margin, across * 0.375),
+                           std::min(across - margin, across * 0.625));
   clip.x0 = horizontal ? a : b;
   clip.y0 = horizontal ? b : a;
   clip.caption = Caption(clip.colour, clip.shape, clip.direction,
